@@ -1,0 +1,108 @@
+"""`POST /v1/events`: canonical events in, `202` once they are durable."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+from collector.ingest import BodyError, media_type, parse_body
+from collector.quarantine import DeadLetter
+from collector.writer import Backpressure
+from tower.api import ApiError, IngestAccess
+from tower.events import Event, Problem, validate_event
+
+router = APIRouter(tags=["ingest"])
+
+ENDPOINT = "/v1/events"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or a 413 once it passes `limit` bytes (without reading the rest)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, "body_too_large", f"the body is {declared} bytes; at most {limit} are accepted")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit:
+            raise BodyError(413, "body_too_large", f"the body is over {limit} bytes; send smaller batches")
+    return b"".join(chunks)
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    summary="Ingest canonical events (CloudEvents JSON, batch JSON or NDJSON)",
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}},
+)
+async def post_events(request: Request, principal: IngestAccess) -> ORJSONResponse:
+    services = request.app.state.services
+    settings = request.app.state.settings
+    content_type = request.headers.get("content-type", "")
+    body = b""
+    try:
+        body = await read_body(request, settings.max_body_bytes)
+        parsed = parse_body(body, content_type, settings.max_batch_events)
+    except BodyError as exc:
+        detail = {"index": exc.index, "id": None, "field": exc.field, "reason": exc.message}
+        await asyncio.to_thread(
+            services.quarantine.record,
+            [DeadLetter(principal.tenant, ENDPOINT, media_type(content_type), exc.status, -1, "", exc.field,
+                        exc.message, body)],
+        )
+        raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
+
+    valid: list[Event] = []
+    rejected: list[dict[str, Any]] = []
+    letters: list[DeadLetter] = []
+    for candidate in parsed.candidates:
+        if candidate.problem is not None:
+            problems = [Problem("", candidate.problem)]
+            event = None
+        else:
+            event, problems = validate_event(candidate.value, principal.tenant)
+        if event is not None and principal.tenant_locked and event.tenant != principal.tenant:
+            problems = [Problem("tenant", f"this API key may only send events for tenant {principal.tenant!r}")]
+            event = None
+        if event is not None:
+            valid.append(event)
+            continue
+        event_id = candidate.value.get("id") if isinstance(candidate.value, dict) else None
+        event_id = event_id if isinstance(event_id, str) else None
+        first = problems[0]
+        reason = "; ".join(f"{p.field or 'event'}: {p.reason}" for p in problems) if len(problems) > 1 else first.reason
+        rejected.append(
+            {
+                "index": candidate.index,
+                "id": event_id,
+                "field": first.field,
+                "reason": first.reason,
+                "problems": [{"field": p.field, "reason": p.reason} for p in problems],
+            }
+        )
+        letters.append(
+            DeadLetter(principal.tenant, ENDPOINT, media_type(content_type), 400, candidate.index, event_id or "",
+                       first.field, reason, candidate.raw)
+        )
+
+    if letters:
+        await asyncio.to_thread(services.quarantine.record, letters)
+    if not valid:
+        noun = "event was" if len(rejected) == 1 else f"all {len(rejected)} events were"
+        raise ApiError(400, "invalid_events", f"the {noun} rejected; see details", rejected)
+    try:
+        result = await services.writer.submit(valid)
+    except Backpressure as exc:
+        raise ApiError(
+            429, "backpressure", f"the writer is behind; retry after {exc.retry_after}s",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    return ORJSONResponse(
+        {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected},
+        status_code=202,
+    )

@@ -1,0 +1,79 @@
+"""`/healthz` (the process answers), `/readyz` (the store answers and the stages run), `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse, PlainTextResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: the store answers and the writer and correlator run")
+async def readyz(request: Request) -> ORJSONResponse:
+    services = request.app.state.services
+    checks: dict[str, Any] = {}
+    ready = True
+    try:
+        await asyncio.to_thread(services.store.query, "SELECT 1", None, "health")
+        checks["store"] = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        checks["store"] = f"failed: {exc}"
+        ready = False
+    checks["writer"] = {"pending": services.writer.pending, "next_seq": services.writer.next_seq}
+    lag = services.bus.high_water - services.correlator.applied_seq
+    checks["correlator"] = {"applied_seq": services.correlator.applied_seq, "lag_events": lag}
+    return ORJSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                          status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus exposition", response_class=PlainTextResponse)
+def metrics(request: Request) -> PlainTextResponse:
+    s = request.app.state.services
+    w, c = s.writer.stats, s.correlator.stats
+    lines = [
+        "# HELP tower_events_accepted_total Events made durable.",
+        "# TYPE tower_events_accepted_total counter",
+        f"tower_events_accepted_total {w.events}",
+        "# HELP tower_events_duplicate_total Events recognised as repeats of a stored (source, id).",
+        "# TYPE tower_events_duplicate_total counter",
+        f"tower_events_duplicate_total {w.duplicates}",
+        "# HELP tower_dead_letters_total Rejected inputs quarantined by this process.",
+        "# TYPE tower_dead_letters_total counter",
+        f"tower_dead_letters_total {s.quarantine.count}",
+        "# HELP tower_writer_batches_total Group commits.",
+        "# TYPE tower_writer_batches_total counter",
+        f"tower_writer_batches_total {w.batches}",
+        "# HELP tower_writer_write_seconds_total Time spent in group commits.",
+        "# TYPE tower_writer_write_seconds_total counter",
+        f"tower_writer_write_seconds_total {w.write_seconds:.6f}",
+        "# HELP tower_writer_pending_events Events waiting for the writer.",
+        "# TYPE tower_writer_pending_events gauge",
+        f"tower_writer_pending_events {s.writer.pending}",
+        "# HELP tower_writer_event_lag_seconds Event time to durable, newest event of the last commit.",
+        "# TYPE tower_writer_event_lag_seconds gauge",
+        f"tower_writer_event_lag_seconds {w.lag_seconds:.6f}",
+        "# HELP tower_correlator_events_total Events applied by the correlator.",
+        "# TYPE tower_correlator_events_total counter",
+        f"tower_correlator_events_total {c.events}",
+        "# HELP tower_correlator_lag_events Committed events not yet applied.",
+        "# TYPE tower_correlator_lag_events gauge",
+        f"tower_correlator_lag_events {s.bus.high_water - s.correlator.applied_seq}",
+        "# HELP tower_correlator_apply_seconds_total Time spent folding events into the graph.",
+        "# TYPE tower_correlator_apply_seconds_total counter",
+        f"tower_correlator_apply_seconds_total {c.apply_seconds:.6f}",
+        "# HELP tower_correlator_write_seconds_total Time spent writing correlation state.",
+        "# TYPE tower_correlator_write_seconds_total counter",
+        f"tower_correlator_write_seconds_total {c.write_seconds:.6f}",
+        "# HELP tower_journeys Journeys held by the correlator.",
+        "# TYPE tower_journeys gauge",
+        f"tower_journeys {len(s.correlator.graph.journeys)}",
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

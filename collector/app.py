@@ -1,0 +1,126 @@
+"""The API server: one process owning the store, with the writer and the correlator inside it.
+
+`create_app` composes the routes of every stage and starts the long-lived parts in `lifespan`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException
+
+from collector.api import dead_letters, events, health
+from collector.quarantine import Quarantine
+from collector.schema import MIGRATIONS as COLLECTOR_MIGRATIONS
+from collector.writer import GroupCommitWriter
+from correlator.api import journeys, lookup
+from correlator.engine import Correlator
+from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
+from tower import __version__
+from tower.api import ApiError, error_response
+from tower.bus import InProcessBus
+from tower.clock import Clock, clock_from_setting
+from tower.settings import Settings
+from tower.store import Migration, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *CORRELATOR_MIGRATIONS)
+
+
+@dataclass
+class Services:
+    store: Store
+    bus: InProcessBus
+    writer: GroupCommitWriter
+    correlator: Correlator
+    quarantine: Quarantine
+    clock: Clock
+
+
+def build_services(settings: Settings) -> Services:
+    store = Store(settings.dsn, settings.database)
+    bus = InProcessBus()
+    return Services(
+        store=store,
+        bus=bus,
+        writer=GroupCommitWriter(
+            store,
+            bus,
+            max_events=settings.commit_max_events,
+            max_delay=settings.commit_max_delay_ms / 1000,
+            pending_max=settings.pending_max_events,
+        ),
+        correlator=Correlator(
+            store,
+            bus,
+            settings.levels,
+            batch_events=settings.correlator_batch_events,
+            interval=settings.correlator_interval_ms / 1000,
+        ),
+        quarantine=Quarantine(store),
+        clock=clock_from_setting(settings.clock),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.embedded:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        services = build_services(settings)
+        services.store.migrate(MIGRATIONS)
+        await services.writer.start()
+        await services.correlator.start()
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.writer.close()
+            await services.correlator.close()
+            services.store.close()
+
+    app = FastAPI(
+        title="Control Tower",
+        version=__version__,
+        summary="Order journeys across channels, ERP, WMS and carriers.",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> ORJSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        details = [
+            {"index": None, "id": None, "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+             "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        return error_response(ApiError(400, "invalid_request", "the request's parameters are not valid", details))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> ORJSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})))
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, exc: StoreError) -> ORJSONResponse:
+        log.error("store error on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(ApiError(503, "store_unavailable", "the store failed to answer; retry shortly",
+                                       headers={"Retry-After": "1"}))
+
+    for module in (events, dead_letters, health, lookup, journeys):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,50 @@
+"""Dead letters: rejected input with its raw bytes and the reason, where an operator can see it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tower.store import Store
+
+MAX_RAW_BYTES = 1024 * 1024
+
+COLUMNS = ["tenant", "received_at", "id", "endpoint", "content_type", "status", "event_index", "event_id",
+           "field", "reason", "raw"]
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    tenant: str
+    endpoint: str
+    content_type: str
+    status: int
+    index: int  # -1: the request as a whole
+    event_id: str
+    field: str
+    reason: str
+    raw: bytes
+
+
+class Quarantine:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.count = 0
+
+    def record(self, letters: list[DeadLetter]) -> None:
+        """Store dead letters durably. Blocking: call it from a worker thread."""
+        if not letters:
+            return
+        now = datetime.now(UTC)
+        rows = []
+        for letter in letters:
+            raw = letter.raw
+            reason = letter.reason
+            if len(raw) > MAX_RAW_BYTES:
+                raw = raw[:MAX_RAW_BYTES]
+                reason += f" (raw bytes truncated to the first {MAX_RAW_BYTES})"
+            rows.append([letter.tenant, now, str(uuid.uuid4()), letter.endpoint, letter.content_type, letter.status,
+                         letter.index, letter.event_id, letter.field, reason, raw])
+        self.store.insert_rows("dead_letters", rows, COLUMNS, role="quarantine")
+        self.count += len(rows)

@@ -1,0 +1,56 @@
+"""DDL of what the collector writes: the raw event log and the dead letters."""
+
+from tower.store import Migration
+
+MIGRATIONS = (
+    Migration(
+        1,
+        "events",
+        (
+            # ORDER BY (tenant, source, id): the idempotency key is the lookup the collector makes to
+            # confirm a duplicate and the one the journey API makes to fetch a journey's events, so
+            # both are primary-key range reads. `seq` (the order of acceptance) is what the correlator
+            # resumes from; parts are written in seq order, so its minmax index skips old parts.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.events (
+                tenant LowCardinality(String),
+                source LowCardinality(String),
+                id String,
+                seq UInt64,
+                type LowCardinality(String),
+                time DateTime64(6, 'UTC'),
+                ingested_at DateTime64(6, 'UTC'),
+                traceparent String,
+                key_hash UInt64,
+                payload String CODEC(ZSTD(3)),
+                INDEX seq_minmax seq TYPE minmax GRANULARITY 1
+            ) ENGINE = MergeTree
+            ORDER BY (tenant, source, id)
+            """,
+        ),
+    ),
+    Migration(
+        2,
+        "dead_letters",
+        (
+            # ORDER BY (tenant, received_at, id): operators page through the newest first, per tenant.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.dead_letters (
+                tenant LowCardinality(String),
+                received_at DateTime64(6, 'UTC'),
+                id String,
+                endpoint LowCardinality(String),
+                content_type String,
+                status UInt16,
+                event_index Int32,
+                event_id String,
+                field String,
+                reason String,
+                raw String CODEC(ZSTD(3)),
+                replayed_at Nullable(DateTime64(6, 'UTC'))
+            ) ENGINE = MergeTree
+            ORDER BY (tenant, received_at, id)
+            """,
+        ),
+    ),
+)

@@ -1,0 +1,248 @@
+"""Group commit: concurrent requests' events go into one insert, and each request is acked after it.
+
+A request calls `submit`; the writer task gathers whatever is pending for at most
+`commit_max_delay_ms` (or until `commit_max_events`), drops duplicates, inserts the rest into
+`events` with one `insert_arrow`, and only then resolves the requests' futures. Pending events are
+bounded: past `pending_max_events`, `submit` raises `Backpressure` and the edge answers 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+
+from collector.dedupe import KeyIndex
+from tower.bus import Committed, InProcessBus
+from tower.events import Event, event_key_hash
+from tower.store import Store
+
+log = logging.getLogger(__name__)
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("source", pa.string()),
+        ("id", pa.string()),
+        ("seq", pa.uint64()),
+        ("type", pa.string()),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("ingested_at", pa.timestamp("us", tz="UTC")),
+        ("traceparent", pa.string()),
+        ("key_hash", pa.uint64()),
+        ("payload", pa.binary()),
+    ]
+)
+
+
+class Backpressure(Exception):
+    """The writer is behind; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"writer is behind; retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class WriteResult:
+    accepted: int
+    duplicates: int
+
+
+@dataclass(slots=True)
+class _Request:
+    events: list[Event]
+    future: asyncio.Future[WriteResult]
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    events: int = 0
+    duplicates: int = 0
+    write_seconds: float = 0.0
+    last_write_seconds: float = 0.0
+    last_batch_events: int = 0
+    lag_seconds: float = 0.0  # event time → durable, of the newest event in the last batch
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        store: Store,
+        bus: InProcessBus,
+        max_events: int = 20_000,
+        max_delay: float = 0.005,
+        pending_max: int = 100_000,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.max_events = max_events
+        self.max_delay = max_delay
+        self.pending_max = pending_max
+        self.stats = WriterStats()
+        self._queue: list[_Request] = []
+        self._pending = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._index = KeyIndex()
+        self._next_seq = 1
+        self._closing = False
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    def load(self) -> None:
+        """Read what is stored: the fingerprints of stored keys and the next seq. Blocking."""
+        rows = self.store.client("writer").query_np("SELECT key_hash FROM {db}.events".replace(
+            "{db}", self.store.database))
+        hashes = rows[:, 0] if rows.size else np.empty(0, dtype=np.uint64)
+        self._index = KeyIndex(hashes)
+        max_seq = self.store.query("SELECT max(seq) FROM {db}.events", role="writer")[0][0] or 0
+        self._next_seq = int(max_seq) + 1
+        self.bus.high_water = int(max_seq)
+        log.info("writer resumes at seq %d with %d stored keys", self._next_seq, len(self._index))
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.load)
+        self._task = asyncio.create_task(self._run(), name="group-commit-writer")
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task:
+            await self._task
+
+    async def submit(self, events: list[Event]) -> WriteResult:
+        if not events:
+            return WriteResult(0, 0)
+        if self._closing:
+            raise Backpressure(1)
+        if self._pending + len(events) > self.pending_max and self._pending > 0:
+            raise Backpressure(max(1, round(self.stats.last_write_seconds * self._pending / max(
+                1, self.stats.last_batch_events))))
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(events, future))
+        self._pending += len(events)
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            if self._pending < self.max_events and not self._closing:
+                await asyncio.sleep(self.max_delay)
+            batch: list[_Request] = []
+            taken = 0
+            while self._queue and (not batch or taken + len(self._queue[0].events) <= self.max_events):
+                request = self._queue.pop(0)
+                batch.append(request)
+                taken += len(request.events)
+            try:
+                results, committed = await asyncio.to_thread(self._commit, batch)
+            except Exception as exc:
+                log.exception("writing %d events failed", taken)
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(exc)
+            else:
+                for request, result in zip(batch, results, strict=True):
+                    if not request.future.done():
+                        request.future.set_result(result)
+                if committed is not None:
+                    self.bus.publish(committed)
+            finally:
+                self._pending -= taken
+
+    def _commit(self, batch: list[_Request]) -> tuple[list[WriteResult], Committed | None]:
+        """Dedupe and insert one group; runs in a worker thread. Returns per-request results."""
+        started = time.perf_counter()
+        flat: list[Event] = [e for r in batch for e in r.events]
+        hashes = [event_key_hash(e.tenant, e.source, e.id) for e in flat]
+        maybe = self._index.candidates(hashes)
+        stored_keys = self._confirm([e for e, m in zip(flat, maybe, strict=True) if m])
+        seen: set[tuple[str, str, str]] = set()
+        keep: list[int] = []
+        for i, event in enumerate(flat):
+            key = event.key
+            if key in seen or (maybe[i] and key in stored_keys):
+                continue
+            seen.add(key)
+            keep.append(i)
+        kept_set = set(keep)
+        results = []
+        offset = 0
+        for request in batch:
+            n = len(request.events)
+            accepted = sum(1 for i in range(offset, offset + n) if i in kept_set)
+            results.append(WriteResult(accepted, n - accepted))
+            offset += n
+        if not keep:
+            self.stats.duplicates += len(flat)
+            return results, None
+        first_seq = self._next_seq
+        events = [flat[i] for i in keep]
+        now = datetime.now(UTC)
+        table = pa.Table.from_arrays(
+            [
+                pa.array([e.tenant for e in events], pa.string()),
+                pa.array([e.source for e in events], pa.string()),
+                pa.array([e.id for e in events], pa.string()),
+                pa.array(range(first_seq, first_seq + len(events)), pa.uint64()),
+                pa.array([e.type for e in events], pa.string()),
+                pa.array([e.time for e in events], pa.timestamp("us", tz="UTC")),
+                pa.array([now] * len(events), pa.timestamp("us", tz="UTC")),
+                pa.array([e.traceparent for e in events], pa.string()),
+                pa.array([hashes[i] for i in keep], pa.uint64()),
+                pa.array([e.payload for e in events], pa.binary()),
+            ],
+            schema=EVENT_SCHEMA,
+        )
+        self.store.insert_arrow("events", table, role="writer")
+        self._next_seq += len(events)
+        self._index.add(hashes[i] for i in keep)
+        elapsed = time.perf_counter() - started
+        self.stats.batches += 1
+        self.stats.events += len(events)
+        self.stats.duplicates += len(flat) - len(events)
+        self.stats.write_seconds += elapsed
+        self.stats.last_write_seconds = elapsed
+        self.stats.last_batch_events = len(flat)
+        self.stats.lag_seconds = (datetime.now(UTC) - max(e.time for e in events)).total_seconds()
+        return results, Committed(first_seq, events)
+
+    def _confirm(self, candidates: list[Event]) -> set[tuple[str, str, str]]:
+        """Of the fingerprint hits, the keys really stored (exact match on the primary key)."""
+        if not candidates:
+            return set()
+        found: set[tuple[str, str, str]] = set()
+        by_tenant: dict[str, list[tuple[str, str]]] = {}
+        for e in candidates:
+            by_tenant.setdefault(e.tenant, []).append((e.source, e.id))
+        for tenant, keys in by_tenant.items():
+            for start in range(0, len(keys), 5_000):
+                chunk = keys[start : start + 5_000]
+                rows = self.store.query(
+                    "SELECT source, id FROM {db}.events WHERE tenant = {tenant:String} "
+                    "AND (source, id) IN {keys:Array(Tuple(String, String))}",
+                    {"tenant": tenant, "keys": chunk},
+                    role="writer",
+                )
+                found.update((tenant, s, i) for s, i in rows)
+        return found

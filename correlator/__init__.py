@@ -1,0 +1,1 @@
+"""Identity resolution over business objects → order journeys, their milestones, durations and anomalies."""

@@ -1,0 +1,357 @@
+"""The correlator stage: take committed events in seq order, fold them into the graph, write the state.
+
+Its input is the event log itself: events carry a `seq`, and the correlator keeps the last seq it
+has applied. It takes committed batches from the in-process bus when they continue that seq, and
+reads them back from the `events` table otherwise (after a restart, or when it fell behind).
+
+Restart: the graph is snapshotted into `correlator_snapshots` every `snapshot_every` events and at
+a clean shutdown; a restart loads the newest snapshot and applies only the events after it. Rows
+it writes are versioned replacements, so re-applying events after a crash rewrites the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from correlator.graph import Changes, JourneyGraph
+from correlator.state import journey_state
+from tower.bus import InProcessBus
+from tower.events import Event, validate_event
+from tower.store import Store
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_CHUNK = 8 * 1024 * 1024
+
+
+def _dt(time_us: int | None) -> datetime | None:
+    return None if time_us is None else datetime.fromtimestamp(time_us / 1_000_000, UTC)
+
+
+@dataclass
+class CorrelatorStats:
+    events: int = 0
+    batches: int = 0
+    apply_seconds: float = 0.0
+    write_seconds: float = 0.0
+    last_batch_events: int = 0
+    snapshots: int = 0
+    replayed_from_store: int = 0
+
+
+class Correlator:
+    def __init__(
+        self,
+        store: Store,
+        bus: InProcessBus,
+        levels: dict[str, int | None],
+        batch_events: int = 20_000,
+        interval: float = 0.1,
+        snapshot_every: int = 500_000,
+        name: str = "default",
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.levels = levels
+        self.batch_events = batch_events
+        self.interval = interval
+        self.snapshot_every = snapshot_every
+        self.name = name
+        self.graph = JourneyGraph(levels)
+        self.applied_seq = 0  # every event up to here is applied and its rows written
+        self.snapshot_seq = 0
+        self.stats = CorrelatorStats()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._version = 0
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.load)
+        self._task = asyncio.create_task(self._run(), name="correlator")
+
+    async def close(self, snapshot: bool = True) -> None:
+        self._stopping = True
+        self.bus.wake()
+        if self._task:
+            await self._task
+        if snapshot and self.applied_seq > self.snapshot_seq:
+            await asyncio.to_thread(self.snapshot)
+
+    def load(self) -> None:
+        """Restore the newest complete snapshot, if any. Blocking."""
+        rows = self.store.query(
+            "SELECT seq, max(chunks) AS n, count() AS c FROM {db}.correlator_snapshots "
+            "WHERE name = {name:String} GROUP BY seq HAVING c = n ORDER BY seq DESC LIMIT 1",
+            {"name": self.name},
+            role="correlator",
+        )
+        if not rows:
+            log.info("correlator starts empty")
+            return
+        seq = int(rows[0][0])
+        chunks = self.store.query(
+            "SELECT data FROM {db}.correlator_snapshots WHERE name = {name:String} AND seq = {seq:UInt64} "
+            "ORDER BY chunk",
+            {"name": self.name, "seq": seq},
+            role="correlator",
+        )
+        blob = b"".join(c[0] if isinstance(c[0], bytes) else c[0].encode("latin-1") for c in chunks)
+        state = pickle.loads(pa.decompress(blob[8:], int.from_bytes(blob[:8], "little"), codec="zstd",
+                                           asbytes=True))
+        graph = JourneyGraph(self.levels)
+        graph.objects, graph.journeys, graph.records, graph.identifiers, graph.parent = state
+        self.graph = graph
+        self.applied_seq = self.snapshot_seq = seq
+        log.info("correlator restored snapshot at seq %d (%d journeys)", seq, len(graph.journeys))
+
+    def snapshot(self) -> None:
+        """Write the graph as of `applied_seq`. Blocking; called between batches."""
+        g = self.graph
+        raw = pickle.dumps((g.objects, g.journeys, g.records, g.identifiers, g.parent), protocol=5)
+        blob = len(raw).to_bytes(8, "little") + pa.compress(raw, codec="zstd", asbytes=True)
+        parts = [blob[i : i + SNAPSHOT_CHUNK] for i in range(0, len(blob), SNAPSHOT_CHUNK)] or [b""]
+        now = datetime.now(UTC)
+        seq = self.applied_seq
+        self.store.insert_rows(
+            "correlator_snapshots",
+            [[self.name, seq, i, len(parts), part, now] for i, part in enumerate(parts)],
+            ["name", "seq", "chunk", "chunks", "data", "taken_at"],
+            role="correlator",
+        )
+        self.store.command(
+            "ALTER TABLE {db}.correlator_snapshots DELETE WHERE name = {name:String} AND seq < {seq:UInt64}",
+            {"name": self.name, "seq": seq},
+            role="correlator",
+        )
+        self.snapshot_seq = seq
+        self.stats.snapshots += 1
+        log.info("correlator snapshot at seq %d: %.1f MB", seq, len(blob) / 1e6)
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            batches = self.bus.take(self.applied_seq, self.batch_events)
+            try:
+                if batches:
+                    pairs = [(b.first_seq + i, e) for b in batches for i, e in enumerate(b.events)]
+                    await asyncio.to_thread(self.step, pairs)
+                elif self.bus.high_water > self.applied_seq:
+                    pairs = await asyncio.to_thread(self.read_from_store, self.applied_seq, self.batch_events)
+                    if pairs:
+                        await asyncio.to_thread(self.step, pairs)
+                    else:
+                        await self.bus.wait(self.interval)
+                elif self._stopping:
+                    return
+                else:
+                    await self.bus.wait(self.interval)
+                    continue
+            except Exception:
+                log.exception("correlator step after seq %d failed; retrying", self.applied_seq)
+                await asyncio.sleep(1.0)
+                continue
+            if self._stopping and self.bus.high_water <= self.applied_seq:
+                return
+
+    def read_from_store(self, after_seq: int, limit: int) -> list[tuple[int, Event]]:
+        rows = self.store.query(
+            "SELECT seq, payload FROM {db}.events WHERE seq > {after:UInt64} ORDER BY seq LIMIT {n:UInt32}",
+            {"after": after_seq, "n": limit},
+            role="correlator",
+        )
+        pairs = []
+        expected = after_seq + 1
+        for seq, payload in rows:
+            if seq != expected:
+                break  # a gap: that insert is not visible yet; take it on the next round
+            event, problems = validate_event(orjson.loads(payload))
+            if event is None:
+                log.error("stored event seq %d no longer validates: %s", seq, problems)
+            else:
+                pairs.append((int(seq), event))
+            expected += 1
+        self.stats.replayed_from_store += len(pairs)
+        if not pairs and rows:
+            return []
+        return pairs
+
+    def step(self, pairs: list[tuple[int, Event]]) -> None:
+        """Apply a batch of events in seq order and write what changed. Blocking."""
+        started = time.perf_counter()
+        for seq, event in pairs:
+            if seq <= self.applied_seq:
+                continue
+            self.graph.apply(event, seq)
+        applied = time.perf_counter()
+        self.write(self.graph.take_changes())
+        last = pairs[-1][0]
+        self.store.insert_rows(
+            "correlator_checkpoint", [[self.name, last, datetime.now(UTC)]], ["name", "seq", "at"], role="correlator"
+        )
+        self.applied_seq = max(self.applied_seq, last)
+        self.stats.events += len(pairs)
+        self.stats.batches += 1
+        self.stats.last_batch_events = len(pairs)
+        self.stats.apply_seconds += applied - started
+        self.stats.write_seconds += time.perf_counter() - applied
+        if self.applied_seq - self.snapshot_seq >= self.snapshot_every:
+            self.snapshot()
+
+    # --- rows ------------------------------------------------------------------------------------
+
+    def _next_version(self) -> int:
+        self._version = max(self._version + 1, time.time_ns())
+        return self._version
+
+    def write(self, changes: Changes) -> None:
+        if not changes:
+            return
+        g = self.graph
+        version = self._next_version()
+        now = datetime.now(UTC)
+
+        member_rows: list[tuple[str, str, int, int]] = []
+        for journey_id in changes.rekeyed_journeys:
+            journey = g.journeys.get(journey_id)
+            if journey is not None:
+                member_rows.extend((journey.tenant, journey_id, seq, 0) for seq in journey.events)
+        for journey_id, seq in changes.members:
+            if journey_id in g.journeys and journey_id not in changes.rekeyed_journeys:
+                member_rows.append((g.journeys[journey_id].tenant, journey_id, seq, 0))
+        if member_rows:
+            records = [g.records[seq] for _, _, seq, _ in member_rows]
+            table = pa.Table.from_arrays(
+                [
+                    pa.array([r[0] for r in member_rows], pa.string()),
+                    pa.array([r[1] for r in member_rows], pa.string()),
+                    pa.array([rec.time_us for rec in records], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+                    pa.array([rec.source for rec in records], pa.string()),
+                    pa.array([rec.id for rec in records], pa.string()),
+                    pa.array([rec.seq for rec in records], pa.uint64()),
+                    pa.array([rec.type for rec in records], pa.string()),
+                ],
+                names=["tenant", "journey_id", "time", "source", "event_id", "seq", "type"],
+            )
+            self.store.insert_arrow("journey_events", table, role="correlator")
+
+        object_rows: list[list[Any]] = []
+        identifier_rows: list[list[Any]] = []
+        for object_id in changes.objects:
+            obj = g.objects.get(object_id)
+            if obj is None:
+                continue
+            object_rows.append(
+                [
+                    obj.tenant, object_id, version, 1, "", obj.type, -1 if obj.level is None else obj.level,
+                    dict(obj.ids),
+                    orjson.dumps({ns: {"source": p[0], "event_id": p[1], "time": _iso(p[2])}
+                                  for ns, p in obj.provenance.items()}).decode(),
+                    sorted(obj.reach), _dt(obj.key[0]), len(obj.conflicts),
+                ]
+            )
+            identifier_rows.extend(
+                [obj.tenant, value, ns, obj.type, object_id, version] for ns, value in obj.ids.items()
+            )
+        for object_id in changes.dead_objects:
+            if object_id in g.objects:
+                continue
+            into = g.find(object_id)
+            survivor = g.objects.get(into)
+            object_rows.append(
+                [
+                    survivor.tenant if survivor else "", object_id, version, 0, into,
+                    survivor.type if survivor else "", -1, {}, "{}", [], _dt(survivor.key[0] if survivor else 0), 0,
+                ]
+            )
+        self.store.insert_rows(
+            "objects",
+            object_rows,
+            ["tenant", "object_id", "version", "alive", "merged_into", "type", "level", "ids", "provenance",
+             "journeys", "first_seen", "conflicts"],
+            role="correlator",
+        )
+        self.store.insert_rows(
+            "identifiers", identifier_rows, ["tenant", "value", "namespace", "type", "object_id", "version"],
+            role="correlator",
+        )
+        if changes.relations:
+            self.store.insert_rows(
+                "relations",
+                [[t, a, b, q, s, e, _dt(us)] for t, a, b, q, s, e, us in changes.relations],
+                ["tenant", "a", "b", "qualifier", "source", "event_id", "event_time"],
+                role="correlator",
+            )
+        if changes.merges:
+            self.store.insert_rows(
+                "merges",
+                [[m["tenant"], m["object_id"], m["merged_id"], m["type"], m["reason"], m["source"], m["event_id"],
+                  _dt(m["event_time_us"]), m["detail"], now] for m in changes.merges],
+                ["tenant", "object_id", "merged_id", "type", "reason", "source", "event_id", "event_time",
+                 "detail", "recorded_at"],
+                role="correlator",
+            )
+
+        journey_rows = [self._journey_row(j, version) for j in changes.journeys if j in g.journeys]
+        for gone in changes.dead_journeys:
+            if gone in g.journeys:
+                continue
+            into = g.find(gone)
+            tenant = g.journeys[into].tenant if into in g.journeys else ""
+            journey_rows.append(
+                [tenant, gone, version, 0, into, "merged", "merged", "", "", "", "", _dt(0), None, None, None,
+                 None, _dt(0), 0, 0, [], None, None, [], "{}"]
+            )
+        self.store.insert_rows("journeys", journey_rows, JOURNEY_COLUMNS, role="correlator")
+
+    def _journey_row(self, journey_id: str, version: int) -> list[Any]:
+        g = self.graph
+        journey = g.journeys[journey_id]
+        objects = {o: g.objects[o] for o in journey.objects if o in g.objects}
+        state = journey_state(journey_id, (g.records[s] for s in journey.events), objects, g.find)
+        relations = sorted(
+            {(min(a, b), max(a, b), q) for a, obj in objects.items() for b, q in obj.neighbours.items() if b in objects}
+        )
+        dims = state["dims"]
+        doc = {
+            "milestones": state["milestones"],
+            "shipments": state["shipments"],
+            "durations": state["durations"],
+            "anomalies": state["anomalies"],
+            "dims": dims,
+            "promised": state["promised"],
+            "relations": [list(r) for r in relations],
+        }
+        kinds = sorted({a["kind"] for a in state["anomalies"]})
+        return [
+            journey.tenant, journey_id, version, 1, "", state["stage"], state["status"],
+            dims.get("channel", ""), dims.get("warehouse", ""), dims.get("carrier", ""), dims.get("customer", ""),
+            _dt(state["started_at"] or 0), _dt(state["stage_at"]), _dt(state["received_at"]),
+            _dt(state["departed_at"]), _dt(state["delivered_at"]), _dt(state["last_event_at"] or 0),
+            state["event_count"], len(state["anomalies"]), kinds,
+            None if state["on_time_ship"] is None else int(state["on_time_ship"]),
+            None if state["on_time_delivery"] is None else int(state["on_time_delivery"]),
+            sorted(objects), orjson.dumps(doc).decode(),
+        ]
+
+
+JOURNEY_COLUMNS = [
+    "tenant", "journey_id", "version", "alive", "merged_into", "stage", "status", "channel", "warehouse", "carrier",
+    "customer", "started_at", "stage_at", "received_at", "departed_at", "delivered_at", "last_event_at",
+    "event_count", "anomaly_count", "anomaly_kinds", "on_time_ship", "on_time_delivery", "objects", "state",
+]
+
+
+def _iso(time_us: int) -> str:
+    return datetime.fromtimestamp(time_us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,402 @@
+"""The object graph and the journeys over it, updated one event at a time.
+
+Rules (DESIGN.md, "Objects, not just keys"):
+
+- Objects of one type sharing any (namespace, identifier) are one object; an object holds at most
+  one identifier per namespace, so an event that would merge objects with different identifiers
+  in one namespace merges nothing: it relates them and records an identity conflict.
+- Objects named on one event are related pairwise, unless the event lists `data.relations`.
+- A journey is an order and every object reachable from it by relations that step to a strictly
+  higher level. `Obj.reach` holds the journeys reaching an object; it only grows, and growth is
+  pushed to higher-level neighbours, so a late relation brings earlier events along.
+- An event belongs to the journey of every order reaching one of its lowest-level business objects.
+
+Every change is also recorded in `Changes`, which the engine turns into rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from correlator.identity import clashes, compatible, mint_id
+from correlator.model import EventRecord, Journey, Obj
+from tower.events import Event, ObjectRef
+from tower.milestones import OUTSIDE_JOURNEYS
+
+JOURNEY_ROOT = "order"
+FACTS_KEPT = (
+    "promised_ship_date",
+    "promised_delivery_date",
+    "lines",
+    "quantity",
+    "damaged",
+    "documents_ok",
+    "status",
+    "error",
+)
+
+
+@dataclass
+class Changes:
+    """What changed since the last flush, for the engine to write."""
+
+    members: list[tuple[str, int]] = field(default_factory=list)  # (journey, seq) new memberships
+    journeys: set[str] = field(default_factory=set)  # journeys whose state must be rewritten
+    rekeyed_journeys: set[str] = field(default_factory=set)  # journeys whose every membership is re-emitted
+    dead_journeys: dict[str, str] = field(default_factory=dict)  # journey merged away → into
+    objects: set[str] = field(default_factory=set)
+    dead_objects: dict[str, str] = field(default_factory=dict)
+    merges: list[dict[str, Any]] = field(default_factory=list)
+    relations: list[tuple[str, str, str, str, str, str, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.members or self.journeys or self.objects or self.dead_objects or self.merges)
+
+
+class JourneyGraph:
+    def __init__(self, levels: dict[str, int | None]) -> None:
+        self.levels = levels
+        self.shipment_level = levels.get("shipment")
+        self.objects: dict[str, Obj] = {}
+        self.journeys: dict[str, Journey] = {}
+        self.records: dict[int, EventRecord] = {}
+        self.identifiers: dict[tuple[str, str, str, str], str] = {}  # (tenant, type, ns, value) → object id
+        self.parent: dict[str, str] = {}  # merged-away or re-keyed id → the id it became
+        self.changes = Changes()
+
+    # --- lookups ---------------------------------------------------------------------------------
+
+    def find(self, object_id: str) -> str:
+        root = object_id
+        while root in self.parent:
+            root = self.parent[root]
+        while object_id != root:  # path compression
+            nxt = self.parent[object_id]
+            self.parent[object_id] = root
+            object_id = nxt
+        return root
+
+    def level(self, otype: str) -> int | None:
+        return self.levels.get(otype)
+
+    # --- applying one event ----------------------------------------------------------------------
+
+    def apply(self, event: Event, seq: int) -> None:
+        """Fold one event into the graph. Events of outside-journey types only get stored, not linked."""
+        if event.type in OUTSIDE_JOURNEYS or not event.objects:
+            return
+        time_us = int(event.time.timestamp() * 1_000_000)
+        named: list[list[str]] = [self._resolve(event, ref, time_us) for ref in event.objects]
+        if event.relations is None:
+            pairs = [(i, j, "") for i in range(len(named)) for j in range(i + 1, len(named))]
+        else:
+            pairs = list(event.relations)
+        for i, j, qualifier in pairs:
+            self._relate(self.find(named[i][0]), self.find(named[j][0]), qualifier, event, time_us)
+        touched = {self.find(x) for ids in named for x in ids}
+        business = [o for o in touched if self.objects[o].level is not None]
+        lowest: tuple[str, ...] = ()
+        if business:
+            low = min(self.objects[o].level for o in business)  # type: ignore[type-var]
+            lowest = tuple(sorted(o for o in business if self.objects[o].level == low))
+        shipments = tuple(
+            sorted(o for o in touched if self.shipment_level is not None and self.objects[o].level == self.shipment_level)
+        )
+        facts = {k: event.facts[k] for k in FACTS_KEPT if k in event.facts}
+        self.records[seq] = EventRecord(
+            seq, event.tenant, event.source, event.id, event.type, time_us, lowest, shipments, event.dims, facts
+        )
+        for o in lowest:
+            obj = self.objects[o]
+            obj.events.append(seq)
+            for journey in obj.reach:
+                self._add_member(journey, seq)
+
+    # --- identity ------------------------------------------------------------------------------------
+
+    def _resolve(self, event: Event, ref: ObjectRef, time_us: int) -> list[str]:
+        """The object an event's object reference names, then any it conflicts with."""
+        tenant, otype = event.tenant, ref.type
+        roots: list[str] = []
+        for ns, value in ref.ids.items():
+            known = self.identifiers.get((tenant, otype, ns, value))
+            if known is not None:
+                root = self.find(known)
+                if root not in roots:
+                    roots.append(root)
+        if not roots:
+            return [self._create(event, otype, dict(ref.ids), time_us)]
+
+        roots.sort(key=lambda r: self.objects[r].key)
+        fresh = {ns: value for ns, value in ref.ids.items() if (tenant, otype, ns, value) not in self.identifiers}
+        union: dict[str, str] = {}
+        consistent = True
+        for ids in [*(self.objects[r].ids for r in roots), fresh]:
+            if not compatible(union, ids):
+                consistent = False
+                break
+            union.update(ids)
+        survivor = roots[0]
+        if not consistent:
+            # One identifier per namespace: merge nothing, relate what the event named, record why.
+            roots = [self._sighted(r, event, ref, time_us) for r in roots]
+            if fresh:
+                roots.append(self._create(event, otype, fresh, time_us))
+            for other in roots[1:]:
+                self._conflict(roots[0], other, event, time_us)
+            return roots
+        for other in roots[1:]:
+            self._merge(survivor, other, event, time_us)
+        target = self.objects[survivor]
+        for ns, value in fresh.items():
+            target.ids[ns] = value
+            target.provenance[ns] = (event.source, event.id, time_us)
+            self.identifiers[(tenant, otype, ns, value)] = survivor
+            self.changes.objects.add(survivor)
+        return [self._sighted(survivor, event, ref, time_us)]
+
+    def _sighted(self, object_id: str, event: Event, ref: ObjectRef, time_us: int) -> str:
+        """The event saw this object by some of its identifiers: the earliest sighting decides its id."""
+        target = self.objects[object_id]
+        best = min(
+            (time_us, mint_id(event.tenant, ref.type, ns, value))
+            for ns, value in ref.ids.items()
+            if target.ids.get(ns) == value
+        )
+        if best < target.key:
+            target.key = best
+            if best[1] != object_id:
+                return self._rekey(object_id, best[1])
+        return object_id
+
+    def _create(self, event: Event, otype: str, ids: dict[str, str], time_us: int) -> str:
+        tenant = event.tenant
+        object_id = min(mint_id(tenant, otype, ns, value) for ns, value in ids.items())
+        self.parent.pop(object_id, None)  # an id that was merged away can come back only as itself
+        obj = Obj(
+            id=object_id,
+            tenant=tenant,
+            type=otype,
+            level=self.level(otype),
+            ids=ids,
+            provenance={ns: (event.source, event.id, time_us) for ns in ids},
+            key=(time_us, object_id),
+        )
+        self.objects[object_id] = obj
+        for ns, value in ids.items():
+            self.identifiers[(tenant, otype, ns, value)] = object_id
+        if otype == JOURNEY_ROOT:
+            obj.reach.add(object_id)
+            self.journeys[object_id] = Journey(object_id, tenant, {object_id})
+            self.changes.journeys.add(object_id)
+            self.changes.dead_journeys.pop(object_id, None)
+        self.changes.objects.add(object_id)
+        self.changes.dead_objects.pop(object_id, None)
+        return object_id
+
+    def _merge(self, keep: str, gone: str, event: Event, time_us: int) -> None:
+        """Fold object `gone` into `keep` (same type, compatible identifiers, `keep` is earlier)."""
+        x, y = self.objects[keep], self.objects.pop(gone)
+        for ns, value in y.ids.items():
+            x.ids[ns] = value
+            x.provenance[ns] = y.provenance[ns]
+            self.identifiers[(x.tenant, x.type, ns, value)] = keep
+        x.key = min(x.key, y.key)
+        for n, qualifier in y.neighbours.items():
+            if n == keep:
+                continue
+            other = self.objects[n]
+            other.neighbours.pop(gone, None)
+            other.neighbours.setdefault(keep, qualifier)
+            x.neighbours.setdefault(n, qualifier)
+        x.neighbours.pop(gone, None)
+        x.events.extend(y.events)
+        x.conflicts.extend(y.conflicts)
+        self.parent[gone] = keep
+        self.changes.dead_objects[gone] = keep
+        self.changes.objects.add(keep)
+        self.changes.merges.append(
+            {
+                "tenant": x.tenant,
+                "object_id": keep,
+                "merged_id": gone,
+                "type": x.type,
+                "reason": "merge",
+                "source": event.source,
+                "event_id": event.id,
+                "event_time_us": time_us,
+                "detail": "",
+            }
+        )
+        if x.type == JOURNEY_ROOT:
+            self._merge_journeys(keep, gone)
+        else:
+            for j in y.reach:
+                self.journeys[j].objects.discard(gone)
+            self._gain(keep, y.reach | x.reach, force_events=True)
+        for n in list(x.neighbours):
+            if self._is_higher(n, keep):
+                self._gain(n, x.reach)
+
+    def _merge_journeys(self, keep: str, gone: str) -> None:
+        jx, jy = self.journeys[keep], self.journeys.pop(gone)
+        for o in jy.objects:
+            if o == gone:
+                continue
+            obj = self.objects[o]
+            obj.reach.discard(gone)
+            obj.reach.add(keep)
+            jx.objects.add(o)
+            self.changes.objects.add(o)
+        for seq in jy.events:
+            self._add_member(keep, seq)
+        self.objects[keep].reach = {keep}
+        self.changes.dead_journeys[gone] = keep
+        self.changes.journeys.discard(gone)
+        self.changes.journeys.add(keep)
+
+    def _rekey(self, old: str, new: str) -> str:
+        """Give object `old` the id `new` (an earlier sighting decided it); `old` becomes an alias."""
+        obj = self.objects.pop(old)
+        obj.id = new
+        self.parent.pop(new, None)
+        self.parent[old] = new
+        self.objects[new] = obj
+        for ns, value in obj.ids.items():
+            self.identifiers[(obj.tenant, obj.type, ns, value)] = new
+        for n in obj.neighbours:
+            other = self.objects[n]
+            other.neighbours[new] = other.neighbours.pop(old)
+        self.changes.dead_objects[old] = new
+        self.changes.dead_objects.pop(new, None)
+        self.changes.objects.add(new)
+        self.changes.merges.append(
+            {
+                "tenant": obj.tenant,
+                "object_id": new,
+                "merged_id": old,
+                "type": obj.type,
+                "reason": "rekey",
+                "source": "",
+                "event_id": "",
+                "event_time_us": obj.key[0],
+                "detail": "an earlier sighting of another identifier decided the id",
+            }
+        )
+        if obj.type == JOURNEY_ROOT:
+            journey = self.journeys.pop(old)
+            journey.id = new
+            journey.objects.discard(old)
+            journey.objects.add(new)
+            self.journeys[new] = journey
+            obj.reach = {new}
+            for o in journey.objects:
+                if o != new:
+                    member = self.objects[o]
+                    member.reach.discard(old)
+                    member.reach.add(new)
+                    self.changes.objects.add(o)
+            self.changes.dead_journeys[old] = new
+            self.changes.dead_journeys.pop(new, None)
+            self.changes.journeys.discard(old)
+            self.changes.journeys.add(new)
+            self.changes.rekeyed_journeys.add(new)
+        else:
+            for j in obj.reach:
+                objects = self.journeys[j].objects
+                objects.discard(old)
+                objects.add(new)
+        return new
+
+    def _conflict(self, a: str, b: str, event: Event, time_us: int) -> None:
+        x, y = self.objects[a], self.objects[b]
+        namespaces = clashes(x.ids, y.ids)
+        record = {
+            "kind": "identity_conflict",
+            "object_type": x.type,
+            "objects": [a, b],
+            "namespaces": namespaces,
+            "source": event.source,
+            "event_id": event.id,
+            "time_us": time_us,
+            "reason": (
+                f"event {event.source}/{event.id} names one {x.type} by identifiers that belong to two "
+                f"{x.type}s with different identifiers in {', '.join(namespaces) or 'one namespace'}"
+            ),
+        }
+        x.conflicts.append(record)
+        y.conflicts.append(record)
+        self.changes.merges.append(
+            {
+                "tenant": x.tenant,
+                "object_id": a,
+                "merged_id": b,
+                "type": x.type,
+                "reason": "conflict",
+                "source": event.source,
+                "event_id": event.id,
+                "event_time_us": time_us,
+                "detail": record["reason"],
+            }
+        )
+        for j in x.reach | y.reach:
+            self.changes.journeys.add(j)
+        self._relate(a, b, "identity_conflict", event, time_us)
+
+    # --- relations and reach -----------------------------------------------------------------------
+
+    def _is_higher(self, o: str, than: str) -> bool:
+        a, b = self.objects[o].level, self.objects[than].level
+        return a is not None and b is not None and a > b
+
+    def _relate(self, a: str, b: str, qualifier: str, event: Event, time_us: int) -> None:
+        if a == b:
+            return
+        x, y = self.objects[a], self.objects[b]
+        if b in x.neighbours:
+            return
+        x.neighbours[b] = qualifier
+        y.neighbours[a] = qualifier
+        self.changes.relations.append((x.tenant, a, b, qualifier, event.source, event.id, time_us))
+        for j in x.reach | y.reach:
+            self.changes.journeys.add(j)
+        if x.level is None or y.level is None or x.level == y.level:
+            return
+        low, high = (a, b) if x.level < y.level else (b, a)
+        self._gain(high, self.objects[low].reach)
+
+    def _gain(self, start: str, journeys: set[str], force_events: bool = False) -> None:
+        """Journeys now reach `start`: bring its events into them and push them to higher neighbours."""
+        stack: list[tuple[str, set[str]]] = [(start, set(journeys))]
+        first = True
+        while stack:
+            o, incoming = stack.pop()
+            obj = self.objects[o]
+            if obj.type == JOURNEY_ROOT:
+                continue
+            new = incoming if (first and force_events) else incoming - obj.reach
+            first = False
+            if not new:
+                continue
+            obj.reach |= new
+            self.changes.objects.add(o)
+            for j in new:
+                self.journeys[j].objects.add(o)
+                for seq in obj.events:
+                    self._add_member(j, seq)
+                self.changes.journeys.add(j)
+            for n in obj.neighbours:
+                if self._is_higher(n, o):
+                    stack.append((n, new))
+
+    def _add_member(self, journey: str, seq: int) -> None:
+        j = self.journeys[journey]
+        if seq not in j.events:
+            j.events.add(seq)
+            self.changes.members.append((journey, seq))
+            self.changes.journeys.add(journey)
+
+    def take_changes(self) -> Changes:
+        changes, self.changes = self.changes, Changes()
+        return changes

@@ -1,0 +1,288 @@
+"""Read side of the correlator: lookups by any identifier, one journey end to end, journey search.
+
+Plain functions over `Store.read`, which binds the tenant of every query; the routes in
+`correlator/api/` only translate HTTP to these calls.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from tower.api import ApiError, page_cursor, read_cursor
+from tower.milestones import STATUSES, STUCK_AFTER_HOURS
+from tower.store import Store
+
+MAX_JOURNEY_EVENTS = 5_000
+FOLLOW_MERGES = 8
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def fetch_objects(store: Store, tenant: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Current rows of these objects, keyed by the id asked for; merged-away ids follow to the survivor."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = {i: i for i in ids}  # asked id → id to fetch now
+    for _ in range(FOLLOW_MERGES):
+        if not wanted:
+            break
+        rows = store.read(
+            "SELECT object_id, alive, merged_into, type, level, ids, provenance, journeys, first_seen, conflicts "
+            "FROM {db}.objects FINAL WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)}",
+            tenant,
+            {"ids": sorted(set(wanted.values()))},
+        )
+        by_id = {r["object_id"]: r for r in rows}
+        nxt: dict[str, str] = {}
+        for asked, current in wanted.items():
+            row = by_id.get(current)
+            if row is None:
+                continue
+            if row["alive"]:
+                found[asked] = row
+            elif row["merged_into"] and row["merged_into"] != current:
+                nxt[asked] = row["merged_into"]
+        wanted = nxt
+    return found
+
+
+def object_view(row: dict[str, Any]) -> dict[str, Any]:
+    provenance = orjson.loads(row["provenance"] or "{}")
+    ids = dict(row["ids"])
+    return {
+        "id": row["object_id"],
+        "type": row["type"],
+        "level": None if row["level"] < 0 else row["level"],
+        "ids": ids,
+        "identifiers": [
+            {"namespace": ns, "value": value, **provenance.get(ns, {})} for ns, value in sorted(ids.items())
+        ],
+        "journeys": list(row["journeys"]),
+        "first_seen": rfc3339(row["first_seen"]),
+        "conflicts": row["conflicts"],
+    }
+
+
+def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]:
+    q = q.strip()
+    if not q:
+        raise ApiError(400, "invalid_query", "q must name an identifier, e.g. ?q=SO-1001")
+    rows = store.read(
+        "SELECT namespace, type, object_id FROM {db}.identifiers FINAL "
+        "WHERE tenant = {tenant:String} AND value = {q:String} LIMIT {limit:UInt32}",
+        tenant,
+        {"q": q, "limit": limit},
+    )
+    asked = [r["object_id"] for r in rows]
+    matched_by: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        matched_by.setdefault(r["object_id"], []).append({"namespace": r["namespace"], "value": q})
+    if "-" in q and q not in asked:
+        asked.append(q)  # an object or journey id itself
+        matched_by.setdefault(q, []).append({"namespace": "object_id", "value": q})
+    objects = fetch_objects(store, tenant, asked)
+    matches: dict[str, dict[str, Any]] = {}
+    for asked_id, row in objects.items():
+        view = object_view(row)
+        entry = matches.setdefault(
+            view["id"],
+            {"object": {"type": view["type"], "id": view["id"], "ids": view["ids"]}, "matched": [],
+             "journeys": view["journeys"]},
+        )
+        entry["matched"].extend(matched_by.get(asked_id, []))
+    return {"q": q, "matches": sorted(matches.values(), key=lambda m: (m["object"]["type"], m["object"]["id"]))}
+
+
+def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
+    requested = journey_id
+    row = None
+    for _ in range(FOLLOW_MERGES):
+        rows = store.read(
+            "SELECT * FROM {db}.journeys FINAL WHERE tenant = {tenant:String} AND journey_id = {id:String}",
+            tenant,
+            {"id": journey_id},
+        )
+        if not rows:
+            break
+        row = rows[0]
+        if row["alive"] or not row["merged_into"]:
+            break
+        journey_id = row["merged_into"]
+        row = None
+    if row is None or not row["alive"]:
+        raise ApiError(404, "not_found", f"no journey {requested!r}; find one with GET /v1/lookup?q=<identifier>")
+
+    state = orjson.loads(row["state"])
+    objects = fetch_objects(store, tenant, list(row["objects"]))
+    events = store.read(
+        "SELECT source, id, type, time, ingested_at, traceparent, payload FROM {db}.events "
+        "WHERE tenant = {tenant:String} AND (source, id) IN ("
+        "  SELECT source, event_id FROM {db}.journey_events "
+        "  WHERE tenant = {tenant:String} AND journey_id = {id:String}) "
+        "ORDER BY time, source, id LIMIT {limit:UInt32}",
+        tenant,
+        {"id": journey_id, "limit": MAX_JOURNEY_EVENTS},
+    )
+    merges = store.read(
+        "SELECT object_id, merged_id, type, reason, source, event_id, event_time, detail FROM {db}.merges FINAL "
+        "WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} ORDER BY event_time",
+        tenant,
+        {"ids": sorted({r["object_id"] for r in objects.values()})},
+    )
+    traces = sorted({e["traceparent"].split("-")[1] for e in events if e["traceparent"]})
+    return {
+        "id": journey_id,
+        "requested_id": requested if requested != journey_id else None,
+        "stage": row["stage"],
+        "status": row["status"],
+        "stage_at": rfc3339(row["stage_at"]),
+        "started_at": rfc3339(row["started_at"]),
+        "received_at": rfc3339(row["received_at"]),
+        "departed_at": rfc3339(row["departed_at"]),
+        "delivered_at": rfc3339(row["delivered_at"]),
+        "last_event_at": rfc3339(row["last_event_at"]),
+        "dims": state.get("dims", {}),
+        "promised": state.get("promised", {}),
+        "on_time_ship": None if row["on_time_ship"] is None else bool(row["on_time_ship"]),
+        "on_time_delivery": None if row["on_time_delivery"] is None else bool(row["on_time_delivery"]),
+        "objects": sorted((object_view(o) for o in objects.values()), key=lambda o: (o["level"] is None,
+                                                                                    o["level"] or 0, o["id"])),
+        "relations": [{"a": a, "b": b, "qualifier": q} for a, b, q in state.get("relations", [])],
+        "events": [
+            {
+                "source": e["source"],
+                "id": e["id"],
+                "type": e["type"],
+                "time": rfc3339(e["time"]),
+                "ingested_at": rfc3339(e["ingested_at"]),
+                "traceparent": e["traceparent"] or None,
+                "data": orjson.loads(e["payload"]).get("data"),
+            }
+            for e in events
+        ],
+        "event_count": row["event_count"],
+        "milestones": state.get("milestones", []),
+        "shipments": state.get("shipments", []),
+        "durations": state.get("durations", {}),
+        "anomalies": state.get("anomalies", []),
+        "merges": [
+            {
+                "object_id": m["object_id"],
+                "merged_id": m["merged_id"],
+                "type": m["type"],
+                "reason": m["reason"],
+                "source": m["source"] or None,
+                "event_id": m["event_id"] or None,
+                "event_time": rfc3339(m["event_time"]),
+                "detail": m["detail"] or None,
+            }
+            for m in merges
+        ],
+        "traces": traces,
+        "spans": [],
+    }
+
+
+SUMMARY_COLUMNS = (
+    "journey_id, stage, status, channel, warehouse, carrier, customer, started_at, stage_at, received_at, "
+    "departed_at, delivered_at, last_event_at, event_count, anomaly_count, anomaly_kinds"
+)
+
+
+def search_journeys(
+    store: Store,
+    tenant: str,
+    now: datetime,
+    *,
+    stage: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    warehouse: str | None = None,
+    carrier: str | None = None,
+    anomaly: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    where = ["tenant = {tenant:String}", "alive = 1"]
+    params: dict[str, Any] = {}
+    for name, value in (("stage", stage), ("channel", channel), ("warehouse", warehouse), ("carrier", carrier)):
+        if value:
+            where.append(f"{name} = {{{name}:String}}")
+            params[name] = value
+    if status == "stuck":
+        where.append("status = 'open'")
+        where.append(
+            "stage_at < {now:DateTime64(6, 'UTC')} - toIntervalSecond("
+            "transform(toString(stage), {stages:Array(String)}, {secs:Array(UInt32)}, toUInt32(86400)))"
+        )
+        params.update(
+            now=now,
+            stages=list(STUCK_AFTER_HOURS),
+            secs=[int(h * 3600) for h in STUCK_AFTER_HOURS.values()],
+        )
+    elif status:
+        if status not in STATUSES:
+            raise ApiError(400, "invalid_filter", f"status must be one of {', '.join((*STATUSES, 'stuck'))}")
+        where.append("status = {status:String}")
+        params["status"] = status
+    if anomaly:
+        where.append("has(anomaly_kinds, {anomaly:String})")
+        params["anomaly"] = anomaly
+    if start:
+        where.append("started_at >= {start:DateTime64(6, 'UTC')}")
+        params["start"] = start
+    if end:
+        where.append("started_at < {end:DateTime64(6, 'UTC')}")
+        params["end"] = end
+    filtered = " AND ".join(where)
+    after = read_cursor(cursor)
+    page_where = filtered
+    if after:
+        if len(after) != 2:
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it")
+        page_where += " AND (started_at, journey_id) < ({c_at:DateTime64(6, 'UTC')}, {c_id:String})"
+        params.update(c_at=after[0], c_id=after[1])
+    rows = store.read(
+        f"SELECT {SUMMARY_COLUMNS} FROM {{db}}.journeys FINAL WHERE {page_where} "
+        "ORDER BY started_at DESC, journey_id DESC LIMIT {limit:UInt32}",
+        tenant,
+        {**params, "limit": limit + 1},
+    )
+    total = store.read(f"SELECT count() AS n FROM {{db}}.journeys FINAL WHERE {filtered}", tenant, params)[0]["n"]
+    items = [
+        {
+            "id": r["journey_id"],
+            "stage": r["stage"],
+            "status": r["status"],
+            "channel": r["channel"] or None,
+            "warehouse": r["warehouse"] or None,
+            "carrier": r["carrier"] or None,
+            "customer": r["customer"] or None,
+            "started_at": rfc3339(r["started_at"]),
+            "stage_at": rfc3339(r["stage_at"]),
+            "received_at": rfc3339(r["received_at"]),
+            "departed_at": rfc3339(r["departed_at"]),
+            "delivered_at": rfc3339(r["delivered_at"]),
+            "last_event_at": rfc3339(r["last_event_at"]),
+            "event_count": r["event_count"],
+            "anomaly_count": r["anomaly_count"],
+            "anomalies": list(r["anomaly_kinds"]),
+        }
+        for r in rows[:limit]
+    ]
+    nxt = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        nxt = page_cursor([last["started_at"].strftime("%Y-%m-%d %H:%M:%S.%f"), last["journey_id"]])
+    return {"items": items, "total": total, "next": nxt}
+

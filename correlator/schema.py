@@ -1,0 +1,167 @@
+"""DDL of the correlator's state: objects, identifiers, relations, journeys, membership, merges.
+
+The correlator writes new versions of rows rather than updating them: every table that holds a
+current state is a ReplacingMergeTree on a `version`, read with FINAL (or argMax) by the query API.
+"""
+
+from tower.store import Migration
+
+MIGRATIONS = (
+    Migration(
+        101,
+        "objects",
+        (
+            # ORDER BY (tenant, object_id): a journey lists its object ids, the API fetches them by id.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.objects (
+                tenant LowCardinality(String),
+                object_id String,
+                version UInt64,
+                alive UInt8,
+                merged_into String,
+                type LowCardinality(String),
+                level Int16,
+                ids Map(String, String),
+                provenance String,
+                journeys Array(String),
+                first_seen DateTime64(6, 'UTC'),
+                conflicts UInt32
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (tenant, object_id)
+            """,
+            # ORDER BY (tenant, value, namespace, type): `GET /v1/lookup?q=` knows only the identifier,
+            # not which system issued it, so the value leads the key.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.identifiers (
+                tenant LowCardinality(String),
+                value String,
+                namespace LowCardinality(String),
+                type LowCardinality(String),
+                object_id String,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (tenant, value, namespace, type)
+            """,
+        ),
+    ),
+    Migration(
+        102,
+        "relations",
+        (
+            # ORDER BY (tenant, a, b, qualifier): one row per related pair, read from either object.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.relations (
+                tenant LowCardinality(String),
+                a String,
+                b String,
+                qualifier LowCardinality(String),
+                source LowCardinality(String),
+                event_id String,
+                event_time DateTime64(6, 'UTC')
+            ) ENGINE = ReplacingMergeTree
+            ORDER BY (tenant, a, b, qualifier)
+            """,
+        ),
+    ),
+    Migration(
+        103,
+        "journeys",
+        (
+            # ORDER BY (tenant, journey_id, time, …): one journey's events come out in event-time
+            # order from one primary-key range.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.journey_events (
+                tenant LowCardinality(String),
+                journey_id String,
+                time DateTime64(6, 'UTC'),
+                source LowCardinality(String),
+                event_id String,
+                seq UInt64,
+                type LowCardinality(String)
+            ) ENGINE = ReplacingMergeTree
+            ORDER BY (tenant, journey_id, time, source, event_id)
+            """,
+            # ORDER BY (tenant, journey_id): the journey page reads one row by id; searches filter
+            # the (small, one row per order) table by stage, status and dimensions.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.journeys (
+                tenant LowCardinality(String),
+                journey_id String,
+                version UInt64,
+                alive UInt8,
+                merged_into String,
+                stage LowCardinality(String),
+                status LowCardinality(String),
+                channel LowCardinality(String),
+                warehouse LowCardinality(String),
+                carrier LowCardinality(String),
+                customer String,
+                started_at DateTime64(6, 'UTC'),
+                stage_at Nullable(DateTime64(6, 'UTC')),
+                received_at Nullable(DateTime64(6, 'UTC')),
+                departed_at Nullable(DateTime64(6, 'UTC')),
+                delivered_at Nullable(DateTime64(6, 'UTC')),
+                last_event_at DateTime64(6, 'UTC'),
+                event_count UInt32,
+                anomaly_count UInt32,
+                anomaly_kinds Array(LowCardinality(String)),
+                on_time_ship Nullable(UInt8),
+                on_time_delivery Nullable(UInt8),
+                objects Array(String),
+                state String CODEC(ZSTD(3))
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (tenant, journey_id)
+            """,
+        ),
+    ),
+    Migration(
+        104,
+        "merges",
+        (
+            # ORDER BY (tenant, object_id, …): the audit is read per surviving object; the event
+            # key makes a re-applied event (after a crash) replace its own row, not add one.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.merges (
+                tenant LowCardinality(String),
+                object_id String,
+                merged_id String,
+                type LowCardinality(String),
+                reason LowCardinality(String),
+                source LowCardinality(String),
+                event_id String,
+                event_time DateTime64(6, 'UTC'),
+                detail String,
+                recorded_at DateTime64(6, 'UTC')
+            ) ENGINE = ReplacingMergeTree
+            ORDER BY (tenant, object_id, merged_id, reason, source, event_id)
+            """,
+        ),
+    ),
+    Migration(
+        105,
+        "correlator_progress",
+        (
+            # ORDER BY name: one row per correlator instance, the newest wins.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.correlator_checkpoint (
+                name String,
+                seq UInt64,
+                at DateTime64(6, 'UTC')
+            ) ENGINE = ReplacingMergeTree(at)
+            ORDER BY name
+            """,
+            # ORDER BY (name, seq, chunk): the newest complete snapshot is the last seq with all chunks.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.correlator_snapshots (
+                name String,
+                seq UInt64,
+                chunk UInt32,
+                chunks UInt32,
+                data String,
+                taken_at DateTime64(6, 'UTC')
+            ) ENGINE = MergeTree
+            ORDER BY (name, seq, chunk)
+            """,
+        ),
+    ),
+)

@@ -1,0 +1,142 @@
+"""What every HTTP route shares: the error shape, API keys and scopes, and the tenant of a request.
+
+Routes declare what they need with the `Annotated` aliases at the bottom (`IngestAccess`,
+`ReadAccess`, `AdminAccess`); the tenant a request may touch is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from fastapi.responses import ORJSONResponse
+
+from tower.events import TENANT
+from tower.settings import ApiKey, Settings
+
+TENANT_HEADER = "X-Tower-Tenant"
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": {"code", "message", "details"}}` with its HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+def error_response(error: ApiError) -> ORJSONResponse:
+    return ORJSONResponse(
+        {"error": {"code": error.code, "message": error.message, "details": error.details}},
+        status_code=error.status,
+        headers=error.headers,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: their scopes and the tenant their requests are scoped to."""
+
+    scopes: frozenset[str]
+    tenant: str
+    tenant_locked: bool
+    key_id: str
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host in ("localhost", "testclient"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _find_key(keys: dict[str, ApiKey], presented: str) -> ApiKey | None:
+    found = None
+    for key, entry in keys.items():
+        if hmac.compare_digest(key.encode(), presented.encode()):
+            found = entry
+    return found
+
+
+def authenticate(request: Request, scope: str) -> Principal:
+    settings: Settings = request.app.state.settings
+    requested = request.headers.get(TENANT_HEADER) or request.query_params.get("tenant") or ""
+    if requested and not TENANT.match(requested):
+        raise ApiError(400, "invalid_tenant", f"tenant {requested[:80]!r} must be 1-128 letters, digits, '.', '_' or '-'")
+    if not settings.auth_enabled:
+        client = request.client.host if request.client else None
+        if not is_loopback(client):
+            raise ApiError(
+                403, "loopback_only", "this server has no API keys configured and only answers loopback clients; "
+                "set TOWER_API_KEYS to serve other hosts"
+            )
+        return Principal(frozenset({"ingest", "read", "admin"}), requested, False, "loopback")
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'",
+                       headers={"WWW-Authenticate": "Bearer"})
+    key = _find_key(settings.keys, presented.strip())
+    if key is None:
+        raise ApiError(401, "unauthenticated", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+    if scope not in key.scopes and "admin" not in key.scopes:
+        raise ApiError(403, "forbidden", f"this API key lacks the {scope!r} scope (it has {'+'.join(sorted(key.scopes))})")
+    if key.tenant is not None:
+        if requested and requested != key.tenant:
+            raise ApiError(403, "forbidden", f"this API key is limited to tenant {key.tenant!r}")
+        return Principal(key.scopes, key.tenant, True, key.key[:4])
+    return Principal(key.scopes, requested, False, key.key[:4])
+
+
+def _ingest(request: Request) -> Principal:
+    return authenticate(request, "ingest")
+
+
+def _read(request: Request) -> Principal:
+    return authenticate(request, "read")
+
+
+def _admin(request: Request) -> Principal:
+    return authenticate(request, "admin")
+
+
+IngestAccess = Annotated[Principal, Depends(_ingest)]
+ReadAccess = Annotated[Principal, Depends(_read)]
+AdminAccess = Annotated[Principal, Depends(_admin)]
+
+
+def page_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def read_cursor(cursor: str | None) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it") from None
+    if not isinstance(value, list):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it")
+    return value

@@ -1,0 +1,172 @@
+"""`tower`: the command line. The composition root: stages are imported inside the commands that run them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from tower.api import is_loopback
+from tower.settings import Settings, settings_table
+
+app = typer.Typer(help="Control Tower: order journeys across channels, ERP, WMS and carriers.", no_args_is_help=True)
+
+
+def _settings(host: str | None = None, port: int | None = None, data_dir: Path | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("TOWER_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [TOWER_HOST, 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [TOWER_PORT, 8000]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Embedded store [TOWER_DATA_DIR, ./.tower]")] = None,
+) -> None:
+    """Run the API server with the collector and the correlator inside it."""
+    import uvicorn
+
+    from collector.app import create_app
+
+    _logging()
+    settings = _settings(host, port, data_dir)
+    if not settings.auth_enabled:
+        if not is_loopback(settings.host):
+            typer.echo(
+                f"error: refusing to bind {settings.host} without API keys; set TOWER_API_KEYS "
+                "(key=ingest+read+admin,…) or bind 127.0.0.1",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(f"no API keys configured (TOWER_API_KEYS): serving loopback only, without auth, "
+                   f"on http://{settings.host}:{settings.port}", err=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                timeout_graceful_shutdown=10)
+
+
+@app.command()
+def migrate(
+    data_dir: Annotated[Path | None, typer.Option(help="Embedded store [TOWER_DATA_DIR]")] = None,
+) -> None:
+    """Apply the schema migrations not yet applied (the server also does this when it starts)."""
+    from collector.app import MIGRATIONS
+    from tower.store import Store
+
+    _logging()
+    settings = _settings(data_dir=data_dir)
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.dsn, settings.database)
+    try:
+        applied = store.migrate(MIGRATIONS)
+    finally:
+        store.close()
+    typer.echo(f"applied {len(applied)} migration(s): {', '.join(f'{n:04d}' for n in applied) or 'none needed'}")
+
+
+@app.command("import")
+def import_events(
+    files: Annotated[list[Path], typer.Argument(help="JSON-array or NDJSON files of canonical events (.gz too)")],
+    url: Annotated[str | None, typer.Option(help="Server URL [http://TOWER_HOST:TOWER_PORT]")] = None,
+    batch: Annotated[int, typer.Option(help="Events per request")] = 5_000,
+    api_key: Annotated[str | None, typer.Option(envvar="TOWER_API_KEY", help="Bearer key with the ingest scope")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant for events that name none")] = None,
+) -> None:
+    """Stream canonical events from files to a running server, with a progress bar."""
+    from tower.jsonstream import iter_event_bytes
+
+    settings = _settings()
+    base = url or f"http://{settings.host}:{settings.port}"
+    headers = {"Content-Type": "application/x-ndjson"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    if tenant:
+        headers["X-Tower-Tenant"] = tenant
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        for path in files:
+            if not path.exists():
+                typer.echo(f"error: {path} does not exist", err=True)
+                raise typer.Exit(2)
+            size = path.stat().st_size
+            with typer.progressbar(length=size, label=f"{path.name}", show_pos=True) as bar:
+                pending: list[bytes] = []
+                sent_bytes = 0
+                for raw in iter_event_bytes(path):
+                    pending.append(raw)
+                    sent_bytes += len(raw) + 1
+                    if len(pending) >= batch:
+                        _post(client, pending, totals)
+                        bar.update(min(sent_bytes, size) - bar.pos)
+                        pending = []
+                if pending:
+                    _post(client, pending, totals)
+                bar.update(size - bar.pos)
+    typer.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicates']}, rejected {totals['rejected']}"
+               " (rejected events are in GET /v1/dead-letters)")
+    if totals["rejected"]:
+        raise typer.Exit(1)
+
+
+def _post(client: httpx.Client, lines: list[bytes], totals: dict[str, int]) -> None:
+    body = b"\n".join(lines)
+    for _attempt in range(60):
+        try:
+            response = client.post("/v1/events", content=body)
+        except httpx.TransportError as exc:
+            typer.echo(f"\nerror: cannot reach {client.base_url}: {exc}; is `tower serve` running?", err=True)
+            raise typer.Exit(2) from None
+        if response.status_code == 429:
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+            continue
+        payload = response.json()
+        if response.status_code == 202:
+            totals["accepted"] += payload["accepted"]
+            totals["duplicates"] += payload["duplicates"]
+            totals["rejected"] += len(payload["rejected"])
+            return
+        if response.status_code == 400 and payload.get("error", {}).get("code") == "invalid_events":
+            totals["rejected"] += len(payload["error"]["details"])
+            return
+        typer.echo(f"\nerror: {response.status_code} {payload.get('error', payload)}", err=True)
+        raise typer.Exit(1)
+    typer.echo("\nerror: the server stayed busy (429) for a minute", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def settings() -> None:
+    """Print every TOWER_* setting with its default and meaning."""
+    for name, default, meaning in settings_table():
+        typer.echo(f"{name:32} {default:40} {meaning}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

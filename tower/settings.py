@@ -1,0 +1,171 @@
+"""Every `TOWER_*` setting, its default and its meaning, in one place.
+
+Read once per process with `Settings()`; nothing here connects to anything.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Defaults of DESIGN.md: a type's place downstream in the flow, or "reference" for context types.
+DEFAULT_OBJECT_LEVELS: dict[str, int | None] = {
+    "order": 0,
+    "order_line": 1,
+    "fulfillment": 2,
+    "shipment": 3,
+    "load": 4,
+    "invoice": 5,
+    "customer": None,
+    "product": None,
+    "warehouse": None,
+    "carrier": None,
+    "employee": None,
+}
+
+SCOPES = frozenset({"ingest", "read", "admin"})
+
+
+class ApiKey:
+    """One configured API key: its secret, its scopes and, optionally, the one tenant it may touch."""
+
+    __slots__ = ("key", "scopes", "tenant")
+
+    def __init__(self, key: str, scopes: frozenset[str], tenant: str | None) -> None:
+        self.key = key
+        self.scopes = scopes
+        self.tenant = tenant
+
+
+def parse_api_keys(spec: str | None) -> dict[str, ApiKey]:
+    """Parse `key=scope+scope[@tenant],…`; raise ValueError naming the bad entry."""
+    keys: dict[str, ApiKey] = {}
+    if not spec:
+        return keys
+    for raw in spec.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        key, sep, rest = entry.partition("=")
+        if not sep or not key or not rest:
+            raise ValueError(f"TOWER_API_KEYS entry {entry!r}: expected key=scope+scope[@tenant]")
+        scope_part, _, tenant = rest.partition("@")
+        scopes = frozenset(s.strip() for s in scope_part.split("+") if s.strip())
+        unknown = scopes - SCOPES
+        if unknown or not scopes:
+            raise ValueError(
+                f"TOWER_API_KEYS entry for key {key[:4]}…: unknown scope(s) {sorted(unknown) or '(none)'}; "
+                f"use {'+'.join(sorted(SCOPES))}"
+            )
+        keys[key] = ApiKey(key, scopes, tenant or None)
+    return keys
+
+
+def parse_object_levels(spec: str | None) -> dict[str, int | None]:
+    """Defaults overlaid with `type=level` or `type=reference` entries; ValueError names the bad entry."""
+    levels = dict(DEFAULT_OBJECT_LEVELS)
+    if not spec:
+        return levels
+    for raw in spec.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        name, sep, value = (part.strip() for part in entry.partition("="))
+        if not sep or not name:
+            raise ValueError(f"TOWER_OBJECT_LEVELS entry {entry!r}: expected type=level or type=reference")
+        if value == "reference":
+            levels[name] = None
+        else:
+            try:
+                levels[name] = int(value)
+            except ValueError:
+                raise ValueError(
+                    f"TOWER_OBJECT_LEVELS entry {entry!r}: level must be a whole number or 'reference'"
+                ) from None
+    return levels
+
+
+class Settings(BaseSettings):
+    """Control Tower's settings; each field is the `TOWER_<NAME>` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="TOWER_", extra="ignore")
+
+    data_dir: Path = Field(Path("./.tower"), description="Where the embedded store and local state live.")
+    clickhouse_dsn: str | None = Field(
+        None,
+        description="chdb://$TOWER_DATA_DIR/clickhouse by default; http://user:pass@host:8123/db for a server.",
+    )
+    database: str = Field("tower", description="ClickHouse database holding Control Tower's tables.")
+    kafka_bootstrap: str | None = Field(None, description="host:9092,… to put Kafka between the stages.")
+    host: str = Field("127.0.0.1", description="Address the API server binds to.")
+    port: int = Field(8000, description="Port of the API server.")
+    object_levels: str | None = Field(
+        None, description="Comma-separated type=level or type=reference, added to or overriding the defaults."
+    )
+    api_keys: str | None = Field(
+        None,
+        description="Comma-separated key=scope+scope[@tenant]; scopes ingest, read, admin. Unset: loopback only, no auth.",
+    )
+    max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
+    max_batch_events: int = Field(10_000, description="Most events accepted in one request (413 above).")
+    commit_max_events: int = Field(20_000, description="Most events the writer puts in one insert.")
+    commit_max_delay_ms: float = Field(
+        5.0, description="How long the writer waits to gather concurrent requests into one insert."
+    )
+    pending_max_events: int = Field(
+        100_000, description="Events waiting for the writer before new requests get 429 Retry-After."
+    )
+    correlator_batch_events: int = Field(20_000, description="Most events the correlator takes per step.")
+    correlator_interval_ms: float = Field(
+        100.0, description="How often the correlator looks for new events when not woken by the writer."
+    )
+    clock: str = Field(
+        "system", description="'system', or an RFC 3339 instant to freeze the evaluation clock (tests, replays)."
+    )
+
+    @field_validator("object_levels")
+    @classmethod
+    def _check_levels(cls, value: str | None) -> str | None:
+        parse_object_levels(value)
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, value: str | None) -> str | None:
+        parse_api_keys(value)
+        return value
+
+    @property
+    def dsn(self) -> str:
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    @cached_property
+    def levels(self) -> dict[str, int | None]:
+        return parse_object_levels(self.object_levels)
+
+    @cached_property
+    def keys(self) -> dict[str, ApiKey]:
+        return parse_api_keys(self.api_keys)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.keys)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting: what `tower settings` and the README print."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "unset" if default is None else str(default)
+        rows.append((f"TOWER_{name.upper()}", shown, field.description or ""))
+    return rows

@@ -1,0 +1,171 @@
+"""ClickHouse through clickhouse-connect: chDB in-process by default, an HTTP server by DSN.
+
+One `Store` per process owns the clients, one per role (writer, correlator, reads), because a
+clickhouse-connect client serialises its calls and chDB allows many handles on its one engine.
+Every read that answers an API request goes through `Store.read`, which refuses SQL that does not
+bind `{tenant:String}`: the tenant filter is added in one place and cannot be forgotten.
+Driver errors become `StoreError`; only errors known to be transient are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+log = logging.getLogger(__name__)
+
+ROLES = ("admin", "writer", "correlator", "read")
+TRANSIENT_CODES = {"TIMEOUT_EXCEEDED", "NETWORK_ERROR", "SOCKET_TIMEOUT", "TOO_MANY_SIMULTANEOUS_QUERIES"}
+
+
+class StoreError(RuntimeError):
+    """A ClickHouse call failed; the message names the operation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered, idempotent schema step. `sql` statements must use IF NOT EXISTS / IF EXISTS."""
+
+    number: int
+    name: str
+    sql: tuple[str, ...]
+
+
+class Store:
+    """The ClickHouse clients of one process and the database they work in."""
+
+    def __init__(self, dsn: str, database: str = "tower") -> None:
+        self.dsn = dsn
+        self.database = database
+        self.embedded = dsn.startswith("chdb:")
+        self._clients: dict[str, Client] = {}
+        self._lock = threading.Lock()
+
+    def client(self, role: str) -> Client:
+        with self._lock:
+            client = self._clients.get(role)
+            if client is None:
+                client = self._connect()
+                self._clients[role] = client
+            return client
+
+    def _connect(self) -> Client:
+        try:
+            if self.embedded:
+                return clickhouse_connect.get_client(dsn=self.dsn)
+            parsed = urlparse(self.dsn)
+            return clickhouse_connect.get_client(dsn=self.dsn, database=(parsed.path.strip("/") or None))
+        except Exception as exc:  # the driver raises many types; one domain error says where
+            raise StoreError(f"cannot connect to ClickHouse at {redact(self.dsn)}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                try:
+                    client.close()
+                except Exception:  # closing is best effort at shutdown
+                    log.debug("closing a ClickHouse client failed", exc_info=True)
+            self._clients.clear()
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None, role: str = "admin") -> Any:
+        return self._retry(lambda: self.client(role).command(self._qualify(sql), parameters=parameters), sql)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read") -> list[tuple]:
+        result = self._retry(lambda: self.client(role).query(self._qualify(sql), parameters=parameters), sql)
+        return list(result.result_rows)
+
+    def query_dicts(self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read") -> list[dict]:
+        result = self._retry(lambda: self.client(role).query(self._qualify(sql), parameters=parameters), sql)
+        return list(result.named_results())
+
+    def read(self, sql: str, tenant: str, parameters: dict[str, Any] | None = None) -> list[dict]:
+        """A tenant-scoped read for the query API: the SQL must filter on `{tenant:String}`."""
+        if "{tenant:String}" not in sql:
+            raise StoreError("a tenant-scoped read must filter on {tenant:String}")
+        return self.query_dicts(sql, {**(parameters or {}), "tenant": tenant}, role="read")
+
+    def insert_arrow(self, table: str, data: Any, role: str = "writer") -> None:
+        self._retry(lambda: self.client(role).insert_arrow(f"{self.database}.{table}", data), f"INSERT {table}")
+
+    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], role: str) -> None:
+        if not rows:
+            return
+        self._retry(
+            lambda: self.client(role).insert(f"{self.database}.{table}", rows, column_names=list(columns)),
+            f"INSERT {table}",
+        )
+
+    def _qualify(self, sql: str) -> str:
+        return sql.replace("{db}", self.database)
+
+    def _retry(self, call: Any, what: str) -> Any:
+        delay = 0.05
+        for attempt in range(4):
+            try:
+                return call()
+            except (ClickHouseError, OperationalError) as exc:
+                transient = isinstance(exc, OperationalError) or any(c in str(exc) for c in TRANSIENT_CODES)
+                if not transient or attempt == 3:
+                    raise StoreError(f"ClickHouse failed on {_first_line(what)}: {exc}") from exc
+                log.warning("transient ClickHouse error on %s, retrying: %s", _first_line(what), exc)
+                time.sleep(delay)
+                delay *= 4
+        raise AssertionError("unreachable")
+
+    # --- schema ----------------------------------------------------------------------------------
+
+    def migrate(self, migrations: Sequence[Migration]) -> list[int]:
+        """Apply the migrations not yet recorded, in number order; return the numbers applied."""
+        check_migrations(migrations)
+        engine = " ENGINE = Atomic" if self.embedded else ""
+        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}{engine}")
+        self.command(
+            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (number UInt32, name String, "
+            "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY number"
+        )
+        done = {row[0] for row in self.query("SELECT number FROM {db}.schema_migrations", role="admin")}
+        applied = []
+        for migration in sorted(migrations, key=lambda m: m.number):
+            if migration.number in done:
+                continue
+            for statement in migration.sql:
+                self.command(statement)
+            self.command(
+                "INSERT INTO {db}.schema_migrations (number, name) VALUES ({n:UInt32}, {name:String})",
+                {"n": migration.number, "name": migration.name},
+            )
+            applied.append(migration.number)
+            log.info("applied migration %04d %s", migration.number, migration.name)
+        return applied
+
+
+def check_migrations(migrations: Sequence[Migration]) -> None:
+    seen: dict[int, str] = {}
+    for migration in migrations:
+        if migration.number in seen:
+            raise ValueError(
+                f"migrations {seen[migration.number]!r} and {migration.name!r} share number {migration.number}"
+            )
+        seen[migration.number] = migration.name
+
+
+def redact(dsn: str) -> str:
+    parsed = urlparse(dsn)
+    if parsed.password:
+        return dsn.replace(f":{parsed.password}@", ":***@")
+    return dsn
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:120] if text.strip() else text
