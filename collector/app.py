@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException
 
 from collector.api import dead_letters, events, health
@@ -23,7 +22,7 @@ from correlator.api import journeys, lookup
 from correlator.engine import Correlator
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from tower import __version__
-from tower.api import ApiError, error_response
+from tower.api import ApiError, JSON, error_response
 from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
 from tower.settings import Settings
@@ -93,16 +92,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Order journeys across channels, ERP, WMS and carriers.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=JSON,
     )
     app.state.settings = settings
 
     @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> JSON:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSON:
         details = [
             {"index": None, "id": None, "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
              "reason": e["msg"]}
@@ -111,12 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return error_response(ApiError(400, "invalid_request", "the request's parameters are not valid", details))
 
     @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> ORJSONResponse:
+    async def _http_error(request: Request, exc: HTTPException) -> JSON:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})))
 
     @app.exception_handler(StoreError)
-    async def _store_error(request: Request, exc: StoreError) -> ORJSONResponse:
+    async def _store_error(request: Request, exc: StoreError) -> JSON:
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
         return error_response(ApiError(503, "store_unavailable", "the store failed to answer; retry shortly",
                                        headers={"Retry-After": "1"}))

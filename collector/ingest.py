@@ -21,13 +21,17 @@ ACCEPTED_TYPES = (SINGLE, BATCH, NDJSON[0], PLAIN_JSON)
 class BodyError(Exception):
     """The body as a whole cannot be read; `status` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, code: str, message: str, field: str = "", index: int | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, field: str = "", index: int | None = None,
+        raw: bytes | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
         self.index = index
+        self.raw = raw  # what was read when the body was not read whole (to quarantine); None: the body
 
 
 @dataclass(slots=True)

@@ -6,25 +6,17 @@ Plain functions over `Store.read`, which binds the tenant of every query; the ro
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from tower.api import ApiError, page_cursor, read_cursor
+from tower.api import ApiError, page_cursor, read_cursor, rfc3339
 from tower.milestones import STATUSES, STUCK_AFTER_HOURS
 from tower.store import Store
 
 MAX_JOURNEY_EVENTS = 5_000
 FOLLOW_MERGES = 8
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def fetch_objects(store: Store, tenant: str, ids: list[str]) -> dict[str, dict[str, Any]]:

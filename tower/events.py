@@ -73,7 +73,7 @@ def parse_time(value: Any, field: str) -> tuple[datetime | None, Problem | None]
     if not isinstance(value, str):
         return None, Problem(field, f"must be an RFC 3339 date-time string, got {_kind(value)}")
     text = value.strip()
-    if len(text) < 20 or text[10] not in "Tt ":
+    if len(text) < 19 or text[10] not in "Tt ":
         return None, Problem(field, f"{_clip(value)!r} is not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ssZ)")
     if text[-1] in "zZ":
         text = text[:-1] + "+00:00"

@@ -7,13 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from tower.api import ReadAccess, page_cursor, read_cursor
+from tower.api import ReadAccess, page_cursor, read_cursor, rfc3339
 
 router = APIRouter(tags=["operations"])
 
 
-def _raw(value: bytes | str) -> dict[str, str]:
-    data = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+def _raw(hex_value: str) -> dict[str, str]:
+    # Read as hex(raw): clickhouse-connect turns a String that is not valid UTF-8 into its hex digits,
+    # which would be indistinguishable from text; hex in SQL keeps the bytes exact either way.
+    data = bytes.fromhex(hex_value)
     try:
         return {"raw": data.decode("utf-8"), "raw_encoding": "utf-8"}
     except UnicodeDecodeError:
@@ -39,7 +41,7 @@ def list_dead_letters(
         where.append("endpoint = {endpoint:String}")
         params["endpoint"] = endpoint
     rows = store.read(
-        "SELECT received_at, id, endpoint, content_type, status, event_index, event_id, field, reason, raw "
+        "SELECT received_at, id, endpoint, content_type, status, event_index, event_id, field, reason, hex(raw) AS raw "
         f"FROM {{db}}.dead_letters WHERE {' AND '.join(where)} ORDER BY received_at DESC, id DESC "
         "LIMIT {limit:UInt32}",
         principal.tenant,
@@ -53,7 +55,7 @@ def list_dead_letters(
         items.append(
             {
                 "id": row["id"],
-                "received_at": row["received_at"].isoformat().replace("+00:00", "Z"),
+                "received_at": rfc3339(row["received_at"]),
                 "endpoint": row["endpoint"],
                 "content_type": row["content_type"],
                 "status": row["status"],

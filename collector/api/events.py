@@ -6,12 +6,11 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
 from collector.ingest import BodyError, media_type, parse_body
 from collector.quarantine import DeadLetter
 from collector.writer import Backpressure
-from tower.api import ApiError, IngestAccess
+from tower.api import ApiError, IngestAccess, JSON
 from tower.events import Event, Problem, validate_event
 
 router = APIRouter(tags=["ingest"])
@@ -30,7 +29,8 @@ async def read_body(request: Request, limit: int) -> bytes:
         size += len(chunk)
         chunks.append(chunk)
         if size > limit:
-            raise BodyError(413, "body_too_large", f"the body is over {limit} bytes; send smaller batches")
+            raise BodyError(413, "body_too_large", f"the body is over {limit} bytes; send smaller batches",
+                            raw=b"".join(chunks))
     return b"".join(chunks)
 
 
@@ -40,7 +40,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     summary="Ingest canonical events (CloudEvents JSON, batch JSON or NDJSON)",
     responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}},
 )
-async def post_events(request: Request, principal: IngestAccess) -> ORJSONResponse:
+async def post_events(request: Request, principal: IngestAccess) -> JSON:
     services = request.app.state.services
     settings = request.app.state.settings
     content_type = request.headers.get("content-type", "")
@@ -53,7 +53,7 @@ async def post_events(request: Request, principal: IngestAccess) -> ORJSONRespon
         await asyncio.to_thread(
             services.quarantine.record,
             [DeadLetter(principal.tenant, ENDPOINT, media_type(content_type), exc.status, -1, "", exc.field,
-                        exc.message, body)],
+                        exc.message, body if exc.raw is None else exc.raw)],
         )
         raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
 
@@ -102,7 +102,7 @@ async def post_events(request: Request, principal: IngestAccess) -> ORJSONRespon
             429, "backpressure", f"the writer is behind; retry after {exc.retry_after}s",
             headers={"Retry-After": str(exc.retry_after)},
         ) from None
-    return ORJSONResponse(
+    return JSON(
         {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected},
         status_code=202,
     )

@@ -6,7 +6,9 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, PlainTextResponse
+
+from tower.api import JSON
+from fastapi.responses import PlainTextResponse
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +19,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: the store answers and the writer and correlator run")
-async def readyz(request: Request) -> ORJSONResponse:
+async def readyz(request: Request) -> JSON:
     services = request.app.state.services
     checks: dict[str, Any] = {}
     ready = True
@@ -30,7 +32,7 @@ async def readyz(request: Request) -> ORJSONResponse:
     checks["writer"] = {"pending": services.writer.pending, "next_seq": services.writer.next_seq}
     lag = services.bus.high_water - services.correlator.applied_seq
     checks["correlator"] = {"applied_seq": services.correlator.applied_seq, "lag_events": lag}
-    return ORJSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+    return JSON({"status": "ready" if ready else "not_ready", "checks": checks},
                           status_code=200 if ready else 503)
 
 

@@ -1,0 +1,219 @@
+"""What the benchmarks share: a `tower serve` subprocess, a concurrent NDJSON poster, RSS and percentiles.
+
+Nothing here imports the store (chDB): the load generator must not open a ClickHouse engine of its
+own, so the benchmark processes stay light and the server owns its data directory alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+META = "bench-meta.json"  # written into a data dir the benchmarks loaded: how many events, which seed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`python -m tower.cli serve` on a free loopback port; its log goes to `data_dir/server.log`."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {**os.environ, "TOWER_LOG_LEVEL": "WARNING", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 120) -> Server:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tower.cli", "serve", "--port", str(self.port), "--data-dir",
+                 str(self.data_dir)],
+                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 300) -> float:
+        """SIGTERM and wait (the correlator snapshots on a clean shutdown); return the seconds it took."""
+        started = time.perf_counter()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        return time.perf_counter() - started
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmHWM (peak RSS) and VmRSS in bytes, and CPU seconds (user+system) of a live process, from /proc."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmHWM", "VmRSS"):
+                out[name] = int(value.split()[0]) * 1024
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        out["cpu_seconds"] = round((int(fields[11]) + int(fields[12])) / ticks, 2)  # utime + stime
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def metrics(url: str) -> dict[str, float]:
+    """The server's Prometheus counters as {name: value}."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition(" ")
+            try:
+                values[name] = float(value)
+            except ValueError:
+                continue
+    return values
+
+
+def readyz(url: str) -> dict[str, Any]:
+    return httpx.get(f"{url}/readyz", timeout=30).json()
+
+
+def wait_correlated(url: str, expected_seq: int, timeout: float = 3600, interval: float = 0.05) -> float:
+    """Block until the correlator has applied every committed event up to `expected_seq`; return that instant."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        checks = readyz(url)["checks"]
+        correlator = checks["correlator"]
+        if correlator["lag_events"] == 0 and correlator["applied_seq"] >= expected_seq:
+            return time.perf_counter()
+        time.sleep(interval)
+    raise TimeoutError(f"correlator still behind after {timeout}s: {readyz(url)['checks']}")
+
+
+@dataclass
+class PostStats:
+    started: float = 0.0
+    finished: float = 0.0
+    requests: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    retries_429: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+async def _post_all(url: str, bodies: list[bytes], clients: int, headers: dict[str, str]) -> PostStats:
+    stats = PostStats()
+    next_body = iter(range(len(bodies)))
+    headers = {"Content-Type": "application/x-ndjson", **headers}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for i in next_body:  # one shared iterator: each body is posted once, by whichever client is free
+            while True:
+                sent = time.perf_counter()
+                response = await client.post("/v1/events", content=bodies[i], headers=headers)
+                if response.status_code == 429:
+                    stats.retries_429 += 1
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                    continue
+                if response.status_code != 202:
+                    raise RuntimeError(f"POST /v1/events answered {response.status_code}: {response.text[:500]}")
+                stats.latencies.append(time.perf_counter() - sent)
+                payload = response.json()
+                stats.requests += 1
+                stats.accepted += payload["accepted"]
+                stats.duplicates += payload["duplicates"]
+                stats.rejected += len(payload["rejected"])
+                break
+
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+        stats.started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        stats.finished = time.perf_counter()
+    return stats
+
+
+def post_all(url: str, bodies: list[bytes], clients: int = 4, headers: dict[str, str] | None = None) -> PostStats:
+    """Post every body (NDJSON) with `clients` concurrent connections; 429s are retried after Retry-After."""
+    return asyncio.run(_post_all(url, bodies, clients, headers or {}))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def machine() -> dict[str, Any]:
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths,
+                                                                                                     strict=True)))
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def mb(n_bytes: float | None) -> str:
+    return "n/a" if n_bytes is None else f"{n_bytes / 1e6:,.0f} MB"

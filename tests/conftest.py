@@ -1,0 +1,149 @@
+"""Shared fixtures: a real `tower serve` process on a free loopback port, on a fresh chDB store.
+
+Tests isolate themselves by tenant (every query is tenant-scoped), so one server serves the
+session; tests that kill or restart a server start their own with `start_server`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """`python -m tower.cli serve` in a subprocess; logs go to `data_dir/server.log`."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.env = {**os.environ, "TOWER_LOG_LEVEL": "INFO", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tower.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no snapshot, no flush."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(data_dir: Path | None = None, env: dict[str, str] | None = None, port: int | None = None) -> ServerProcess:
+        server = ServerProcess(data_dir or tmp_path_factory.mktemp("tower"), env, port).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_server()
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def api(server: ServerProcess, tenant: str) -> Iterator[httpx.Client]:
+    """An HTTP client on the session server, scoped to a tenant of this test's own."""
+    with httpx.Client(base_url=server.url, headers={"X-Tower-Tenant": tenant}, timeout=60) as client:
+        yield client
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def post_events(client: httpx.Client, events: list[dict[str, Any]], batch: int = 2_000) -> dict[str, int]:
+    """Post events as NDJSON batches; return summed accepted and duplicates. Fails on any non-202."""
+    import orjson
+
+    totals = {"accepted": 0, "duplicates": 0}
+    for start in range(0, len(events), batch):
+        body = b"\n".join(orjson.dumps(e) for e in events[start : start + batch])
+        response = client.post("/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"})
+        assert response.status_code == 202, response.text
+        payload = response.json()
+        assert payload["rejected"] == [], payload["rejected"][:3]
+        totals["accepted"] += payload["accepted"]
+        totals["duplicates"] += payload["duplicates"]
+    return totals
+
+
+def correlated(client: httpx.Client) -> bool:
+    """True once the correlator has applied every event the writer committed."""
+    checks = client.get("/readyz").json()["checks"]
+    return checks["correlator"]["lag_events"] == 0
