@@ -105,8 +105,9 @@ class Correlator:
             "ORDER BY chunk",
             {"name": self.name, "seq": seq},
             role="correlator",
+            binary=("data",),
         )
-        blob = b"".join(c[0] if isinstance(c[0], bytes) else c[0].encode("latin-1") for c in chunks)
+        blob = b"".join(c[0] for c in chunks)
         state = pickle.loads(pa.decompress(blob[8:], int.from_bytes(blob[:8], "little"), codec="zstd",
                                            asbytes=True))
         graph = JourneyGraph(self.levels)

@@ -119,14 +119,19 @@ class JourneyGraph:
         """The object an event's object reference names, then any it conflicts with."""
         tenant, otype = event.tenant, ref.type
         roots: list[str] = []
+        unknown = False
         for ns, value in ref.ids.items():
             known = self.identifiers.get((tenant, otype, ns, value))
-            if known is not None:
-                root = self.find(known)
-                if root not in roots:
-                    roots.append(root)
+            if known is None:
+                unknown = True
+                continue
+            root = known if known not in self.parent else self.find(known)
+            if root not in roots:
+                roots.append(root)
         if not roots:
             return [self._create(event, otype, dict(ref.ids), time_us)]
+        if not unknown and len(roots) == 1:  # the common case: an object seen before, by known identifiers
+            return [self._sighted(roots[0], event, ref, time_us)]
 
         roots.sort(key=lambda r: self.objects[r].key)
         fresh = {ns: value for ns, value in ref.ids.items() if (tenant, otype, ns, value) not in self.identifiers}
@@ -159,6 +164,8 @@ class JourneyGraph:
     def _sighted(self, object_id: str, event: Event, ref: ObjectRef, time_us: int) -> str:
         """The event saw this object by some of its identifiers: the earliest sighting decides its id."""
         target = self.objects[object_id]
+        if time_us > target.key[0]:
+            return object_id
         best = min(
             (time_us, mint_id(event.tenant, ref.type, ns, value))
             for ns, value in ref.ids.items()

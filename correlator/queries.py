@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from correlator.state import iso as iso_us
 from tower.api import ApiError, page_cursor, read_cursor, rfc3339
 from tower.milestones import STATUSES, STUCK_AFTER_HOURS
 from tower.store import Store
@@ -161,8 +162,10 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
             for e in events
         ],
         "event_count": row["event_count"],
-        "milestones": state.get("milestones", []),
-        "shipments": state.get("shipments", []),
+        "milestones": [m | {"first": iso_us(m["first"]), "last": iso_us(m["last"])}
+                       for m in state.get("milestones", [])],
+        "shipments": [s | {"milestones": {t: iso_us(v) for t, v in s["milestones"].items()}}
+                      for s in state.get("shipments", [])],
         "durations": state.get("durations", {}),
         "anomalies": state.get("anomalies", []),
         "merges": [

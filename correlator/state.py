@@ -140,8 +140,8 @@ def journey_state(
             "type": mtype,
             "stage": BY_TYPE[mtype].stage,
             "scope": scope or None,
-            "first": iso(entry[0]),
-            "last": iso(entry[1]),
+            "first": entry[0],  # µs; the query API formats times, the hot path does not
+            "last": entry[1],
             "count": entry[2],
             "source": entry[3],
             "event_id": entry[4],
@@ -152,7 +152,7 @@ def journey_state(
         {
             "id": scope or None,
             "stage": RANK_STAGE.get(shipment_ranks[scope]) if shipment_ranks[scope] is not None else None,
-            "milestones": {t: iso(v) for t, v in sorted(ms.items(), key=lambda kv: kv[1])},
+            "milestones": dict(sorted(ms.items(), key=lambda kv: kv[1])),
         }
         for scope, ms in sorted(per_shipment.items())
     ]

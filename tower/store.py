@@ -81,19 +81,34 @@ class Store:
     def command(self, sql: str, parameters: dict[str, Any] | None = None, role: str = "admin") -> Any:
         return self._retry(lambda: self.client(role).command(self._qualify(sql), parameters=parameters), sql)
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read") -> list[tuple]:
-        result = self._retry(lambda: self.client(role).query(self._qualify(sql), parameters=parameters), sql)
+    def query(
+        self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read",
+        binary: tuple[str, ...] = (),
+    ) -> list[tuple]:
+        """Rows as tuples. Columns named in `binary` come back as bytes instead of decoded text."""
+        formats = {name: "bytes" for name in binary} or None
+        result = self._retry(
+            lambda: self.client(role).query(self._qualify(sql), parameters=parameters, column_formats=formats), sql
+        )
         return list(result.result_rows)
 
-    def query_dicts(self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read") -> list[dict]:
-        result = self._retry(lambda: self.client(role).query(self._qualify(sql), parameters=parameters), sql)
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read",
+        binary: tuple[str, ...] = (),
+    ) -> list[dict]:
+        formats = {name: "bytes" for name in binary} or None
+        result = self._retry(
+            lambda: self.client(role).query(self._qualify(sql), parameters=parameters, column_formats=formats), sql
+        )
         return list(result.named_results())
 
-    def read(self, sql: str, tenant: str, parameters: dict[str, Any] | None = None) -> list[dict]:
+    def read(
+        self, sql: str, tenant: str, parameters: dict[str, Any] | None = None, binary: tuple[str, ...] = ()
+    ) -> list[dict]:
         """A tenant-scoped read for the query API: the SQL must filter on `{tenant:String}`."""
         if "{tenant:String}" not in sql:
             raise StoreError("a tenant-scoped read must filter on {tenant:String}")
-        return self.query_dicts(sql, {**(parameters or {}), "tenant": tenant}, role="read")
+        return self.query_dicts(sql, {**(parameters or {}), "tenant": tenant}, role="read", binary=binary)
 
     def insert_arrow(self, table: str, data: Any, role: str = "writer") -> None:
         self._retry(lambda: self.client(role).insert_arrow(f"{self.database}.{table}", data), f"INSERT {table}")
