@@ -22,7 +22,7 @@ from correlator.api import journeys, lookup
 from correlator.engine import Correlator
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from tower import __version__
-from tower.api import ApiError, JSON, error_response
+from tower.api import JSON, ApiError, error_response
 from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
 from tower.settings import Settings
@@ -103,8 +103,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSON:
         details = [
-            {"index": None, "id": None, "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
-             "reason": e["msg"]}
+            {
+                "index": None,
+                "id": None,
+                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                "reason": e["msg"],
+            }
             for e in exc.errors()
         ]
         return error_response(ApiError(400, "invalid_request", "the request's parameters are not valid", details))
@@ -117,8 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> JSON:
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(ApiError(503, "store_unavailable", "the store failed to answer; retry shortly",
-                                       headers={"Retry-After": "1"}))
+        return error_response(
+            ApiError(
+                503, "store_unavailable", "the store failed to answer; retry shortly", headers={"Retry-After": "1"}
+            )
+        )
 
     for module in (events, dead_letters, health, lookup, journeys):
         app.include_router(module.router)

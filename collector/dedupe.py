@@ -18,8 +18,8 @@ class KeyIndex:
     FOLD_AT = 500_000
 
     def __init__(self, stored: np.ndarray | None = None) -> None:
-        self._sorted = np.unique(stored.astype(np.uint64)) if stored is not None and len(stored) else np.empty(
-            0, dtype=np.uint64
+        self._sorted = (
+            np.unique(stored.astype(np.uint64)) if stored is not None and len(stored) else np.empty(0, dtype=np.uint64)
         )
         self._recent: set[int] = set()
 

@@ -22,7 +22,12 @@ class BodyError(Exception):
     """The body as a whole cannot be read; `status` is the HTTP status to answer with."""
 
     def __init__(
-        self, status: int, code: str, message: str, field: str = "", index: int | None = None,
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str = "",
+        index: int | None = None,
         raw: bytes | None = None,
     ) -> None:
         super().__init__(message)
@@ -57,15 +62,19 @@ def parse_body(body: bytes, content_type: str | None, max_events: int) -> Parsed
     if charset and charset not in ("utf-8", "utf8"):
         raise BodyError(415, "unsupported_charset", f"charset {charset!r} is not supported; send UTF-8 JSON")
     if not kind:
-        raise BodyError(415, "unsupported_media_type",
-                        f"Content-Type is missing; send one of {', '.join(ACCEPTED_TYPES)}")
+        raise BodyError(
+            415, "unsupported_media_type", f"Content-Type is missing; send one of {', '.join(ACCEPTED_TYPES)}"
+        )
     if not body.strip():
         raise BodyError(400, "empty_body", "the request body is empty; send at least one event")
     if kind in NDJSON:
         return _ndjson(body, max_events)
     if kind not in (SINGLE, BATCH, PLAIN_JSON):
-        raise BodyError(415, "unsupported_media_type",
-                        f"Content-Type {kind!r} is not accepted; send one of {', '.join(ACCEPTED_TYPES)}")
+        raise BodyError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type {kind!r} is not accepted; send one of {', '.join(ACCEPTED_TYPES)}",
+        )
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -80,7 +89,9 @@ def parse_body(body: bytes, content_type: str | None, max_events: int) -> Parsed
     if not items:
         raise BodyError(400, "empty_batch", "the batch holds no events")
     if len(items) > max_events:
-        raise BodyError(413, "too_many_events", f"the batch holds {len(items)} events; at most {max_events} are accepted")
+        raise BodyError(
+            413, "too_many_events", f"the batch holds {len(items)} events; at most {max_events} are accepted"
+        )
     if len(items) == 1 and not isinstance(value, list):
         return Parsed([Candidate(0, body, value)])
     return Parsed([Candidate(i, orjson.dumps(item), item) for i, item in enumerate(items)])

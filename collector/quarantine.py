@@ -10,8 +10,19 @@ from tower.store import Store
 
 MAX_RAW_BYTES = 1024 * 1024
 
-COLUMNS = ["tenant", "received_at", "id", "endpoint", "content_type", "status", "event_index", "event_id",
-           "field", "reason", "raw"]
+COLUMNS = [
+    "tenant",
+    "received_at",
+    "id",
+    "endpoint",
+    "content_type",
+    "status",
+    "event_index",
+    "event_id",
+    "field",
+    "reason",
+    "raw",
+]
 
 
 @dataclass(slots=True)
@@ -44,7 +55,20 @@ class Quarantine:
             if len(raw) > MAX_RAW_BYTES:
                 raw = raw[:MAX_RAW_BYTES]
                 reason += f" (raw bytes truncated to the first {MAX_RAW_BYTES})"
-            rows.append([letter.tenant, now, str(uuid.uuid4()), letter.endpoint, letter.content_type, letter.status,
-                         letter.index, letter.event_id, letter.field, reason, raw])
+            rows.append(
+                [
+                    letter.tenant,
+                    now,
+                    str(uuid.uuid4()),
+                    letter.endpoint,
+                    letter.content_type,
+                    letter.status,
+                    letter.index,
+                    letter.event_id,
+                    letter.field,
+                    reason,
+                    raw,
+                ]
+            )
         self.store.insert_rows("dead_letters", rows, COLUMNS, role="quarantine")
         self.count += len(rows)

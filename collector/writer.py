@@ -105,8 +105,9 @@ class GroupCommitWriter:
 
     def load(self) -> None:
         """Read what is stored: the fingerprints of stored keys and the next seq. Blocking."""
-        rows = self.store.client("writer").query_np("SELECT key_hash FROM {db}.events".replace(
-            "{db}", self.store.database))
+        rows = self.store.client("writer").query_np(
+            "SELECT key_hash FROM {db}.events".replace("{db}", self.store.database)
+        )
         hashes = rows[:, 0] if rows.size else np.empty(0, dtype=np.uint64)
         self._index = KeyIndex(hashes)
         max_seq = self.store.query("SELECT max(seq) FROM {db}.events", role="writer")[0][0] or 0
@@ -130,8 +131,9 @@ class GroupCommitWriter:
         if self._closing:
             raise Backpressure(1)
         if self._pending + len(events) > self.pending_max and self._pending > 0:
-            raise Backpressure(max(1, round(self.stats.last_write_seconds * self._pending / max(
-                1, self.stats.last_batch_events))))
+            raise Backpressure(
+                max(1, round(self.stats.last_write_seconds * self._pending / max(1, self.stats.last_batch_events)))
+            )
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(events, future))
         self._pending += len(events)

@@ -108,8 +108,7 @@ class Correlator:
             binary=("data",),
         )
         blob = b"".join(c[0] for c in chunks)
-        state = pickle.loads(pa.decompress(blob[8:], int.from_bytes(blob[:8], "little"), codec="zstd",
-                                           asbytes=True))
+        state = pickle.loads(pa.decompress(blob[8:], int.from_bytes(blob[:8], "little"), codec="zstd", asbytes=True))
         graph = JourneyGraph(self.levels)
         graph.objects, graph.journeys, graph.records, graph.identifiers, graph.parent = state
         self.graph = graph
@@ -255,11 +254,20 @@ class Correlator:
                 continue
             object_rows.append(
                 [
-                    obj.tenant, object_id, version, 1, "", obj.type, -1 if obj.level is None else obj.level,
+                    obj.tenant,
+                    object_id,
+                    version,
+                    1,
+                    "",
+                    obj.type,
+                    -1 if obj.level is None else obj.level,
                     dict(obj.ids),
-                    orjson.dumps({ns: {"source": p[0], "event_id": p[1], "time": _iso(p[2])}
-                                  for ns, p in obj.provenance.items()}).decode(),
-                    sorted(obj.reach), _dt(obj.key[0]), len(obj.conflicts),
+                    orjson.dumps(
+                        {ns: {"source": p[0], "event_id": p[1], "time": _iso(p[2])} for ns, p in obj.provenance.items()}
+                    ).decode(),
+                    sorted(obj.reach),
+                    _dt(obj.key[0]),
+                    len(obj.conflicts),
                 ]
             )
             identifier_rows.extend(
@@ -272,19 +280,43 @@ class Correlator:
             survivor = g.objects.get(into)
             object_rows.append(
                 [
-                    survivor.tenant if survivor else "", object_id, version, 0, into,
-                    survivor.type if survivor else "", -1, {}, "{}", [], _dt(survivor.key[0] if survivor else 0), 0,
+                    survivor.tenant if survivor else "",
+                    object_id,
+                    version,
+                    0,
+                    into,
+                    survivor.type if survivor else "",
+                    -1,
+                    {},
+                    "{}",
+                    [],
+                    _dt(survivor.key[0] if survivor else 0),
+                    0,
                 ]
             )
         self.store.insert_rows(
             "objects",
             object_rows,
-            ["tenant", "object_id", "version", "alive", "merged_into", "type", "level", "ids", "provenance",
-             "journeys", "first_seen", "conflicts"],
+            [
+                "tenant",
+                "object_id",
+                "version",
+                "alive",
+                "merged_into",
+                "type",
+                "level",
+                "ids",
+                "provenance",
+                "journeys",
+                "first_seen",
+                "conflicts",
+            ],
             role="correlator",
         )
         self.store.insert_rows(
-            "identifiers", identifier_rows, ["tenant", "value", "namespace", "type", "object_id", "version"],
+            "identifiers",
+            identifier_rows,
+            ["tenant", "value", "namespace", "type", "object_id", "version"],
             role="correlator",
         )
         if changes.relations:
@@ -297,10 +329,33 @@ class Correlator:
         if changes.merges:
             self.store.insert_rows(
                 "merges",
-                [[m["tenant"], m["object_id"], m["merged_id"], m["type"], m["reason"], m["source"], m["event_id"],
-                  _dt(m["event_time_us"]), m["detail"], now] for m in changes.merges],
-                ["tenant", "object_id", "merged_id", "type", "reason", "source", "event_id", "event_time",
-                 "detail", "recorded_at"],
+                [
+                    [
+                        m["tenant"],
+                        m["object_id"],
+                        m["merged_id"],
+                        m["type"],
+                        m["reason"],
+                        m["source"],
+                        m["event_id"],
+                        _dt(m["event_time_us"]),
+                        m["detail"],
+                        now,
+                    ]
+                    for m in changes.merges
+                ],
+                [
+                    "tenant",
+                    "object_id",
+                    "merged_id",
+                    "type",
+                    "reason",
+                    "source",
+                    "event_id",
+                    "event_time",
+                    "detail",
+                    "recorded_at",
+                ],
                 role="correlator",
             )
 
@@ -311,8 +366,32 @@ class Correlator:
             into = g.find(gone)
             tenant = g.journeys[into].tenant if into in g.journeys else ""
             journey_rows.append(
-                [tenant, gone, version, 0, into, "merged", "merged", "", "", "", "", _dt(0), None, None, None,
-                 None, _dt(0), 0, 0, [], None, None, [], "{}"]
+                [
+                    tenant,
+                    gone,
+                    version,
+                    0,
+                    into,
+                    "merged",
+                    "merged",
+                    "",
+                    "",
+                    "",
+                    "",
+                    _dt(0),
+                    None,
+                    None,
+                    None,
+                    None,
+                    _dt(0),
+                    0,
+                    0,
+                    [],
+                    None,
+                    None,
+                    [],
+                    "{}",
+                ]
             )
         self.store.insert_rows("journeys", journey_rows, JOURNEY_COLUMNS, role="correlator")
 
@@ -336,21 +415,58 @@ class Correlator:
         }
         kinds = sorted({a["kind"] for a in state["anomalies"]})
         return [
-            journey.tenant, journey_id, version, 1, "", state["stage"], state["status"],
-            dims.get("channel", ""), dims.get("warehouse", ""), dims.get("carrier", ""), dims.get("customer", ""),
-            _dt(state["started_at"] or 0), _dt(state["stage_at"]), _dt(state["received_at"]),
-            _dt(state["departed_at"]), _dt(state["delivered_at"]), _dt(state["last_event_at"] or 0),
-            state["event_count"], len(state["anomalies"]), kinds,
+            journey.tenant,
+            journey_id,
+            version,
+            1,
+            "",
+            state["stage"],
+            state["status"],
+            dims.get("channel", ""),
+            dims.get("warehouse", ""),
+            dims.get("carrier", ""),
+            dims.get("customer", ""),
+            _dt(state["started_at"] or 0),
+            _dt(state["stage_at"]),
+            _dt(state["received_at"]),
+            _dt(state["departed_at"]),
+            _dt(state["delivered_at"]),
+            _dt(state["last_event_at"] or 0),
+            state["event_count"],
+            len(state["anomalies"]),
+            kinds,
             None if state["on_time_ship"] is None else int(state["on_time_ship"]),
             None if state["on_time_delivery"] is None else int(state["on_time_delivery"]),
-            sorted(objects), orjson.dumps(doc).decode(),
+            sorted(objects),
+            orjson.dumps(doc).decode(),
         ]
 
 
 JOURNEY_COLUMNS = [
-    "tenant", "journey_id", "version", "alive", "merged_into", "stage", "status", "channel", "warehouse", "carrier",
-    "customer", "started_at", "stage_at", "received_at", "departed_at", "delivered_at", "last_event_at",
-    "event_count", "anomaly_count", "anomaly_kinds", "on_time_ship", "on_time_delivery", "objects", "state",
+    "tenant",
+    "journey_id",
+    "version",
+    "alive",
+    "merged_into",
+    "stage",
+    "status",
+    "channel",
+    "warehouse",
+    "carrier",
+    "customer",
+    "started_at",
+    "stage_at",
+    "received_at",
+    "departed_at",
+    "delivered_at",
+    "last_event_at",
+    "event_count",
+    "anomaly_count",
+    "anomaly_kinds",
+    "on_time_ship",
+    "on_time_delivery",
+    "objects",
+    "state",
 ]
 
 

@@ -101,7 +101,9 @@ class JourneyGraph:
             low = min(self.objects[o].level for o in business)  # type: ignore[type-var]
             lowest = tuple(sorted(o for o in business if self.objects[o].level == low))
         shipments = tuple(
-            sorted(o for o in touched if self.shipment_level is not None and self.objects[o].level == self.shipment_level)
+            sorted(
+                o for o in touched if self.shipment_level is not None and self.objects[o].level == self.shipment_level
+            )
         )
         facts = {k: event.facts[k] for k in FACTS_KEPT if k in event.facts}
         self.records[seq] = EventRecord(

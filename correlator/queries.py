@@ -87,8 +87,11 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
         view = object_view(row)
         entry = matches.setdefault(
             view["id"],
-            {"object": {"type": view["type"], "id": view["id"], "ids": view["ids"]}, "matched": [],
-             "journeys": view["journeys"]},
+            {
+                "object": {"type": view["type"], "id": view["id"], "ids": view["ids"]},
+                "matched": [],
+                "journeys": view["journeys"],
+            },
         )
         entry["matched"].extend(matched_by.get(asked_id, []))
     return {"q": q, "matches": sorted(matches.values(), key=lambda m: (m["object"]["type"], m["object"]["id"]))}
@@ -146,8 +149,9 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
         "promised": state.get("promised", {}),
         "on_time_ship": None if row["on_time_ship"] is None else bool(row["on_time_ship"]),
         "on_time_delivery": None if row["on_time_delivery"] is None else bool(row["on_time_delivery"]),
-        "objects": sorted((object_view(o) for o in objects.values()), key=lambda o: (o["level"] is None,
-                                                                                    o["level"] or 0, o["id"])),
+        "objects": sorted(
+            (object_view(o) for o in objects.values()), key=lambda o: (o["level"] is None, o["level"] or 0, o["id"])
+        ),
         "relations": [{"a": a, "b": b, "qualifier": q} for a, b, q in state.get("relations", [])],
         "events": [
             {
@@ -162,10 +166,12 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
             for e in events
         ],
         "event_count": row["event_count"],
-        "milestones": [m | {"first": iso_us(m["first"]), "last": iso_us(m["last"])}
-                       for m in state.get("milestones", [])],
-        "shipments": [s | {"milestones": {t: iso_us(v) for t, v in s["milestones"].items()}}
-                      for s in state.get("shipments", [])],
+        "milestones": [
+            m | {"first": iso_us(m["first"]), "last": iso_us(m["last"])} for m in state.get("milestones", [])
+        ],
+        "shipments": [
+            s | {"milestones": {t: iso_us(v) for t, v in s["milestones"].items()}} for s in state.get("shipments", [])
+        ],
         "durations": state.get("durations", {}),
         "anomalies": state.get("anomalies", []),
         "merges": [
@@ -280,4 +286,3 @@ def search_journeys(
         last = rows[limit - 1]
         nxt = page_cursor([last["started_at"].strftime("%Y-%m-%d %H:%M:%S.%f"), last["journey_id"]])
     return {"items": items, "total": total, "next": nxt}
-

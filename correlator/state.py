@@ -6,6 +6,7 @@ so the same events give the same state whatever order they arrived in.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from correlator.model import EventRecord, Obj
 from tower.milestones import BY_TYPE, DEPARTURE, PATH, REQUIRED
 
 RANK_STAGE = {m.rank: m.stage for m in PATH}
+RANK: dict[str, int] = {m.type: m.rank for m in PATH if m.rank is not None}
 DUPLICATE_EXEMPT = frozenset({"shipment.exception", "order.status_synced"})
 
 
@@ -81,14 +83,13 @@ def journey_state(
                 entry[2] += 1
 
     # Stage: furthest order-level milestone, and for shipments the least advanced shipment.
-    order_rank = max((BY_TYPE[t].rank for t in first_of if BY_TYPE[t].rank is not None
-                      and not BY_TYPE[t].per_shipment), default=None)  # type: ignore[type-var]
+    order_rank = max((RANK[t] for t in first_of if t in RANK and not BY_TYPE[t].per_shipment), default=None)
     per_shipment: dict[str, dict[str, int]] = {}
     for (mtype, scope), entry in seen.items():
         if BY_TYPE[mtype].per_shipment:
             per_shipment.setdefault(scope, {})[mtype] = entry[0]
     shipment_ranks = {
-        scope: max((BY_TYPE[t].rank for t in ms if BY_TYPE[t].rank is not None), default=None)
+        scope: max((RANK[t] for t in ms if t in RANK), default=None)
         for scope, ms in per_shipment.items()
     }
     ranked = [r for r in shipment_ranks.values() if r is not None]
@@ -111,7 +112,8 @@ def journey_state(
     elif stage == "delivered":
         status = "delivered"
     elif any(
-        "shipment.exception" in ms and ms["shipment.exception"] >= max(v for k, v in ms.items() if k != "shipment.exception")
+        "shipment.exception" in ms
+        and ms["shipment.exception"] >= max(v for k, v in ms.items() if k != "shipment.exception")
         for ms in per_shipment.values()
         if len(ms) > 1 or "shipment.exception" in ms
     ):
@@ -122,7 +124,7 @@ def journey_state(
     delivered_at = last_of.get("shipment.delivered") if status == "delivered" else None
     durations: dict[str, float] = {}
     reached = [m for m in PATH if m.type in first_of]
-    for a, b in zip(reached, reached[1:], strict=False):
+    for a, b in itertools.pairwise(reached):
         durations[f"{a.stage}->{b.stage}"] = (first_of[b.type] - first_of[a.type]) / 1e6
     if received_at is not None and departed_at is not None:
         durations["internal_cycle"] = (departed_at - received_at) / 1e6
@@ -199,23 +201,23 @@ def _anomalies(
     # Out of sequence: along the path, a later milestone that happened before an earlier one.
     order_level = {t: v for t, v in first_of.items() if BY_TYPE[t].rank is not None and not BY_TYPE[t].per_shipment}
     chains: list[tuple[str | None, dict[str, int]]] = [(None, order_level)]
-    for scope, ms in sorted(per_shipment.items()):
-        chains.append((scope or None, {**order_level, **{t: v for t, v in ms.items() if BY_TYPE[t].rank is not None}}))
+    for shipment, ms in sorted(per_shipment.items()):
+        chains.append((shipment or None, {**order_level, **{t: v for t, v in ms.items() if t in RANK}}))
     flagged: set[tuple[str | None, str]] = set()
-    for scope, chain in chains:
+    for chain_scope, chain in chains:
         ordered = sorted(chain, key=lambda t: BY_TYPE[t].rank or 0)
         for i, earlier in enumerate(ordered):
             for later in ordered[i + 1 :]:
-                if chain[later] < chain[earlier] and (scope, later) not in flagged:
-                    if scope is not None and not BY_TYPE[later].per_shipment:
+                if chain[later] < chain[earlier] and (chain_scope, later) not in flagged:
+                    if chain_scope is not None and not BY_TYPE[later].per_shipment:
                         continue  # order-level pairs are checked once, in the order's own chain
-                    flagged.add((scope, later))
+                    flagged.add((chain_scope, later))
                     out.append(
                         {
                             "kind": "out_of_sequence",
                             "milestone": later,
                             "before": earlier,
-                            "scope": scope,
+                            "scope": chain_scope,
                             "at": iso(chain[later]),
                             "reason": f"{later} at {iso(chain[later])} came before {earlier} at {iso(chain[earlier])}",
                         }

@@ -88,7 +88,9 @@ class ServerProcess:
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
-    def start(data_dir: Path | None = None, env: dict[str, str] | None = None, port: int | None = None) -> ServerProcess:
+    def start(
+        data_dir: Path | None = None, env: dict[str, str] | None = None, port: int | None = None
+    ) -> ServerProcess:
         server = ServerProcess(data_dir or tmp_path_factory.mktemp("tower"), env, port).start()
         started.append(server)
         return server

@@ -91,25 +91,35 @@ def authenticate(request: Request, scope: str) -> Principal:
     settings: Settings = request.app.state.settings
     requested = request.headers.get(TENANT_HEADER) or request.query_params.get("tenant") or ""
     if requested and not TENANT.match(requested):
-        raise ApiError(400, "invalid_tenant", f"tenant {requested[:80]!r} must be 1-128 letters, digits, '.', '_' or '-'")
+        raise ApiError(
+            400, "invalid_tenant", f"tenant {requested[:80]!r} must be 1-128 letters, digits, '.', '_' or '-'"
+        )
     if not settings.auth_enabled:
         client = request.client.host if request.client else None
         if not is_loopback(client):
             raise ApiError(
-                403, "loopback_only", "this server has no API keys configured and only answers loopback clients; "
-                "set TOWER_API_KEYS to serve other hosts"
+                403,
+                "loopback_only",
+                "this server has no API keys configured and only answers loopback clients; "
+                "set TOWER_API_KEYS to serve other hosts",
             )
         return Principal(frozenset({"ingest", "read", "admin"}), requested, False, "loopback")
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
-        raise ApiError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "send an API key as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     key = _find_key(settings.keys, presented.strip())
     if key is None:
         raise ApiError(401, "unauthenticated", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     if scope not in key.scopes and "admin" not in key.scopes:
-        raise ApiError(403, "forbidden", f"this API key lacks the {scope!r} scope (it has {'+'.join(sorted(key.scopes))})")
+        raise ApiError(
+            403, "forbidden", f"this API key lacks the {scope!r} scope (it has {'+'.join(sorted(key.scopes))})"
+        )
     if key.tenant is not None:
         if requested and requested != key.tenant:
             raise ApiError(403, "forbidden", f"this API key is limited to tenant {key.tenant!r}")

@@ -10,6 +10,7 @@ correlator falls behind, the oldest batches are dropped and it reads them back f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass
 
@@ -64,8 +65,6 @@ class InProcessBus:
         self._wake.set()
 
     async def wait(self, timeout: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
         self._wake.clear()

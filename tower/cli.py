@@ -61,10 +61,14 @@ def serve(
                 err=True,
             )
             raise typer.Exit(2)
-        typer.echo(f"no API keys configured (TOWER_API_KEYS): serving loopback only, without auth, "
-                   f"on http://{settings.host}:{settings.port}", err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
-                timeout_graceful_shutdown=10)
+        typer.echo(
+            f"no API keys configured (TOWER_API_KEYS): serving loopback only, without auth, "
+            f"on http://{settings.host}:{settings.port}",
+            err=True,
+        )
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10
+    )
 
 
 @app.command()
@@ -92,7 +96,9 @@ def import_events(
     files: Annotated[list[Path], typer.Argument(help="JSON-array or NDJSON files of canonical events (.gz too)")],
     url: Annotated[str | None, typer.Option(help="Server URL [http://TOWER_HOST:TOWER_PORT]")] = None,
     batch: Annotated[int, typer.Option(help="Events per request")] = 5_000,
-    api_key: Annotated[str | None, typer.Option(envvar="TOWER_API_KEY", help="Bearer key with the ingest scope")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="TOWER_API_KEY", help="Bearer key with the ingest scope")
+    ] = None,
     tenant: Annotated[str | None, typer.Option(help="Tenant for events that name none")] = None,
 ) -> None:
     """Stream canonical events from files to a running server, with a progress bar."""
@@ -125,8 +131,10 @@ def import_events(
                 if pending:
                     _post(client, pending, totals)
                 bar.update(size - bar.pos)
-    typer.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicates']}, rejected {totals['rejected']}"
-               " (rejected events are in GET /v1/dead-letters)")
+    typer.echo(
+        f"accepted {totals['accepted']}, duplicates {totals['duplicates']}, rejected {totals['rejected']}"
+        " (rejected events are in GET /v1/dead-letters)"
+    )
     if totals["rejected"]:
         raise typer.Exit(1)
 

@@ -95,7 +95,7 @@ def validate_event(value: Any, default_tenant: str = "") -> tuple[Event | None, 
     spec = value.get("specversion")
     if spec != "1.0":
         problems.append(
-            Problem("specversion", "is required" if spec is None else f"must be \"1.0\", got {_clip(spec)!r}")
+            Problem("specversion", "is required" if spec is None else f'must be "1.0", got {_clip(spec)!r}')
         )
     event_id = _required_string(value, "id", MAX_ID_LENGTH, problems)
     source = _required_string(value, "source", MAX_ID_LENGTH, problems)
@@ -108,8 +108,8 @@ def validate_event(value: Any, default_tenant: str = "") -> tuple[Event | None, 
             Problem("type", f"{_clip(etype)!r} is not a lowercase domain.action name such as order.received")
         )
 
-    time, time_problem = (None, Problem("time", "is required")) if "time" not in value else parse_time(
-        value["time"], "time"
+    time, time_problem = (
+        (None, Problem("time", "is required")) if "time" not in value else parse_time(value["time"], "time")
     )
     if time_problem:
         problems.append(time_problem)
@@ -124,7 +124,9 @@ def validate_event(value: Any, default_tenant: str = "") -> tuple[Event | None, 
         match = TRACEPARENT.match(traceparent)
         if not match or match.group(1) == "ff" or set(match.group(2)) == {"0"} or set(match.group(3)) == {"0"}:
             problems.append(
-                Problem("traceparent", f"{_clip(traceparent)!r} is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")
+                Problem(
+                    "traceparent", f"{_clip(traceparent)!r} is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)"
+                )
             )
 
     tenant = value.get("tenant", default_tenant)
@@ -199,15 +201,17 @@ def _objects(raw: Any, problems: list[Problem]) -> list[ObjectRef]:
         otype = item.get("type")
         if not isinstance(otype, str) or not OBJECT_TYPE.match(otype):
             problems.append(
-                Problem(f"{where}.type", "is required" if otype is None else
-                        f"{_clip(otype)!r} is not a lowercase object type such as order or shipment")
+                Problem(
+                    f"{where}.type",
+                    "is required"
+                    if otype is None
+                    else f"{_clip(otype)!r} is not a lowercase object type such as order or shipment",
+                )
             )
             continue
         ids = item.get("ids")
         if not isinstance(ids, dict) or not ids:
-            problems.append(
-                Problem(f"{where}.ids", "must be a non-empty object of namespace → identifier")
-            )
+            problems.append(Problem(f"{where}.ids", "must be a non-empty object of namespace → identifier"))
             continue
         clean: dict[str, str] = {}
         for ns, ident in ids.items():
@@ -291,8 +295,14 @@ def _required_string(value: dict[str, Any], name: str, limit: int, problems: lis
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 def _clip(value: Any, limit: int = 80) -> str:

@@ -54,7 +54,16 @@ def _lines(head: bytes, handle: BinaryIO) -> Iterator[bytes]:
 
 
 def _array_elements(rest: bytes, handle: BinaryIO) -> Iterator[bytes]:
-    """Split a top-level JSON array into its elements by tracking strings and nesting depth."""
+    """Split a top-level JSON array into its elements by tracking strings and nesting depth.
+
+    Each element comes out on one line (JSON strings cannot hold raw newlines, so the newlines
+    of a pretty-printed element are whitespace), ready to be sent as NDJSON.
+    """
+    for element in _split_array(rest, handle):
+        yield element.replace(b"\r", b" ").replace(b"\n", b" ")
+
+
+def _split_array(rest: bytes, handle: BinaryIO) -> Iterator[bytes]:
     depth = 0
     in_string = escaped = False
     current = bytearray()

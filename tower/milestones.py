@@ -41,7 +41,7 @@ CATALOGUE: tuple[Milestone, ...] = (
 
 BY_TYPE: dict[str, Milestone] = {m.type: m for m in CATALOGUE}
 PATH: tuple[Milestone, ...] = tuple(sorted((m for m in CATALOGUE if m.rank is not None), key=lambda m: m.rank or 0))
-STAGES: tuple[str, ...] = tuple(m.stage for m in PATH) + ("rejected", "cancelled")
+STAGES: tuple[str, ...] = (*tuple(m.stage for m in PATH), "rejected", "cancelled")
 STATUSES: tuple[str, ...] = ("open", "exception", "delivered", "cancelled", "rejected")
 
 # Milestones whose absence is an anomaly once a later milestone on the path has been seen.

@@ -107,7 +107,9 @@ class Settings(BaseSettings):
     )
     api_keys: str | None = Field(
         None,
-        description="Comma-separated key=scope+scope[@tenant]; scopes ingest, read, admin. Unset: loopback only, no auth.",
+        description=(
+            "Comma-separated key=scope+scope[@tenant]; scopes ingest, read, admin. Unset: loopback only, no auth."
+        ),
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     max_batch_events: int = Field(10_000, description="Most events accepted in one request (413 above).")

@@ -82,21 +82,27 @@ class Store:
         return self._retry(lambda: self.client(role).command(self._qualify(sql), parameters=parameters), sql)
 
     def query(
-        self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read",
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        role: str = "read",
         binary: tuple[str, ...] = (),
     ) -> list[tuple]:
         """Rows as tuples. Columns named in `binary` come back as bytes instead of decoded text."""
-        formats = {name: "bytes" for name in binary} or None
+        formats: dict[str, str | dict[str, str]] | None = {name: "bytes" for name in binary} or None
         result = self._retry(
             lambda: self.client(role).query(self._qualify(sql), parameters=parameters, column_formats=formats), sql
         )
         return list(result.result_rows)
 
     def query_dicts(
-        self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read",
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        role: str = "read",
         binary: tuple[str, ...] = (),
     ) -> list[dict]:
-        formats = {name: "bytes" for name in binary} or None
+        formats: dict[str, str | dict[str, str]] | None = {name: "bytes" for name in binary} or None
         result = self._retry(
             lambda: self.client(role).query(self._qualify(sql), parameters=parameters, column_formats=formats), sql
         )

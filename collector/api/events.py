@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from collector.ingest import BodyError, media_type, parse_body
 from collector.quarantine import DeadLetter
 from collector.writer import Backpressure
-from tower.api import ApiError, IngestAccess, JSON
+from tower.api import JSON, ApiError, IngestAccess
 from tower.events import Event, Problem, validate_event
 
 router = APIRouter(tags=["ingest"])
@@ -29,8 +29,9 @@ async def read_body(request: Request, limit: int) -> bytes:
         size += len(chunk)
         chunks.append(chunk)
         if size > limit:
-            raise BodyError(413, "body_too_large", f"the body is over {limit} bytes; send smaller batches",
-                            raw=b"".join(chunks))
+            raise BodyError(
+                413, "body_too_large", f"the body is over {limit} bytes; send smaller batches", raw=b"".join(chunks)
+            )
     return b"".join(chunks)
 
 
@@ -52,8 +53,19 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
         detail = {"index": exc.index, "id": None, "field": exc.field, "reason": exc.message}
         await asyncio.to_thread(
             services.quarantine.record,
-            [DeadLetter(principal.tenant, ENDPOINT, media_type(content_type), exc.status, -1, "", exc.field,
-                        exc.message, body if exc.raw is None else exc.raw)],
+            [
+                DeadLetter(
+                    principal.tenant,
+                    ENDPOINT,
+                    media_type(content_type),
+                    exc.status,
+                    -1,
+                    "",
+                    exc.field,
+                    exc.message,
+                    body if exc.raw is None else exc.raw,
+                )
+            ],
         )
         raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
 
@@ -86,8 +98,17 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
             }
         )
         letters.append(
-            DeadLetter(principal.tenant, ENDPOINT, media_type(content_type), 400, candidate.index, event_id or "",
-                       first.field, reason, candidate.raw)
+            DeadLetter(
+                principal.tenant,
+                ENDPOINT,
+                media_type(content_type),
+                400,
+                candidate.index,
+                event_id or "",
+                first.field,
+                reason,
+                candidate.raw,
+            )
         )
 
     if letters:
@@ -99,7 +120,9 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
         result = await services.writer.submit(valid)
     except Backpressure as exc:
         raise ApiError(
-            429, "backpressure", f"the writer is behind; retry after {exc.retry_after}s",
+            429,
+            "backpressure",
+            f"the writer is behind; retry after {exc.retry_after}s",
             headers={"Retry-After": str(exc.retry_after)},
         ) from None
     return JSON(

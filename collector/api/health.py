@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
 
 from tower.api import JSON
-from fastapi.responses import PlainTextResponse
 
 router = APIRouter(tags=["health"])
 
@@ -32,8 +32,7 @@ async def readyz(request: Request) -> JSON:
     checks["writer"] = {"pending": services.writer.pending, "next_seq": services.writer.next_seq}
     lag = services.bus.high_water - services.correlator.applied_seq
     checks["correlator"] = {"applied_seq": services.correlator.applied_seq, "lag_events": lag}
-    return JSON({"status": "ready" if ready else "not_ready", "checks": checks},
-                          status_code=200 if ready else 503)
+    return JSON({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus exposition", response_class=PlainTextResponse)

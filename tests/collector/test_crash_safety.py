@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def stored_counts(data_dir: Path) -> tuple[int, int, int]:
         "import sys; from tower.store import Store; "
         f"s = Store('chdb://{data_dir / 'clickhouse'}'); "
         "r = s.query(\"SELECT count(), uniqExact(source, id) FROM {db}.events WHERE tenant = ''\")[0]; "
-        "j = s.query(\"SELECT count() FROM {db}.journeys FINAL WHERE alive = 1\")[0][0]; "
+        'j = s.query("SELECT count() FROM {db}.journeys FINAL WHERE alive = 1")[0][0]; '
         "print(r[0], r[1], j)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -60,8 +59,7 @@ def test_sigkill_while_streaming_loses_no_acknowledged_event(
                 n += 250
                 sent_upto[0] = n
                 try:
-                    response = client.post("/v1/events", content=body,
-                                           headers={"Content-Type": "application/x-ndjson"})
+                    response = client.post("/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"})
                 except httpx.HTTPError:
                     return  # the server is gone: these were never acknowledged
                 if response.status_code == 202:
@@ -108,10 +106,18 @@ def test_restart_resumes_from_the_snapshot_without_replaying_everything(
         assert "tower_journeys 3000" in metrics
         # The restored graph still merges: a new identifier on a known order joins its journey.
         journey_id = client.get("/v1/lookup", params={"q": "#42"}).json()["matches"][0]["journeys"][0]
-        post_events(client, [{
-            "specversion": "1.0", "id": "link-42", "source": "erp", "type": "order.accepted",
-            "time": "2026-11-20T11:00:00Z",
-            "data": {"objects": [{"type": "order", "ids": {"shopify/crash": "#42", "erp": "SO-42"}}]},
-        }])
+        post_events(
+            client,
+            [
+                {
+                    "specversion": "1.0",
+                    "id": "link-42",
+                    "source": "erp",
+                    "type": "order.accepted",
+                    "time": "2026-11-20T11:00:00Z",
+                    "data": {"objects": [{"type": "order", "ids": {"shopify/crash": "#42", "erp": "SO-42"}}]},
+                }
+            ],
+        )
         wait_for(lambda: correlated(client))
         assert client.get("/v1/lookup", params={"q": "SO-42"}).json()["matches"][0]["journeys"] == [journey_id]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, correlated, post_events, wait_for
-from tests.support.ocel import expected_journey_events, load_ocel, ocel_to_canonical, OCEL_ORDER_MANAGEMENT
+from tests.support.ocel import OCEL_ORDER_MANAGEMENT, expected_journey_events, load_ocel, ocel_to_canonical
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,70 @@
+"""Migrations: unique numbers, idempotent DDL, applied once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector.app import MIGRATIONS
+from tower.store import Migration, Store, check_migrations
+
+
+def test_no_two_migrations_share_a_number() -> None:
+    numbers = [m.number for m in MIGRATIONS]
+    assert len(numbers) == len(set(numbers)), sorted(numbers)
+    check_migrations(MIGRATIONS)
+
+
+def test_duplicate_numbers_are_refused_with_both_names() -> None:
+    with pytest.raises(ValueError, match="'a' and 'b' share number 7"):
+        check_migrations([Migration(7, "a", ()), Migration(7, "b", ())])
+
+
+def test_every_statement_is_idempotent() -> None:
+    for migration in MIGRATIONS:
+        for statement in migration.sql:
+            head = " ".join(statement.split())[:60].upper()
+            assert "IF NOT EXISTS" in head or "IF EXISTS" in head, (migration.number, head)
+
+
+def test_every_table_says_why_its_order_by_is_what_it_is() -> None:
+    import collector.schema
+    import correlator.schema
+
+    for module in (collector.schema, correlator.schema):
+        source = Path(module.__file__ or "").read_text()
+        tables = source.count("CREATE TABLE")
+        assert source.count("# ORDER BY") >= tables - 1, module.__name__  # one comment may cover a pair
+
+
+def test_migrate_applies_each_once_on_chdb(tmp_path: Path) -> None:
+    # chDB hosts one engine path per process: run the store in a child so this process stays free.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "from tower.store import Store; from collector.app import MIGRATIONS; "
+        f"s = Store('chdb://{tmp_path}/ch'); first = s.migrate(MIGRATIONS); second = s.migrate(MIGRATIONS); "
+        "tables = sorted(r[0] for r in s.query('SHOW TABLES FROM tower')); print(first, second, tables)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    first, second, tables = out.strip().split("] ", 2)
+    assert first.strip("[") == ", ".join(str(m.number) for m in sorted(MIGRATIONS, key=lambda m: m.number))
+    assert second == "["
+    for table in (
+        "events",
+        "dead_letters",
+        "objects",
+        "identifiers",
+        "relations",
+        "journey_events",
+        "journeys",
+        "merges",
+        "correlator_checkpoint",
+        "schema_migrations",
+    ):
+        assert f"'{table}'" in tables
+    _ = Store  # the same class the server uses

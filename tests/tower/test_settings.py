@@ -1,0 +1,69 @@
+"""Settings: TOWER_* variables, their defaults, and precise errors for bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tower.settings import DEFAULT_OBJECT_LEVELS, Settings, parse_api_keys, parse_object_levels, settings_table
+
+
+def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, _, _ in settings_table():
+        monkeypatch.delenv(name, raising=False)
+    s = Settings()
+    assert s.data_dir == Path("./.tower")
+    assert s.dsn == f"chdb://{(Path('./.tower') / 'clickhouse').resolve()}"
+    assert s.embedded
+    assert (s.host, s.port) == ("127.0.0.1", 8000)
+    assert s.kafka_bootstrap is None
+    assert not s.auth_enabled
+    assert s.levels == DEFAULT_OBJECT_LEVELS
+
+
+def test_every_setting_is_documented() -> None:
+    rows = settings_table()
+    assert {
+        "TOWER_DATA_DIR",
+        "TOWER_CLICKHOUSE_DSN",
+        "TOWER_KAFKA_BOOTSTRAP",
+        "TOWER_HOST",
+        "TOWER_PORT",
+        "TOWER_OBJECT_LEVELS",
+        "TOWER_API_KEYS",
+    } <= {r[0] for r in rows}
+    assert all(meaning for _, _, meaning in rows)
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOWER_CLICKHOUSE_DSN", "http://u:p@ch:8123/tower")
+    monkeypatch.setenv("TOWER_OBJECT_LEVELS", "pallet=4, order_line=reference ,quote=0")
+    s = Settings()
+    assert not s.embedded
+    assert s.levels["pallet"] == 4
+    assert s.levels["order_line"] is None
+    assert s.levels["quote"] == 0
+    assert s.levels["shipment"] == 3
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("pallet", "expected type=level or type=reference"),
+        ("pallet=high", "level must be a whole number or 'reference'"),
+    ],
+)
+def test_bad_object_levels_are_named(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_object_levels(spec)
+
+
+def test_api_keys_with_scopes_and_tenant() -> None:
+    keys = parse_api_keys("k1=ingest, k2=read+admin@acme")
+    assert keys["k1"].scopes == {"ingest"} and keys["k1"].tenant is None
+    assert keys["k2"].scopes == {"read", "admin"} and keys["k2"].tenant == "acme"
+    with pytest.raises(ValueError, match="unknown scope"):
+        parse_api_keys("k=write")
+    with pytest.raises(ValueError, match="expected key=scope"):
+        parse_api_keys("justakey")
