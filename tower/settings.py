@@ -5,6 +5,7 @@ Read once per process with `Settings()`; nothing here connects to anything.
 
 from __future__ import annotations
 
+import tomllib
 from functools import cached_property
 from pathlib import Path
 
@@ -64,9 +65,9 @@ def parse_api_keys(spec: str | None) -> dict[str, ApiKey]:
     return keys
 
 
-def parse_object_levels(spec: str | None) -> dict[str, int | None]:
+def parse_object_levels(spec: str | None, defaults: dict[str, int | None] | None = None) -> dict[str, int | None]:
     """Defaults overlaid with `type=level` or `type=reference` entries; ValueError names the bad entry."""
-    levels = dict(DEFAULT_OBJECT_LEVELS)
+    levels = dict(DEFAULT_OBJECT_LEVELS if defaults is None else defaults)
     if not spec:
         return levels
     for raw in spec.split(","):
@@ -88,6 +89,23 @@ def parse_object_levels(spec: str | None) -> dict[str, int | None]:
     return levels
 
 
+def read_levels_file(path: Path) -> dict[str, int | None]:
+    """`[object_levels]` of a TOML file: `pallet = 4`, `quote = "reference"`."""
+    try:
+        table = tomllib.loads(path.read_text()).get("object_levels", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"TOWER_OBJECT_LEVELS_FILE {path}: {exc}") from None
+    levels: dict[str, int | None] = {}
+    for name, value in table.items():
+        if value == "reference":
+            levels[name] = None
+        elif isinstance(value, int) and not isinstance(value, bool):
+            levels[name] = value
+        else:
+            raise ValueError(f"TOWER_OBJECT_LEVELS_FILE {path}: {name} = {value!r}; use a whole number or \"reference\"")
+    return levels
+
+
 class Settings(BaseSettings):
     """Control Tower's settings; each field is the `TOWER_<NAME>` environment variable."""
 
@@ -104,6 +122,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="Port of the API server.")
     object_levels: str | None = Field(
         None, description="Comma-separated type=level or type=reference, added to or overriding the defaults."
+    )
+    object_levels_file: Path | None = Field(
+        None,
+        description="A TOML file of [object_levels] type = level or \"reference\"; TOWER_OBJECT_LEVELS wins over it.",
     )
     api_keys: str | None = Field(
         None,
@@ -152,7 +174,11 @@ class Settings(BaseSettings):
 
     @cached_property
     def levels(self) -> dict[str, int | None]:
-        return parse_object_levels(self.object_levels)
+        levels = dict(DEFAULT_OBJECT_LEVELS)
+        if self.object_levels_file is not None:
+            levels.update(read_levels_file(self.object_levels_file))
+        levels.update(parse_object_levels(self.object_levels, defaults={}))
+        return levels
 
     @cached_property
     def keys(self) -> dict[str, ApiKey]:

@@ -67,3 +67,18 @@ def test_api_keys_with_scopes_and_tenant() -> None:
         parse_api_keys("k=write")
     with pytest.raises(ValueError, match="expected key=scope"):
         parse_api_keys("justakey")
+
+
+def test_object_levels_from_a_file_then_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    levels = tmp_path / "levels.toml"
+    levels.write_text('[object_levels]\npallet = 4\nquote = "reference"\nwave = 2\n')
+    monkeypatch.setenv("TOWER_OBJECT_LEVELS_FILE", str(levels))
+    monkeypatch.setenv("TOWER_OBJECT_LEVELS", "wave=reference")
+    s = Settings()
+    assert s.levels["pallet"] == 4
+    assert s.levels["quote"] is None
+    assert s.levels["wave"] is None
+    assert s.levels["order"] == 0
+    levels.write_text("[object_levels]\npallet = 4.5\n")
+    with pytest.raises(ValueError, match="pallet = 4.5"):
+        _ = Settings().levels
