@@ -102,7 +102,9 @@ def read_levels_file(path: Path) -> dict[str, int | None]:
         elif isinstance(value, int) and not isinstance(value, bool):
             levels[name] = value
         else:
-            raise ValueError(f"TOWER_OBJECT_LEVELS_FILE {path}: {name} = {value!r}; use a whole number or \"reference\"")
+            raise ValueError(
+                f"TOWER_OBJECT_LEVELS_FILE {path}: {name} = {value!r}; use a whole number or \"reference\""
+            )
     return levels
 
 
