@@ -200,8 +200,9 @@ class _Generator:
         first = self._new_order(received_us)
         orders = [first]
         if rng.random() < CONSOLIDATED_SHARE:
-            orders.append(self._new_order(received_us + rng.randint(1 * MIN, 20 * MIN), first.warehouse,
-                                          first.customer))
+            orders.append(
+                self._new_order(received_us + rng.randint(1 * MIN, 20 * MIN), first.warehouse, first.customer)
+            )
         packed = {o.n: self._order_path(o) for o in orders}
         first_manifest: dict[int, int] = {}
         remaining: dict[int, list[dict[str, Any]]] = {}
@@ -263,8 +264,11 @@ class _Generator:
                     {"type": "order", "ids": {"erp": order.so}},
                     {"type": "invoice", "ids": {"erp:invoice": f"INV-{200_000 + order.n}"}},
                 ]
-                facts = {"amount": round(sum(line["quantity"] for line in order.lines) * 19.5, 2),
-                         "currency": "USD", "documents_ok": True}
+                facts = {
+                    "amount": round(sum(line["quantity"] for line in order.lines) * 19.5, 2),
+                    "currency": "USD",
+                    "documents_ok": True,
+                }
         else:
             shipment: _Shipment = subject
             first = shipment.orders[0]
@@ -275,8 +279,12 @@ class _Generator:
                 objects = [*({"type": "order", "ids": {"erp": o.so}} for o in shipment.orders), parcel]
                 if len(shipment.orders) > 1:
                     relations = [[i, len(shipment.orders)] for i in range(len(shipment.orders))]
-                facts = {"lines": [{"line": line["line"], "sku": line["sku"], "quantity": line["quantity"]}
-                                   for line in shipment.lines]}
+                facts = {
+                    "lines": [
+                        {"line": line["line"], "sku": line["sku"], "quantity": line["quantity"]}
+                        for line in shipment.lines
+                    ]
+                }
             else:
                 source = f"carrier/{shipment.carrier}"
                 objects = [parcel]
