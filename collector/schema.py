@@ -9,7 +9,8 @@ MIGRATIONS = (
         (
             # ORDER BY (tenant, source, id): the idempotency key is the lookup the collector makes to
             # confirm a duplicate and the one the journey API makes to fetch a journey's events, so
-            # both are primary-key range reads. `seq` (the order of acceptance) is what the correlator
+            # both are primary-key range reads. A journey's events are scattered keys, each costing a
+            # granule of payloads: 1024 rows a granule instead of 8192 keeps that read small. `seq` (the order of acceptance) is what the correlator
             # resumes from; parts are written in seq order, so its minmax index skips old parts.
             """
             CREATE TABLE IF NOT EXISTS {db}.events (
@@ -26,6 +27,7 @@ MIGRATIONS = (
                 INDEX seq_minmax seq TYPE minmax GRANULARITY 1
             ) ENGINE = MergeTree
             ORDER BY (tenant, source, id)
+            SETTINGS index_granularity = 1024
             """,
         ),
     ),

@@ -12,6 +12,7 @@ it writes are versioned replacements, so re-applying events after a crash rewrit
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import pickle
 import time
@@ -23,6 +24,7 @@ import orjson
 import pyarrow as pa
 
 from correlator.graph import Changes, JourneyGraph
+from correlator.model import EventRecord
 from correlator.state import journey_state
 from tower.bus import InProcessBus
 from tower.events import Event, validate_event
@@ -112,6 +114,7 @@ class Correlator:
         graph = JourneyGraph(self.levels)
         graph.objects, graph.journeys, graph.records, graph.identifiers, graph.parent = state
         self.graph = graph
+        gc.freeze()
         self.applied_seq = self.snapshot_seq = seq
         log.info("correlator restored snapshot at seq %d (%d journeys)", seq, len(graph.journeys))
 
@@ -208,6 +211,9 @@ class Correlator:
         self.stats.write_seconds += time.perf_counter() - applied
         if self.applied_seq - self.snapshot_seq >= self.snapshot_every:
             self.snapshot()
+        # What the graph holds now lives until merged away and has no reference cycles: keep the
+        # cyclic garbage collector from re-scanning it on every collection.
+        gc.freeze()
 
     # --- rows ------------------------------------------------------------------------------------
 
@@ -216,44 +222,34 @@ class Correlator:
         return self._version
 
     def write(self, changes: Changes) -> None:
+        """Turn what changed into rows; every table goes in with one `insert_arrow`."""
         if not changes:
             return
         g = self.graph
         version = self._next_version()
-        now = datetime.now(UTC)
+        now_us = int(time.time() * 1_000_000)
 
-        member_rows: list[tuple[str, str, int, int]] = []
+        members = Rows(MEMBER_SCHEMA)
         for journey_id in changes.rekeyed_journeys:
             journey = g.journeys.get(journey_id)
             if journey is not None:
-                member_rows.extend((journey.tenant, journey_id, seq, 0) for seq in journey.events)
+                for seq in journey.events:
+                    members.add(_member(journey.tenant, journey_id, g.records[seq]))
         for journey_id, seq in changes.members:
             if journey_id in g.journeys and journey_id not in changes.rekeyed_journeys:
-                member_rows.append((g.journeys[journey_id].tenant, journey_id, seq, 0))
-        if member_rows:
-            records = [g.records[seq] for _, _, seq, _ in member_rows]
-            table = pa.Table.from_arrays(
-                [
-                    pa.array([r[0] for r in member_rows], pa.string()),
-                    pa.array([r[1] for r in member_rows], pa.string()),
-                    pa.array([rec.time_us for rec in records], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-                    pa.array([rec.source for rec in records], pa.string()),
-                    pa.array([rec.id for rec in records], pa.string()),
-                    pa.array([rec.seq for rec in records], pa.uint64()),
-                    pa.array([rec.type for rec in records], pa.string()),
-                ],
-                names=["tenant", "journey_id", "time", "source", "event_id", "seq", "type"],
-            )
-            self.store.insert_arrow("journey_events", table, role="correlator")
+                members.add(_member(g.journeys[journey_id].tenant, journey_id, g.records[seq]))
 
-        object_rows: list[list[Any]] = []
-        identifier_rows: list[list[Any]] = []
+        objects = Rows(OBJECT_SCHEMA)
+        identifiers = Rows(IDENTIFIER_SCHEMA)
         for object_id in changes.objects:
             obj = g.objects.get(object_id)
             if obj is None:
                 continue
-            object_rows.append(
-                [
+            provenance = {
+                ns: {"source": p[0], "event_id": p[1], "time": _iso(p[2])} for ns, p in obj.provenance.items()
+            }
+            objects.add(
+                (
                     obj.tenant,
                     object_id,
                     version,
@@ -261,141 +257,95 @@ class Correlator:
                     "",
                     obj.type,
                     -1 if obj.level is None else obj.level,
-                    dict(obj.ids),
-                    orjson.dumps(
-                        {ns: {"source": p[0], "event_id": p[1], "time": _iso(p[2])} for ns, p in obj.provenance.items()}
-                    ).decode(),
+                    list(obj.ids.items()),
+                    orjson.dumps(provenance).decode(),
                     sorted(obj.reach),
-                    _dt(obj.key[0]),
+                    obj.key[0],
                     len(obj.conflicts),
-                ]
+                )
             )
-            identifier_rows.extend(
-                [obj.tenant, value, ns, obj.type, object_id, version] for ns, value in obj.ids.items()
-            )
+            for ns, value in obj.ids.items():
+                identifiers.add((obj.tenant, value, ns, obj.type, object_id, version))
         for object_id in changes.dead_objects:
             if object_id in g.objects:
                 continue
             into = g.find(object_id)
             survivor = g.objects.get(into)
-            object_rows.append(
-                [
-                    survivor.tenant if survivor else "",
-                    object_id,
-                    version,
-                    0,
-                    into,
-                    survivor.type if survivor else "",
-                    -1,
-                    {},
-                    "{}",
-                    [],
-                    _dt(survivor.key[0] if survivor else 0),
-                    0,
-                ]
-            )
-        self.store.insert_rows(
-            "objects",
-            object_rows,
-            [
-                "tenant",
-                "object_id",
-                "version",
-                "alive",
-                "merged_into",
-                "type",
-                "level",
-                "ids",
-                "provenance",
-                "journeys",
-                "first_seen",
-                "conflicts",
-            ],
-            role="correlator",
-        )
-        self.store.insert_rows(
-            "identifiers",
-            identifier_rows,
-            ["tenant", "value", "namespace", "type", "object_id", "version"],
-            role="correlator",
-        )
-        if changes.relations:
-            self.store.insert_rows(
-                "relations",
-                [[t, a, b, q, s, e, _dt(us)] for t, a, b, q, s, e, us in changes.relations],
-                ["tenant", "a", "b", "qualifier", "source", "event_id", "event_time"],
-                role="correlator",
-            )
-        if changes.merges:
-            self.store.insert_rows(
-                "merges",
-                [
-                    [
-                        m["tenant"],
-                        m["object_id"],
-                        m["merged_id"],
-                        m["type"],
-                        m["reason"],
-                        m["source"],
-                        m["event_id"],
-                        _dt(m["event_time_us"]),
-                        m["detail"],
-                        now,
-                    ]
-                    for m in changes.merges
-                ],
-                [
-                    "tenant",
-                    "object_id",
-                    "merged_id",
-                    "type",
-                    "reason",
-                    "source",
-                    "event_id",
-                    "event_time",
-                    "detail",
-                    "recorded_at",
-                ],
-                role="correlator",
+            if survivor is not None:
+                objects.add(
+                    (survivor.tenant, object_id, version, 0, into, survivor.type, -1, [], "{}", [], survivor.key[0], 0)
+                )
+
+        relations = Rows(RELATION_SCHEMA)
+        for row in changes.relations:
+            relations.add(row)
+        merges = Rows(MERGE_SCHEMA)
+        for m in changes.merges:
+            merges.add(
+                (
+                    m["tenant"],
+                    m["object_id"],
+                    m["merged_id"],
+                    m["type"],
+                    m["reason"],
+                    m["source"],
+                    m["event_id"],
+                    m["event_time_us"],
+                    m["detail"],
+                    now_us,
+                )
             )
 
-        journey_rows = [self._journey_row(j, version) for j in changes.journeys if j in g.journeys]
+        journeys = Rows(JOURNEY_SCHEMA)
+        for journey_id in changes.journeys:
+            if journey_id in g.journeys:
+                journeys.add(self._journey_row(journey_id, version))
         for gone in changes.dead_journeys:
             if gone in g.journeys:
                 continue
             into = g.find(gone)
-            tenant = g.journeys[into].tenant if into in g.journeys else ""
-            journey_rows.append(
-                [
-                    tenant,
-                    gone,
-                    version,
-                    0,
-                    into,
-                    "merged",
-                    "merged",
-                    "",
-                    "",
-                    "",
-                    "",
-                    _dt(0),
-                    None,
-                    None,
-                    None,
-                    None,
-                    _dt(0),
-                    0,
-                    0,
-                    [],
-                    None,
-                    None,
-                    [],
-                    "{}",
-                ]
-            )
-        self.store.insert_rows("journeys", journey_rows, JOURNEY_COLUMNS, role="correlator")
+            if into in g.journeys:
+                journeys.add(
+                    (
+                        g.journeys[into].tenant,
+                        gone,
+                        version,
+                        0,
+                        into,
+                        "merged",
+                        "merged",
+                        "",
+                        "",
+                        "",
+                        "",
+                        0,
+                        None,
+                        None,
+                        None,
+                        None,
+                        0,
+                        0,
+                        0,
+                        [],
+                        None,
+                        None,
+                        [],
+                        "{}",
+                    )
+                )
 
-    def _journey_row(self, journey_id: str, version: int) -> list[Any]:
+        for table, rows in (
+            ("journey_events", members),
+            ("objects", objects),
+            ("identifiers", identifiers),
+            ("relations", relations),
+            ("merges", merges),
+            ("journeys", journeys),
+        ):
+            if rows:
+                self.store.insert_arrow(table, rows.table(), role="correlator")
+
+    def _journey_row(self, journey_id: str, version: int) -> tuple[Any, ...]:
         g = self.graph
         journey = g.journeys[journey_id]
         objects = {o: g.objects[o] for o in journey.objects if o in g.objects}
@@ -413,8 +363,7 @@ class Correlator:
             "promised": state["promised"],
             "relations": [list(r) for r in relations],
         }
-        kinds = sorted({a["kind"] for a in state["anomalies"]})
-        return [
+        return (
             journey.tenant,
             journey_id,
             version,
@@ -426,48 +375,142 @@ class Correlator:
             dims.get("warehouse", ""),
             dims.get("carrier", ""),
             dims.get("customer", ""),
-            _dt(state["started_at"] or 0),
-            _dt(state["stage_at"]),
-            _dt(state["received_at"]),
-            _dt(state["departed_at"]),
-            _dt(state["delivered_at"]),
-            _dt(state["last_event_at"] or 0),
+            state["started_at"] or 0,
+            state["stage_at"],
+            state["received_at"],
+            state["departed_at"],
+            state["delivered_at"],
+            state["last_event_at"] or 0,
             state["event_count"],
             len(state["anomalies"]),
-            kinds,
+            sorted({a["kind"] for a in state["anomalies"]}),
             None if state["on_time_ship"] is None else int(state["on_time_ship"]),
             None if state["on_time_delivery"] is None else int(state["on_time_delivery"]),
             sorted(objects),
             orjson.dumps(doc).decode(),
-        ]
+        )
 
 
-JOURNEY_COLUMNS = [
-    "tenant",
-    "journey_id",
-    "version",
-    "alive",
-    "merged_into",
-    "stage",
-    "status",
-    "channel",
-    "warehouse",
-    "carrier",
-    "customer",
-    "started_at",
-    "stage_at",
-    "received_at",
-    "departed_at",
-    "delivered_at",
-    "last_event_at",
-    "event_count",
-    "anomaly_count",
-    "anomaly_kinds",
-    "on_time_ship",
-    "on_time_delivery",
-    "objects",
-    "state",
-]
+class Rows:
+    """Rows gathered column by column, then one Arrow table for `insert_arrow`."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.columns: list[list[Any]] = [[] for _ in schema]
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        for column, value in zip(self.columns, row, strict=True):
+            column.append(value)
+
+    def __bool__(self) -> bool:
+        return bool(self.columns[0])
+
+    def table(self) -> pa.Table:
+        arrays = []
+        for field, values in zip(self.schema, self.columns, strict=True):
+            if pa.types.is_timestamp(field.type):
+                arrays.append(pa.array(values, pa.int64()).cast(field.type))
+            else:
+                arrays.append(pa.array(values, field.type))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _member(tenant: str, journey_id: str, rec: EventRecord) -> tuple[Any, ...]:
+    return (tenant, journey_id, rec.time_us, rec.source, rec.id, rec.seq, rec.type)
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_STR = pa.string()
+MEMBER_SCHEMA = pa.schema(
+    [
+        ("tenant", _STR),
+        ("journey_id", _STR),
+        ("time", _TS),
+        ("source", _STR),
+        ("event_id", _STR),
+        ("seq", pa.uint64()),
+        ("type", _STR),
+    ]
+)
+OBJECT_SCHEMA = pa.schema(
+    [
+        ("tenant", _STR),
+        ("object_id", _STR),
+        ("version", pa.uint64()),
+        ("alive", pa.uint8()),
+        ("merged_into", _STR),
+        ("type", _STR),
+        ("level", pa.int16()),
+        ("ids", pa.map_(_STR, _STR)),
+        ("provenance", _STR),
+        ("journeys", pa.list_(_STR)),
+        ("first_seen", _TS),
+        ("conflicts", pa.uint32()),
+    ]
+)
+IDENTIFIER_SCHEMA = pa.schema(
+    [
+        ("tenant", _STR),
+        ("value", _STR),
+        ("namespace", _STR),
+        ("type", _STR),
+        ("object_id", _STR),
+        ("version", pa.uint64()),
+    ]
+)
+RELATION_SCHEMA = pa.schema(
+    [
+        ("tenant", _STR),
+        ("a", _STR),
+        ("b", _STR),
+        ("qualifier", _STR),
+        ("source", _STR),
+        ("event_id", _STR),
+        ("event_time", _TS),
+    ]
+)
+MERGE_SCHEMA = pa.schema(
+    [
+        ("tenant", _STR),
+        ("object_id", _STR),
+        ("merged_id", _STR),
+        ("type", _STR),
+        ("reason", _STR),
+        ("source", _STR),
+        ("event_id", _STR),
+        ("event_time", _TS),
+        ("detail", _STR),
+        ("recorded_at", _TS),
+    ]
+)
+JOURNEY_SCHEMA = pa.schema(
+    [
+        ("tenant", _STR),
+        ("journey_id", _STR),
+        ("version", pa.uint64()),
+        ("alive", pa.uint8()),
+        ("merged_into", _STR),
+        ("stage", _STR),
+        ("status", _STR),
+        ("channel", _STR),
+        ("warehouse", _STR),
+        ("carrier", _STR),
+        ("customer", _STR),
+        ("started_at", _TS),
+        ("stage_at", _TS),
+        ("received_at", _TS),
+        ("departed_at", _TS),
+        ("delivered_at", _TS),
+        ("last_event_at", _TS),
+        ("event_count", pa.uint32()),
+        ("anomaly_count", pa.uint32()),
+        ("anomaly_kinds", pa.list_(_STR)),
+        ("on_time_ship", pa.uint8()),
+        ("on_time_delivery", pa.uint8()),
+        ("objects", pa.list_(_STR)),
+        ("state", _STR),
+    ]
+)
 
 
 def _iso(time_us: int) -> str:

@@ -17,6 +17,10 @@ from tower.milestones import STATUSES, STUCK_AFTER_HOURS
 from tower.store import Store
 
 MAX_JOURNEY_EVENTS = 5_000
+JOURNEY_COLUMNS = (
+    "alive, merged_into, stage, status, stage_at, started_at, received_at, departed_at, delivered_at, "
+    "last_event_at, on_time_ship, on_time_delivery, event_count, objects, state"
+)
 FOLLOW_MERGES = 8
 
 
@@ -29,7 +33,8 @@ def fetch_objects(store: Store, tenant: str, ids: list[str]) -> dict[str, dict[s
             break
         rows = store.read(
             "SELECT object_id, alive, merged_into, type, level, ids, provenance, journeys, first_seen, conflicts "
-            "FROM {db}.objects FINAL WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)}",
+            "FROM {db}.objects WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} "
+            "ORDER BY version DESC LIMIT 1 BY object_id",
             tenant,
             {"ids": sorted(set(wanted.values()))},
         )
@@ -69,8 +74,9 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
     if not q:
         raise ApiError(400, "invalid_query", "q must name an identifier, e.g. ?q=SO-1001")
     rows = store.read(
-        "SELECT namespace, type, object_id FROM {db}.identifiers FINAL "
-        "WHERE tenant = {tenant:String} AND value = {q:String} LIMIT {limit:UInt32}",
+        "SELECT namespace, type, object_id FROM {db}.identifiers "
+        "WHERE tenant = {tenant:String} AND value = {q:String} "
+        "ORDER BY version DESC LIMIT 1 BY namespace, type LIMIT {limit:UInt32}",
         tenant,
         {"q": q, "limit": limit},
     )
@@ -102,7 +108,8 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
     row = None
     for _ in range(FOLLOW_MERGES):
         rows = store.read(
-            "SELECT * FROM {db}.journeys FINAL WHERE tenant = {tenant:String} AND journey_id = {id:String}",
+            f"SELECT {JOURNEY_COLUMNS} FROM {{db}}.journeys WHERE tenant = {{tenant:String}} "
+            "AND journey_id = {id:String} ORDER BY version DESC LIMIT 1",
             tenant,
             {"id": journey_id},
         )
@@ -128,8 +135,9 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
         {"id": journey_id, "limit": MAX_JOURNEY_EVENTS},
     )
     merges = store.read(
-        "SELECT object_id, merged_id, type, reason, source, event_id, event_time, detail FROM {db}.merges FINAL "
-        "WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} ORDER BY event_time",
+        "SELECT object_id, merged_id, type, reason, source, event_id, event_time, detail FROM {db}.merges "
+        "WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} "
+        "ORDER BY event_time LIMIT 1 BY object_id, merged_id, reason, source, event_id",
         tenant,
         {"ids": sorted({r["object_id"] for r in objects.values()})},
     )

@@ -1,7 +1,10 @@
 """DDL of the correlator's state: objects, identifiers, relations, journeys, membership, merges.
 
 The correlator writes new versions of rows rather than updating them: every table that holds a
-current state is a ReplacingMergeTree on a `version`, read with FINAL (or argMax) by the query API.
+current state is a ReplacingMergeTree on a `version`. Point reads take the newest version with
+`ORDER BY version DESC LIMIT 1 BY key` (cheaper than FINAL on a few keys); scans use FINAL.
+Tables read by key use small granules (256 rows): a journey page reads a handful of keys, and
+8192-row granules of wide rows made each key cost megabytes of decompression.
 """
 
 from tower.store import Migration
@@ -28,6 +31,7 @@ MIGRATIONS = (
                 conflicts UInt32
             ) ENGINE = ReplacingMergeTree(version)
             ORDER BY (tenant, object_id)
+            SETTINGS index_granularity = 256
             """,
             # ORDER BY (tenant, value, namespace, type): `GET /v1/lookup?q=` knows only the identifier,
             # not which system issued it, so the value leads the key.
@@ -41,6 +45,7 @@ MIGRATIONS = (
                 version UInt64
             ) ENGINE = ReplacingMergeTree(version)
             ORDER BY (tenant, value, namespace, type)
+            SETTINGS index_granularity = 256
             """,
         ),
     ),
@@ -80,6 +85,7 @@ MIGRATIONS = (
                 type LowCardinality(String)
             ) ENGINE = ReplacingMergeTree
             ORDER BY (tenant, journey_id, time, source, event_id)
+            SETTINGS index_granularity = 1024
             """,
             # ORDER BY (tenant, journey_id): the journey page reads one row by id; searches filter
             # the (small, one row per order) table by stage, status and dimensions.
@@ -111,6 +117,7 @@ MIGRATIONS = (
                 state String CODEC(ZSTD(3))
             ) ENGINE = ReplacingMergeTree(version)
             ORDER BY (tenant, journey_id)
+            SETTINGS index_granularity = 256
             """,
         ),
     ),
