@@ -46,7 +46,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     store = Store(settings.dsn, settings.database)
-    bus = InProcessBus()
+    bus = InProcessBus(max_events=2 * settings.correlator_batch_events)
     return Services(
         store=store,
         bus=bus,

@@ -17,6 +17,7 @@ Every change is also recorded in `Changes`, which the engine turns into rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from correlator.identity import clashes, compatible, mint_id
@@ -25,6 +26,7 @@ from tower.events import Event, ObjectRef
 from tower.milestones import OUTSIDE_JOURNEYS
 
 JOURNEY_ROOT = "order"
+NO_FACTS: dict[str, Any] = {}  # shared and never written to: most events keep no facts
 FACTS_KEPT = (
     "promised_ship_date",
     "promised_delivery_date",
@@ -62,6 +64,7 @@ class JourneyGraph:
         self.journeys: dict[str, Journey] = {}
         self.records: dict[int, EventRecord] = {}
         self.identifiers: dict[tuple[str, str, str, str], str] = {}  # (tenant, type, ns, value) → object id
+        self._dims: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # one shared dict per distinct dims
         self.parent: dict[str, str] = {}  # merged-away or re-keyed id → the id it became
         self.changes = Changes()
 
@@ -105,9 +108,11 @@ class JourneyGraph:
                 o for o in touched if self.shipment_level is not None and self.objects[o].level == self.shipment_level
             )
         )
-        facts = {k: event.facts[k] for k in FACTS_KEPT if k in event.facts}
+        facts = {k: event.facts[k] for k in FACTS_KEPT if k in event.facts} or NO_FACTS
+        dims = self._dims.setdefault(tuple(event.dims.items()), event.dims) if event.dims else NO_FACTS
         self.records[seq] = EventRecord(
-            seq, event.tenant, event.source, event.id, event.type, time_us, lowest, shipments, event.dims, facts
+            seq, intern(event.tenant), intern(event.source), event.id, intern(event.type), time_us, lowest,
+            shipments, dims, facts,
         )
         for o in lowest:
             obj = self.objects[o]
@@ -159,7 +164,7 @@ class JourneyGraph:
         for ns, value in fresh.items():
             target.ids[ns] = value
             target.provenance[ns] = (event.source, event.id, time_us)
-            self.identifiers[(tenant, otype, ns, value)] = survivor
+            self.identifiers[(intern(tenant), intern(otype), intern(ns), value)] = survivor
             self.changes.objects.add(survivor)
         return [self._sighted(survivor, event, ref, time_us)]
 
@@ -194,7 +199,7 @@ class JourneyGraph:
         )
         self.objects[object_id] = obj
         for ns, value in ids.items():
-            self.identifiers[(tenant, otype, ns, value)] = object_id
+            self.identifiers[(intern(tenant), intern(otype), intern(ns), value)] = object_id
         if otype == JOURNEY_ROOT:
             obj.reach.add(object_id)
             self.journeys[object_id] = Journey(object_id, tenant, {object_id})
@@ -221,7 +226,7 @@ class JourneyGraph:
             x.neighbours.setdefault(n, qualifier)
         x.neighbours.pop(gone, None)
         x.events.extend(y.events)
-        x.conflicts.extend(y.conflicts)
+        x.conflicts += y.conflicts
         self.parent[gone] = keep
         self.changes.dead_objects[gone] = keep
         self.changes.objects.add(keep)
@@ -334,8 +339,8 @@ class JourneyGraph:
                 f"{x.type}s with different identifiers in {', '.join(namespaces) or 'one namespace'}"
             ),
         }
-        x.conflicts.append(record)
-        y.conflicts.append(record)
+        x.conflicts += (record,)
+        y.conflicts += (record,)
         self.changes.merges.append(
             {
                 "tenant": x.tenant,

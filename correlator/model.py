@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +20,8 @@ class Obj:
     key: tuple[int, str]
     neighbours: dict[str, str] = field(default_factory=dict)  # object id → relation qualifier
     reach: set[str] = field(default_factory=set)  # journeys (order ids) reaching this object
-    events: list[int] = field(default_factory=list)  # seqs where this is a lowest-level business object
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    events: array[int] = field(default_factory=lambda: array("q"))  # seqs where this is a lowest-level object
+    conflicts: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(slots=True)
