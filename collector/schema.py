@@ -10,8 +10,9 @@ MIGRATIONS = (
             # ORDER BY (tenant, source, id): the idempotency key is the lookup the collector makes to
             # confirm a duplicate and the one the journey API makes to fetch a journey's events, so
             # both are primary-key range reads. A journey's events are scattered keys, each costing a
-            # granule of payloads: 1024 rows a granule instead of 8192 keeps that read small. `seq` (the order of acceptance) is what the correlator
-            # resumes from; parts are written in seq order, so its minmax index skips old parts.
+            # granule of payloads: 1024 rows a granule instead of 8192 keeps that read small.
+            # `seq` (the order of acceptance) is what the correlator resumes from; parts are written
+            # in seq order, so its minmax index skips old parts.
             """
             CREATE TABLE IF NOT EXISTS {db}.events (
                 tenant LowCardinality(String),

@@ -48,6 +48,8 @@ class CorrelatorStats:
     last_batch_events: int = 0
     snapshots: int = 0
     replayed_from_store: int = 0
+    failed_events: int = 0
+    failed_journeys: int = 0
 
 
 class Correlator:
@@ -70,6 +72,7 @@ class Correlator:
         self.name = name
         self.graph = JourneyGraph(levels)
         self.applied_seq = 0  # every event up to here is applied and its rows written
+        self.graph_seq = 0  # every event up to here is in the graph (rows maybe not yet written)
         self.snapshot_seq = 0
         self.stats = CorrelatorStats()
         self._task: asyncio.Task[None] | None = None
@@ -115,11 +118,14 @@ class Correlator:
         graph.objects, graph.journeys, graph.records, graph.identifiers, graph.parent = state
         self.graph = graph
         gc.freeze()
-        self.applied_seq = self.snapshot_seq = seq
+        self.applied_seq = self.snapshot_seq = self.graph_seq = seq
         log.info("correlator restored snapshot at seq %d (%d journeys)", seq, len(graph.journeys))
 
     def snapshot(self) -> None:
         """Write the graph as of `applied_seq`. Blocking; called between batches."""
+        if self.graph_seq != self.applied_seq:
+            log.warning("not snapshotting: rows up to seq %d are not all written yet", self.graph_seq)
+            return
         g = self.graph
         raw = pickle.dumps((g.objects, g.journeys, g.records, g.identifiers, g.parent), protocol=5)
         blob = len(raw).to_bytes(8, "little") + pa.compress(raw, codec="zstd", asbytes=True)
@@ -191,14 +197,24 @@ class Correlator:
         return pairs
 
     def step(self, pairs: list[tuple[int, Event]]) -> None:
-        """Apply a batch of events in seq order and write what changed. Blocking."""
+        """Apply a batch of events in seq order and write what changed. Blocking.
+
+        The graph's changes are cleared only once written, and events already in the graph are not
+        applied again, so a failed write is retried whole on the next step without corrupting state.
+        """
         started = time.perf_counter()
         for seq, event in pairs:
-            if seq <= self.applied_seq:
+            if seq <= self.graph_seq:
                 continue
-            self.graph.apply(event, seq)
+            try:
+                self.graph.apply(event, seq)
+            except Exception:  # one bad event must not stop correlation for everyone
+                self.stats.failed_events += 1
+                log.exception("correlating event %s/%s (seq %d) failed; skipped", event.source, event.id, seq)
+            self.graph_seq = seq
         applied = time.perf_counter()
-        self.write(self.graph.take_changes())
+        self.write(self.graph.changes)
+        self.graph.take_changes()
         last = pairs[-1][0]
         self.store.insert_rows(
             "correlator_checkpoint", [[self.name, last, datetime.now(UTC)]], ["name", "seq", "at"], role="correlator"
@@ -299,7 +315,11 @@ class Correlator:
         journeys = Rows(JOURNEY_SCHEMA)
         for journey_id in changes.journeys:
             if journey_id in g.journeys:
-                journeys.add(self._journey_row(journey_id, version))
+                try:
+                    journeys.add(self._journey_row(journey_id, version))
+                except Exception:  # a state bug on one journey must not stop every other journey
+                    self.stats.failed_journeys += 1
+                    log.exception("computing the state of journey %s failed; its row is not rewritten", journey_id)
         for gone in changes.dead_journeys:
             if gone in g.journeys:
                 continue

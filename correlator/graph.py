@@ -111,8 +111,16 @@ class JourneyGraph:
         facts = {k: event.facts[k] for k in FACTS_KEPT if k in event.facts} or NO_FACTS
         dims = self._dims.setdefault(tuple(event.dims.items()), event.dims) if event.dims else NO_FACTS
         self.records[seq] = EventRecord(
-            seq, intern(event.tenant), intern(event.source), event.id, intern(event.type), time_us, lowest,
-            shipments, dims, facts,
+            seq,
+            intern(event.tenant),
+            intern(event.source),
+            event.id,
+            intern(event.type),
+            time_us,
+            lowest,
+            shipments,
+            dims,
+            facts,
         )
         for o in lowest:
             obj = self.objects[o]

@@ -89,8 +89,7 @@ def journey_state(
         if BY_TYPE[mtype].per_shipment:
             per_shipment.setdefault(scope, {})[mtype] = entry[0]
     shipment_ranks = {
-        scope: max((RANK[t] for t in ms if t in RANK), default=None)
-        for scope, ms in per_shipment.items()
+        scope: max((RANK[t] for t in ms if t in RANK), default=None) for scope, ms in per_shipment.items()
     }
     ranked = [r for r in shipment_ranks.values() if r is not None]
     ship_rank = min(ranked) if ranked else None
@@ -112,12 +111,11 @@ def journey_state(
     elif stage == "delivered":
         status = "delivered"
     elif any(
-        "shipment.exception" in ms
-        and ms["shipment.exception"] >= max(v for k, v in ms.items() if k != "shipment.exception")
+        ms["shipment.exception"] >= max((v for k, v in ms.items() if k != "shipment.exception"), default=0)
         for ms in per_shipment.values()
-        if len(ms) > 1 or "shipment.exception" in ms
+        if "shipment.exception" in ms
     ):
-        status = "exception"
+        status = "exception"  # a shipment's latest word is an exception
 
     received_at = first_of.get("order.received")
     departed_at = next((first_of[t] for t in DEPARTURE if t in first_of), None)

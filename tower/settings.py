@@ -102,9 +102,7 @@ def read_levels_file(path: Path) -> dict[str, int | None]:
         elif isinstance(value, int) and not isinstance(value, bool):
             levels[name] = value
         else:
-            raise ValueError(
-                f"TOWER_OBJECT_LEVELS_FILE {path}: {name} = {value!r}; use a whole number or \"reference\""
-            )
+            raise ValueError(f'TOWER_OBJECT_LEVELS_FILE {path}: {name} = {value!r}; use a whole number or "reference"')
     return levels
 
 
@@ -127,7 +125,7 @@ class Settings(BaseSettings):
     )
     object_levels_file: Path | None = Field(
         None,
-        description="A TOML file of [object_levels] type = level or \"reference\"; TOWER_OBJECT_LEVELS wins over it.",
+        description='A TOML file of [object_levels] type = level or "reference"; TOWER_OBJECT_LEVELS wins over it.',
     )
     api_keys: str | None = Field(
         None,

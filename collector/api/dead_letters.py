@@ -47,9 +47,9 @@ def list_dead_letters(
         principal.tenant,
         params,
     )
-    total = store.read(
-        "SELECT count() AS n FROM {db}.dead_letters WHERE tenant = {tenant:String}", principal.tenant
-    )[0]["n"]
+    total = store.read("SELECT count() AS n FROM {db}.dead_letters WHERE tenant = {tenant:String}", principal.tenant)[
+        0
+    ]["n"]
     items = []
     for row in rows[:limit]:
         items.append(

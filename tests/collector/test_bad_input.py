@@ -94,116 +94,289 @@ ZERO_TRACE = "00-00000000000000000000000000000000-00f067aa0ba902b7-01"
 CASES = [
     # --- the body as a whole cannot be read -------------------------------------------------------
     pytest.param(whole(b"hello, tower", SINGLE, 400, "invalid_json", "not valid UTF-8 JSON"), id="not-json"),
-    pytest.param(whole(b'{"specversion": "1.0", "id": "evt-', SINGLE, 400, "invalid_json", "not valid UTF-8 JSON"),
-                 id="truncated-json"),
-    pytest.param(whole(b"[{\"specversion\": \"1.0\"}", BATCH, 400, "invalid_json", "not valid UTF-8 JSON"),
-                 id="truncated-json-batch"),
-    pytest.param(whole(orjson.dumps(event()), "text/plain", 415, "unsupported_media_type",
-                       "'text/plain' is not accepted"),
-                 id="content-type-text-plain"),
-    pytest.param(whole(b"<event><id>1</id></event>", "application/xml", 415, "unsupported_media_type",
-                       "'application/xml' is not accepted"), id="content-type-xml"),
-    pytest.param(whole(orjson.dumps(event()), None, 415, "unsupported_media_type", "Content-Type is missing"),
-                 id="content-type-missing"),
-    pytest.param(whole(orjson.dumps(event()), f"{SINGLE}; charset=latin-1", 415, "unsupported_charset",
-                       "charset 'latin-1' is not supported"), id="charset-latin-1"),
+    pytest.param(
+        whole(b'{"specversion": "1.0", "id": "evt-', SINGLE, 400, "invalid_json", "not valid UTF-8 JSON"),
+        id="truncated-json",
+    ),
+    pytest.param(
+        whole(b'[{"specversion": "1.0"}', BATCH, 400, "invalid_json", "not valid UTF-8 JSON"), id="truncated-json-batch"
+    ),
+    pytest.param(
+        whole(orjson.dumps(event()), "text/plain", 415, "unsupported_media_type", "'text/plain' is not accepted"),
+        id="content-type-text-plain",
+    ),
+    pytest.param(
+        whole(
+            b"<event><id>1</id></event>",
+            "application/xml",
+            415,
+            "unsupported_media_type",
+            "'application/xml' is not accepted",
+        ),
+        id="content-type-xml",
+    ),
+    pytest.param(
+        whole(orjson.dumps(event()), None, 415, "unsupported_media_type", "Content-Type is missing"),
+        id="content-type-missing",
+    ),
+    pytest.param(
+        whole(
+            orjson.dumps(event()),
+            f"{SINGLE}; charset=latin-1",
+            415,
+            "unsupported_charset",
+            "charset 'latin-1' is not supported",
+        ),
+        id="charset-latin-1",
+    ),
     pytest.param(whole(BAD_UTF8_EVENT, SINGLE, 400, "invalid_json", "not valid UTF-8 JSON"), id="non-utf8-single"),
-    pytest.param(whole(b"[" + BAD_UTF8_EVENT + b"]", BATCH, 400, "invalid_json", "not valid UTF-8 JSON"),
-                 id="non-utf8-batch"),
-    pytest.param(Case(BAD_UTF8_EVENT + b"\n", NDJSON, 400, "invalid_events", "", "line is not valid UTF-8 JSON",
-                      index=0, raw=BAD_UTF8_EVENT), id="non-utf8-ndjson"),
+    pytest.param(
+        whole(b"[" + BAD_UTF8_EVENT + b"]", BATCH, 400, "invalid_json", "not valid UTF-8 JSON"), id="non-utf8-batch"
+    ),
+    pytest.param(
+        Case(
+            BAD_UTF8_EVENT + b"\n",
+            NDJSON,
+            400,
+            "invalid_events",
+            "",
+            "line is not valid UTF-8 JSON",
+            index=0,
+            raw=BAD_UTF8_EVENT,
+        ),
+        id="non-utf8-ndjson",
+    ),
     pytest.param(whole(b"", SINGLE, 400, "empty_body", "body is empty"), id="empty-body"),
     pytest.param(whole(b" \r\n\t  \n", SINGLE, 400, "empty_body", "body is empty"), id="whitespace-body"),
     pytest.param(whole(b"[]", BATCH, 400, "empty_batch", "holds no events"), id="empty-json-array"),
     pytest.param(whole(b"\n\n\n", NDJSON, 400, "empty_body", "body is empty"), id="empty-ndjson"),
-    pytest.param(whole(orjson.dumps([event()]), SINGLE, 400, "wrong_shape", f"send a list as {BATCH}"),
-                 id="list-as-single"),
-    pytest.param(whole(orjson.dumps(event()), BATCH, 400, "wrong_shape", "must be a JSON array of events"),
-                 id="object-as-batch"),
+    pytest.param(
+        whole(orjson.dumps([event()]), SINGLE, 400, "wrong_shape", f"send a list as {BATCH}"), id="list-as-single"
+    ),
+    pytest.param(
+        whole(orjson.dumps(event()), BATCH, 400, "wrong_shape", "must be a JSON array of events"), id="object-as-batch"
+    ),
     # --- JSON, but not an event -------------------------------------------------------------------
     pytest.param(single(42, "", "an event must be a JSON object, got a number"), id="top-level-number"),
     pytest.param(single("order.received", "", "an event must be a JSON object, got a string"), id="top-level-string"),
     pytest.param(single(None, "", "an event must be a JSON object, got null"), id="top-level-null"),
     # --- the envelope -----------------------------------------------------------------------------
-    pytest.param(single(event("evt-nospec", specversion=_DEFAULT), "specversion", "is required"),
-                 id="specversion-missing"),
-    pytest.param(single(event("evt-spec03", specversion="0.3"), "specversion", "must be \"1.0\", got '0.3'"),
-                 id="specversion-0.3"),
+    pytest.param(
+        single(event("evt-nospec", specversion=_DEFAULT), "specversion", "is required"), id="specversion-missing"
+    ),
+    pytest.param(
+        single(event("evt-spec03", specversion="0.3"), "specversion", "must be \"1.0\", got '0.3'"),
+        id="specversion-0.3",
+    ),
     pytest.param(single(event(id=_DEFAULT), "id", "is required"), id="id-missing"),
     pytest.param(single(event(id=1001), "id", "must be a string, got a number"), id="id-number"),
     pytest.param(single(event(id="   "), "id", "must not be blank"), id="id-blank"),
     pytest.param(single(event(id=LONG_ID), "id", "is 513 characters; at most 512"), id="id-too-long"),
     pytest.param(single(event("evt-nosource", source=_DEFAULT), "source", "is required"), id="source-missing"),
     pytest.param(single(event("evt-notype", type=_DEFAULT), "type", "is required"), id="type-missing"),
-    pytest.param(single(event("evt-camel", type="OrderReceived"), "type", "is not a lowercase domain.action name"),
-                 id="type-camel-case"),
-    pytest.param(single(event("evt-noaction", type="order"), "type", "is not a lowercase domain.action name"),
-                 id="type-no-action"),
-    pytest.param(single(event("evt-upper", type="order.Received"), "type", "is not a lowercase domain.action name"),
-                 id="type-upper-action"),
+    pytest.param(
+        single(event("evt-camel", type="OrderReceived"), "type", "is not a lowercase domain.action name"),
+        id="type-camel-case",
+    ),
+    pytest.param(
+        single(event("evt-noaction", type="order"), "type", "is not a lowercase domain.action name"),
+        id="type-no-action",
+    ),
+    pytest.param(
+        single(event("evt-upper", type="order.Received"), "type", "is not a lowercase domain.action name"),
+        id="type-upper-action",
+    ),
     pytest.param(single(event("evt-notime", time=_DEFAULT), "time", "is required"), id="time-missing"),
-    pytest.param(single(event("evt-yesterday", time="yesterday"), "time", "is not an RFC 3339 date-time"),
-                 id="time-words"),
-    pytest.param(single(event("evt-date", time="2026-11-20"), "time", "is not an RFC 3339 date-time"),
-                 id="time-date-only"),
-    pytest.param(single(event("evt-naive", time="2026-11-20T10:00:00"), "time", "has no UTC offset"),
-                 id="time-no-offset"),
-    pytest.param(single(event("evt-impossible", time="2026-13-45T99:00:00Z"), "time",
-                        "is not a valid RFC 3339 date-time: month must be in 1..12"), id="time-impossible"),
-    pytest.param(single(event("evt-number-time", time=1763632800), "time", "must be an RFC 3339 date-time string"),
-                 id="time-number"),
-    pytest.param(single(event("evt-tp", traceparent="00-abc-def-01"), "traceparent", "is not a W3C traceparent"),
-                 id="traceparent-malformed"),
-    pytest.param(single(event("evt-tp0", traceparent=ZERO_TRACE), "traceparent", "is not a W3C traceparent"),
-                 id="traceparent-zero-trace-id"),
-    pytest.param(single(event("evt-tenant", tenant="acme corp"), "tenant", "must be 1-128 letters, digits"),
-                 id="tenant-with-spaces"),
-    pytest.param(single(event("evt-dct", datacontenttype="text/xml"), "datacontenttype", "must be application/json"),
-                 id="datacontenttype-xml"),
+    pytest.param(
+        single(event("evt-yesterday", time="yesterday"), "time", "is not an RFC 3339 date-time"), id="time-words"
+    ),
+    pytest.param(
+        single(event("evt-date", time="2026-11-20"), "time", "is not an RFC 3339 date-time"), id="time-date-only"
+    ),
+    pytest.param(
+        single(event("evt-naive", time="2026-11-20T10:00:00"), "time", "has no UTC offset"), id="time-no-offset"
+    ),
+    pytest.param(
+        single(
+            event("evt-impossible", time="2026-13-45T99:00:00Z"),
+            "time",
+            "is not a valid RFC 3339 date-time: month must be in 1..12",
+        ),
+        id="time-impossible",
+    ),
+    pytest.param(
+        single(event("evt-number-time", time=1763632800), "time", "must be an RFC 3339 date-time string"),
+        id="time-number",
+    ),
+    pytest.param(
+        single(event("evt-tp", traceparent="00-abc-def-01"), "traceparent", "is not a W3C traceparent"),
+        id="traceparent-malformed",
+    ),
+    pytest.param(
+        single(event("evt-tp0", traceparent=ZERO_TRACE), "traceparent", "is not a W3C traceparent"),
+        id="traceparent-zero-trace-id",
+    ),
+    pytest.param(
+        single(event("evt-tenant", tenant="acme corp"), "tenant", "must be 1-128 letters, digits"),
+        id="tenant-with-spaces",
+    ),
+    pytest.param(
+        single(event("evt-dct", datacontenttype="text/xml"), "datacontenttype", "must be application/json"),
+        id="datacontenttype-xml",
+    ),
     # --- data ---------------------------------------------------------------------------------------
     pytest.param(single(event("evt-nodata", data=_DEFAULT), "data", "is required"), id="data-missing"),
-    pytest.param(single(event("evt-datalist", data=[1, 2]), "data", "must be a JSON object, got a list"),
-                 id="data-list"),
-    pytest.param(single(with_data("evt-objdict", objects={"type": "order"}), "data.objects",
-                        "must be a list of objects, got an object"), id="objects-not-list"),
-    pytest.param(single(with_data("evt-objstr", objects=["#1001"]), "data.objects[0]",
-                        "must be an object with type and ids, got a string"), id="object-not-object"),
-    pytest.param(single(one_object("evt-otype", {"ids": {"shopify/acme": "#1001"}}), "data.objects[0].type",
-                        "is required"), id="object-type-missing"),
-    pytest.param(single(one_object("evt-oupper", {"type": "Order", "ids": {"shopify/acme": "#1001"}}),
-                        "data.objects[0].type", "'Order' is not a lowercase object type"), id="object-type-capital"),
-    pytest.param(single(one_object("evt-oids", {"type": "order", "ids": {}}), "data.objects[0].ids",
-                        "must be a non-empty object"), id="object-ids-empty"),
-    pytest.param(single(one_object("evt-oidnum", {"type": "order", "ids": {"shopify/acme": 1001}}),
-                        "data.objects[0].ids.shopify/acme", "must be a string, got a number"),
-                 id="object-id-number"),
-    pytest.param(single(one_object("evt-oidblank", {"type": "order", "ids": {"erp": "  "}}),
-                        "data.objects[0].ids.erp", "must be a non-blank string"), id="object-id-blank"),
-    pytest.param(single(one_object("evt-ons", {"type": "order", "ids": {"": "#1001"}}), "data.objects[0].ids",
-                        "namespace '' must be 1-512 characters"), id="object-namespace-empty"),
-    pytest.param(single(with_data("evt-relrange", relations=[[0, 5]]), "data.relations[0]",
-                        "index out of range: data.objects has 1 object(s)"), id="relations-out-of-range"),
-    pytest.param(single(with_data("evt-relself", relations=[[0, 0]]), "data.relations[0]",
-                        "relates an object to itself"), id="relations-self"),
-    pytest.param(single(with_data("evt-reldict", relations={"0": 1}), "data.relations",
-                        "must be a list of [i, j] or [i, j, qualifier], got an object"), id="relations-not-list"),
-    pytest.param(single(with_data("evt-reltriple", relations=[[0, 1, 2, 3]]), "data.relations[0]",
-                        "must be [i, j] or [i, j, qualifier]"), id="relations-pair-too-long"),
-    pytest.param(single(with_data("evt-dimnum", dims={"channel": 5}), "data.dims.channel",
-                        "must be a string, got a number"), id="dims-number"),
-    pytest.param(single(with_data("evt-factlist", facts=[{"sku": "A"}]), "data.facts",
-                        "must be a JSON object, got a list"), id="facts-list"),
+    pytest.param(
+        single(event("evt-datalist", data=[1, 2]), "data", "must be a JSON object, got a list"), id="data-list"
+    ),
+    pytest.param(
+        single(
+            with_data("evt-objdict", objects={"type": "order"}),
+            "data.objects",
+            "must be a list of objects, got an object",
+        ),
+        id="objects-not-list",
+    ),
+    pytest.param(
+        single(
+            with_data("evt-objstr", objects=["#1001"]),
+            "data.objects[0]",
+            "must be an object with type and ids, got a string",
+        ),
+        id="object-not-object",
+    ),
+    pytest.param(
+        single(one_object("evt-otype", {"ids": {"shopify/acme": "#1001"}}), "data.objects[0].type", "is required"),
+        id="object-type-missing",
+    ),
+    pytest.param(
+        single(
+            one_object("evt-oupper", {"type": "Order", "ids": {"shopify/acme": "#1001"}}),
+            "data.objects[0].type",
+            "'Order' is not a lowercase object type",
+        ),
+        id="object-type-capital",
+    ),
+    pytest.param(
+        single(
+            one_object("evt-oids", {"type": "order", "ids": {}}), "data.objects[0].ids", "must be a non-empty object"
+        ),
+        id="object-ids-empty",
+    ),
+    pytest.param(
+        single(
+            one_object("evt-oidnum", {"type": "order", "ids": {"shopify/acme": 1001}}),
+            "data.objects[0].ids.shopify/acme",
+            "must be a string, got a number",
+        ),
+        id="object-id-number",
+    ),
+    pytest.param(
+        single(
+            one_object("evt-oidblank", {"type": "order", "ids": {"erp": "  "}}),
+            "data.objects[0].ids.erp",
+            "must be a non-blank string",
+        ),
+        id="object-id-blank",
+    ),
+    pytest.param(
+        single(
+            one_object("evt-ons", {"type": "order", "ids": {"": "#1001"}}),
+            "data.objects[0].ids",
+            "namespace '' must be 1-512 characters",
+        ),
+        id="object-namespace-empty",
+    ),
+    pytest.param(
+        single(
+            with_data("evt-relrange", relations=[[0, 5]]),
+            "data.relations[0]",
+            "index out of range: data.objects has 1 object(s)",
+        ),
+        id="relations-out-of-range",
+    ),
+    pytest.param(
+        single(with_data("evt-relself", relations=[[0, 0]]), "data.relations[0]", "relates an object to itself"),
+        id="relations-self",
+    ),
+    pytest.param(
+        single(
+            with_data("evt-reldict", relations={"0": 1}),
+            "data.relations",
+            "must be a list of [i, j] or [i, j, qualifier], got an object",
+        ),
+        id="relations-not-list",
+    ),
+    pytest.param(
+        single(
+            with_data("evt-reltriple", relations=[[0, 1, 2, 3]]),
+            "data.relations[0]",
+            "must be [i, j] or [i, j, qualifier]",
+        ),
+        id="relations-pair-too-long",
+    ),
+    pytest.param(
+        single(with_data("evt-dimnum", dims={"channel": 5}), "data.dims.channel", "must be a string, got a number"),
+        id="dims-number",
+    ),
+    pytest.param(
+        single(with_data("evt-factlist", facts=[{"sku": "A"}]), "data.facts", "must be a JSON object, got a list"),
+        id="facts-list",
+    ),
     # --- per-event problems inside batches: index, id and raw are the element's own ---------------
-    pytest.param(Case(orjson.dumps([event("evt-b0", type="order")]), BATCH, 400, "invalid_events", "type",
-                      "is not a lowercase domain.action name", index=0, event_id="evt-b0",
-                      raw=orjson.dumps(event("evt-b0", type="order"))), id="batch-element-invalid"),
-    pytest.param(Case(b'  {"specversion": "1.0", "id": "evt-n0"}  \n', NDJSON, 400, "invalid_events", "source",
-                      "is required", index=0, event_id="evt-n0", raw=b'{"specversion": "1.0", "id": "evt-n0"}'),
-                 id="ndjson-line-invalid"),
-    pytest.param(Case(b"\n[1, 2]\n", NDJSON, 400, "invalid_events", "", "an event must be a JSON object, got a list",
-                      index=0, raw=b"[1, 2]"), id="ndjson-line-is-list"),
-    pytest.param(Case(b'{"specversion": "1.0", "id": "evt-', NDJSON, 400, "invalid_events", "",
-                      "line is not valid UTF-8 JSON", index=0), id="ndjson-line-truncated"),
+    pytest.param(
+        Case(
+            orjson.dumps([event("evt-b0", type="order")]),
+            BATCH,
+            400,
+            "invalid_events",
+            "type",
+            "is not a lowercase domain.action name",
+            index=0,
+            event_id="evt-b0",
+            raw=orjson.dumps(event("evt-b0", type="order")),
+        ),
+        id="batch-element-invalid",
+    ),
+    pytest.param(
+        Case(
+            b'  {"specversion": "1.0", "id": "evt-n0"}  \n',
+            NDJSON,
+            400,
+            "invalid_events",
+            "source",
+            "is required",
+            index=0,
+            event_id="evt-n0",
+            raw=b'{"specversion": "1.0", "id": "evt-n0"}',
+        ),
+        id="ndjson-line-invalid",
+    ),
+    pytest.param(
+        Case(
+            b"\n[1, 2]\n",
+            NDJSON,
+            400,
+            "invalid_events",
+            "",
+            "an event must be a JSON object, got a list",
+            index=0,
+            raw=b"[1, 2]",
+        ),
+        id="ndjson-line-is-list",
+    ),
+    pytest.param(
+        Case(
+            b'{"specversion": "1.0", "id": "evt-',
+            NDJSON,
+            400,
+            "invalid_events",
+            "",
+            "line is not valid UTF-8 JSON",
+            index=0,
+        ),
+        id="ndjson-line-truncated",
+    ),
 ]
 
 
@@ -272,8 +445,10 @@ def test_bad_input_is_rejected_precisely_and_dead_lettered(api: httpx.Client, ca
 
 
 @pytest.fixture(scope="module")
-def small_server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
-    return start_server(env=SMALL_LIMITS)
+def small_server(start_server: Callable[..., ServerProcess]) -> Iterator[ServerProcess]:
+    server = start_server(env=SMALL_LIMITS)
+    yield server
+    server.stop()  # not left running (and competing for CPU) for the rest of the session
 
 
 @pytest.fixture
@@ -297,15 +472,27 @@ BIG = _padded("evt-big", 6000)
 
 LIMIT_CASES = [
     # Content-Length says it all: refused before reading, so the prefix read is empty
-    pytest.param(Case(BIG, SINGLE, 413, "body_too_large", "", "the body is 6000 bytes; at most 4096",
-                      raw_is_prefix=True), False, id="body-too-large-declared"),
+    pytest.param(
+        Case(BIG, SINGLE, 413, "body_too_large", "", "the body is 6000 bytes; at most 4096", raw_is_prefix=True),
+        False,
+        id="body-too-large-declared",
+    ),
     # chunked: read until past the limit; what was read is quarantined
-    pytest.param(Case(BIG, SINGLE, 413, "body_too_large", "", "the body is over 4096 bytes", raw_is_prefix=True,
-                      min_raw=4097), True, id="body-too-large-chunked"),
-    pytest.param(Case(b"\n".join(orjson.dumps(e) for e in SIX_EVENTS), NDJSON, 413, "too_many_events", "",
-                      "more than 5 events"), False, id="too-many-events-ndjson"),
-    pytest.param(Case(orjson.dumps(SIX_EVENTS), BATCH, 413, "too_many_events", "", "holds 6 events; at most 5"),
-                 False, id="too-many-events-array"),
+    pytest.param(
+        Case(BIG, SINGLE, 413, "body_too_large", "", "the body is over 4096 bytes", raw_is_prefix=True, min_raw=4097),
+        True,
+        id="body-too-large-chunked",
+    ),
+    pytest.param(
+        Case(b"\n".join(orjson.dumps(e) for e in SIX_EVENTS), NDJSON, 413, "too_many_events", "", "more than 5 events"),
+        False,
+        id="too-many-events-ndjson",
+    ),
+    pytest.param(
+        Case(orjson.dumps(SIX_EVENTS), BATCH, 413, "too_many_events", "", "holds 6 events; at most 5"),
+        False,
+        id="too-many-events-array",
+    ),
 ]
 
 
@@ -313,8 +500,9 @@ LIMIT_CASES = [
 @pytest.mark.parametrize(("case", "chunked"), LIMIT_CASES)
 def test_limits_are_enforced_and_dead_lettered(small_api: httpx.Client, case: Case, chunked: bool) -> None:
     assert len(case.body) < 4096 or case.code == "body_too_large"
-    body: bytes | Iterator[bytes] = iter([case.body[i : i + 1024] for i in range(0, len(case.body), 1024)]) \
-        if chunked else case.body
+    body: bytes | Iterator[bytes] = (
+        iter([case.body[i : i + 1024] for i in range(0, len(case.body), 1024)]) if chunked else case.body
+    )
     response = post(small_api, body, case.content_type)
     check_response(response, case)
     check_dead_letter(small_api, case, case.body)

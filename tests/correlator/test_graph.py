@@ -19,8 +19,14 @@ def ev(eid: str, etype: str, minute: int, *objects: tuple[str, str], relations: 
     if relations is not None:
         data["relations"] = relations
     event, problems = validate_event(
-        {"specversion": "1.0", "id": eid, "source": "test", "type": etype,
-         "time": f"2026-11-20T10:{minute:02d}:00Z", "data": data}
+        {
+            "specversion": "1.0",
+            "id": eid,
+            "source": "test",
+            "type": etype,
+            "time": f"2026-11-20T10:{minute:02d}:00Z",
+            "data": data,
+        }
     )
     assert event is not None, problems
     return event
@@ -67,13 +73,15 @@ def test_membership_follows_the_graph_not_arrival_order() -> None:
 
 
 def test_no_order_picks_up_another_orders_lines_through_a_shared_package() -> None:
-    graph = build([
-        ev("1", "order.received", 0, ("order", "A"), ("order_line", "A-1")),
-        ev("2", "order.received", 1, ("order", "B"), ("order_line", "B-1")),
-        ev("3", "fulfillment.packed", 2, ("shipment", "P"), ("order_line", "A-1"), ("order_line", "B-1")),
-        ev("4", "fulfillment.picked", 3, ("order_line", "B-1")),
-        ev("5", "shipment.delivered", 4, ("shipment", "P")),
-    ])
+    graph = build(
+        [
+            ev("1", "order.received", 0, ("order", "A"), ("order_line", "A-1")),
+            ev("2", "order.received", 1, ("order", "B"), ("order_line", "B-1")),
+            ev("3", "fulfillment.packed", 2, ("shipment", "P"), ("order_line", "A-1"), ("order_line", "B-1")),
+            ev("4", "fulfillment.picked", 3, ("order_line", "B-1")),
+            ev("5", "shipment.delivered", 4, ("shipment", "P")),
+        ]
+    )
     assert journey_events(graph, "A") == {"1", "3", "5"}
     assert journey_events(graph, "B") == {"2", "3", "4", "5"}
 
@@ -88,11 +96,13 @@ def test_unconfigured_types_are_context_until_given_a_level() -> None:
 
 
 def test_reference_objects_never_carry_a_journey() -> None:
-    graph = build([
-        ev("1", "order.received", 0, ("order", "A"), ("product", "SKU-1")),
-        ev("2", "order.received", 1, ("order", "B"), ("product", "SKU-1")),
-        ev("3", "inventory.reordered", 2, ("product", "SKU-1")),
-    ])
+    graph = build(
+        [
+            ev("1", "order.received", 0, ("order", "A"), ("product", "SKU-1")),
+            ev("2", "order.received", 1, ("order", "B"), ("product", "SKU-1")),
+            ev("3", "inventory.reordered", 2, ("product", "SKU-1")),
+        ]
+    )
     assert journey_events(graph, "A") == {"1"}
     assert journey_events(graph, "B") == {"2"}
 
@@ -100,16 +110,43 @@ def test_reference_objects_never_carry_a_journey() -> None:
 def test_merge_and_rekey_give_the_same_ids_in_any_arrival_order() -> None:
     # Two identifiers in two namespaces, seen in different events, then linked.
     linked = [
-        {"specversion": "1.0", "id": "r", "source": "shop", "type": "order.received", "time": "2026-11-20T10:00:00Z",
-         "data": {"objects": [{"type": "order", "ids": {"shop": "#1"}}]}},
-        {"specversion": "1.0", "id": "a", "source": "erp", "type": "order.accepted", "time": "2026-11-20T10:05:00Z",
-         "data": {"objects": [{"type": "order", "ids": {"erp": "SO-1"}}]}},
-        {"specversion": "1.0", "id": "l", "source": "erp", "type": "order.status_synced",
-         "time": "2026-11-20T11:00:00Z",
-         "data": {"objects": [{"type": "order", "ids": {"erp": "SO-1", "shop": "#1"}},
-                              {"type": "shipment", "ids": {"ups": "1Z"}}]}},
-        {"specversion": "1.0", "id": "d", "source": "ups", "type": "shipment.delivered",
-         "time": "2026-11-21T11:00:00Z", "data": {"objects": [{"type": "shipment", "ids": {"ups": "1Z"}}]}},
+        {
+            "specversion": "1.0",
+            "id": "r",
+            "source": "shop",
+            "type": "order.received",
+            "time": "2026-11-20T10:00:00Z",
+            "data": {"objects": [{"type": "order", "ids": {"shop": "#1"}}]},
+        },
+        {
+            "specversion": "1.0",
+            "id": "a",
+            "source": "erp",
+            "type": "order.accepted",
+            "time": "2026-11-20T10:05:00Z",
+            "data": {"objects": [{"type": "order", "ids": {"erp": "SO-1"}}]},
+        },
+        {
+            "specversion": "1.0",
+            "id": "l",
+            "source": "erp",
+            "type": "order.status_synced",
+            "time": "2026-11-20T11:00:00Z",
+            "data": {
+                "objects": [
+                    {"type": "order", "ids": {"erp": "SO-1", "shop": "#1"}},
+                    {"type": "shipment", "ids": {"ups": "1Z"}},
+                ]
+            },
+        },
+        {
+            "specversion": "1.0",
+            "id": "d",
+            "source": "ups",
+            "type": "shipment.delivered",
+            "time": "2026-11-21T11:00:00Z",
+            "data": {"objects": [{"type": "shipment", "ids": {"ups": "1Z"}}]},
+        },
     ]
     parsed = [validate_event(e)[0] for e in linked]
     results = set()
@@ -119,9 +156,10 @@ def test_merge_and_rekey_give_the_same_ids_in_any_arrival_order() -> None:
             assert e is not None
             graph.apply(e, seq)
         assert len(graph.journeys) == 1
-        (jid, journey), = graph.journeys.items()
-        state = journey_state(jid, (graph.records[s] for s in journey.events),
-                              {o: graph.objects[o] for o in journey.objects}, graph.find)
+        ((jid, journey),) = graph.journeys.items()
+        state = journey_state(
+            jid, (graph.records[s] for s in journey.events), {o: graph.objects[o] for o in journey.objects}, graph.find
+        )
         results.add((jid, state["stage"], state["status"], tuple(sorted(graph.records[s].id for s in journey.events))))
         assert graph.find(graph.identifiers[("", "order", "erp", "SO-1")]) == jid
     assert len(results) == 1

@@ -32,12 +32,7 @@ def events(log: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _ids_of(events: list[dict[str, Any]], object_type: str) -> set[str]:
-    return {
-        obj["ids"]["ocel"]
-        for event in events
-        for obj in event["data"]["objects"]
-        if obj["type"] == object_type
-    }
+    return {obj["ids"]["ocel"] for event in events for obj in event["data"]["objects"] if obj["type"] == object_type}
 
 
 def test_every_ocel_event_becomes_one_canonical_event_in_log_order(
@@ -59,9 +54,7 @@ def test_envelope_keeps_source_time_and_adds_tenant_only_when_given(
     assert first["data"]["facts"]["activity"] == log["events"][0]["type"]
     assert all("tenant" not in event for event in events)
 
-    scoped = ocel_to_canonical(
-        {"events": log["events"][:3], "objects": log["objects"]}, "ocel/x", tenant="acme"
-    )
+    scoped = ocel_to_canonical({"events": log["events"][:3], "objects": log["objects"]}, "ocel/x", tenant="acme")
     assert {(event["source"], event["tenant"]) for event in scoped} == {("ocel/x", "acme")}
 
 
@@ -88,9 +81,7 @@ def test_unknown_activity_gets_an_ocel_domain_name(log: dict[str, Any]) -> None:
     assert event["data"]["facts"]["activity"] == "Re-Route  Package!"
 
 
-def test_objects_named_twice_on_an_event_are_listed_once(
-    log: dict[str, Any], events: list[dict[str, Any]]
-) -> None:
+def test_objects_named_twice_on_an_event_are_listed_once(log: dict[str, Any], events: list[dict[str, Any]]) -> None:
     repeated = 0
     for raw, event in zip(log["events"], events, strict=True):
         named = [rel["objectId"] for rel in raw["relationships"]]
