@@ -42,9 +42,14 @@ class BodyError(Exception):
 @dataclass(slots=True)
 class Candidate:
     index: int
-    raw: bytes
+    sent: bytes | None  # the bytes as sent, when the event had bytes of its own (NDJSON line, single body)
     value: Any = None
     problem: str | None = None  # set when this one element could not even be decoded
+
+    @property
+    def raw(self) -> bytes:
+        """The event's bytes: as sent, or for an array element re-serialised (only needed when rejected)."""
+        return self.sent if self.sent is not None else orjson.dumps(self.value)
 
 
 @dataclass(slots=True)
@@ -94,7 +99,7 @@ def parse_body(body: bytes, content_type: str | None, max_events: int) -> Parsed
         )
     if len(items) == 1 and not isinstance(value, list):
         return Parsed([Candidate(0, body, value)])
-    return Parsed([Candidate(i, orjson.dumps(item), item) for i, item in enumerate(items)])
+    return Parsed([Candidate(i, None, item) for i, item in enumerate(items)])
 
 
 def _ndjson(body: bytes, max_events: int) -> Parsed:

@@ -86,8 +86,14 @@ def parse_time(value: Any, field: str) -> tuple[datetime | None, Problem | None]
     return parsed.astimezone(UTC), None
 
 
-def validate_event(value: Any, default_tenant: str = "") -> tuple[Event | None, list[Problem]]:
-    """Check one decoded event against the contract; return the event or every problem found."""
+def validate_event(
+    value: Any, default_tenant: str = "", raw: bytes | None = None
+) -> tuple[Event | None, list[Problem]]:
+    """Check one decoded event against the contract; return the event or every problem found.
+
+    `raw`, the bytes `value` was decoded from, is stored as the payload when the event is kept as
+    sent (it names its tenant or none was filled in), which saves re-serialising it.
+    """
     if not isinstance(value, dict):
         return None, [Problem("", f"an event must be a JSON object, got {_kind(value)}")]
     problems: list[Problem] = []
@@ -166,8 +172,9 @@ def validate_event(value: Any, default_tenant: str = "") -> tuple[Event | None, 
     if problems:
         return None, problems
     assert time is not None and isinstance(etype, str)
-    if tenant != value.get("tenant", tenant):
-        value = {**value, "tenant": tenant}
+    if value.get("tenant") != tenant and (tenant or "tenant" in value):
+        value = {**value, "tenant": tenant}  # the stored payload names the tenant it was accepted for
+        raw = None
     return (
         Event(
             tenant=tenant,
@@ -180,7 +187,7 @@ def validate_event(value: Any, default_tenant: str = "") -> tuple[Event | None, 
             relations=relations,
             dims=dims,
             facts=facts,
-            payload=orjson.dumps(value),
+            payload=raw if raw is not None else orjson.dumps(value),
         ),
         [],
     )

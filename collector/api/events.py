@@ -77,7 +77,7 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
             problems = [Problem("", candidate.problem)]
             event = None
         else:
-            event, problems = validate_event(candidate.value, principal.tenant)
+            event, problems = validate_event(candidate.value, principal.tenant, candidate.sent)
         if event is not None and principal.tenant_locked and event.tenant != principal.tenant:
             problems = [Problem("tenant", f"this API key may only send events for tenant {principal.tenant!r}")]
             event = None
