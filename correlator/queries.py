@@ -6,6 +6,7 @@ Plain functions over `Store.read`, which binds the tenant of every query; the ro
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from tower.milestones import STATUSES, STUCK_AFTER_HOURS
 from tower.store import Store
 
 MAX_JOURNEY_EVENTS = 5_000
+_POOL = ThreadPoolExecutor(4, thread_name_prefix="journey-read")
 JOURNEY_COLUMNS = (
     "alive, merged_into, stage, status, stage_at, started_at, received_at, departed_at, delivered_at, "
     "last_event_at, on_time_ship, on_time_delivery, event_count, objects, state"
@@ -103,6 +105,25 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
     return {"q": q, "matches": sorted(matches.values(), key=lambda m: (m["object"]["type"], m["object"]["id"]))}
 
 
+def journey_events(store: Store, tenant: str, journey_id: str) -> list[dict[str, Any]]:
+    """The journey's events in event-time order: membership first, then the events by primary key."""
+    keys = store.read(
+        "SELECT source, event_id FROM {db}.journey_events WHERE tenant = {tenant:String} "
+        "AND journey_id = {id:String} LIMIT {limit:UInt32}",
+        tenant,
+        {"id": journey_id, "limit": MAX_JOURNEY_EVENTS},
+    )
+    if not keys:
+        return []
+    return store.read(
+        "SELECT source, id, type, time, ingested_at, traceparent, payload FROM {db}.events "
+        "WHERE tenant = {tenant:String} AND (source, id) IN {keys:Array(Tuple(String, String))} "
+        "ORDER BY time, source, id",
+        tenant,
+        {"keys": [(k["source"], k["event_id"]) for k in keys]},
+    )
+
+
 def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
     requested = journey_id
     row = None
@@ -124,16 +145,9 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
         raise ApiError(404, "not_found", f"no journey {requested!r}; find one with GET /v1/lookup?q=<identifier>")
 
     state = orjson.loads(row["state"])
+    # The journey's events do not depend on its row: fetch them meanwhile on another reader.
+    pending_events = _POOL.submit(journey_events, store, tenant, journey_id)
     objects = fetch_objects(store, tenant, list(row["objects"]))
-    events = store.read(
-        "SELECT source, id, type, time, ingested_at, traceparent, payload FROM {db}.events "
-        "WHERE tenant = {tenant:String} AND (source, id) IN ("
-        "  SELECT source, event_id FROM {db}.journey_events "
-        "  WHERE tenant = {tenant:String} AND journey_id = {id:String}) "
-        "ORDER BY time, source, id LIMIT {limit:UInt32}",
-        tenant,
-        {"id": journey_id, "limit": MAX_JOURNEY_EVENTS},
-    )
     merges = store.read(
         "SELECT object_id, merged_id, type, reason, source, event_id, event_time, detail FROM {db}.merges "
         "WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} "
@@ -141,6 +155,7 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
         tenant,
         {"ids": sorted({r["object_id"] for r in objects.values()})},
     )
+    events = pending_events.result()
     traces = sorted({e["traceparent"].split("-")[1] for e in events if e["traceparent"]})
     return {
         "id": journey_id,

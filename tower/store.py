@@ -10,9 +10,11 @@ Driver errors become `StoreError`; only errors known to be transient are retried
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -43,12 +45,30 @@ class Migration:
 class Store:
     """The ClickHouse clients of one process and the database they work in."""
 
-    def __init__(self, dsn: str, database: str = "tower") -> None:
+    def __init__(self, dsn: str, database: str = "tower", readers: int = 4) -> None:
         self.dsn = dsn
         self.database = database
         self.embedded = dsn.startswith("chdb:")
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
+        # API reads run on a small pool of clients: one shared client would serialise every request.
+        self._readers: queue.LifoQueue[Client] = queue.LifoQueue()
+        self._reader_slots = threading.Semaphore(readers)
+        self._all_readers: list[Client] = []
+
+    @contextmanager
+    def _reader(self) -> Iterator[Client]:
+        with self._reader_slots:
+            try:
+                client = self._readers.get_nowait()
+            except queue.Empty:
+                client = self._connect()
+                with self._lock:
+                    self._all_readers.append(client)
+            try:
+                yield client
+            finally:
+                self._readers.put(client)
 
     def client(self, role: str) -> Client:
         with self._lock:
@@ -69,12 +89,13 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
-            for client in self._clients.values():
+            for client in [*self._clients.values(), *self._all_readers]:
                 try:
                     client.close()
                 except Exception:  # closing is best effort at shutdown
                     log.debug("closing a ClickHouse client failed", exc_info=True)
             self._clients.clear()
+            self._all_readers.clear()
 
     # --- calls -----------------------------------------------------------------------------------
 
@@ -89,11 +110,7 @@ class Store:
         binary: tuple[str, ...] = (),
     ) -> list[tuple]:
         """Rows as tuples. Columns named in `binary` come back as bytes instead of decoded text."""
-        formats: dict[str, str | dict[str, str]] | None = {name: "bytes" for name in binary} or None
-        result = self._retry(
-            lambda: self.client(role).query(self._qualify(sql), parameters=parameters, column_formats=formats), sql
-        )
-        return list(result.result_rows)
+        return list(self._query(sql, parameters, role, binary).result_rows)
 
     def query_dicts(
         self,
@@ -102,11 +119,21 @@ class Store:
         role: str = "read",
         binary: tuple[str, ...] = (),
     ) -> list[dict]:
+        """Rows as dicts by column name; `binary` as for `query`."""
+        return list(self._query(sql, parameters, role, binary).named_results())
+
+    def _query(self, sql: str, parameters: dict[str, Any] | None, role: str, binary: tuple[str, ...]) -> Any:
         formats: dict[str, str | dict[str, str]] | None = {name: "bytes" for name in binary} or None
-        result = self._retry(
+        if role == "read":
+
+            def pooled() -> Any:
+                with self._reader() as client:
+                    return client.query(self._qualify(sql), parameters=parameters, column_formats=formats)
+
+            return self._retry(pooled, sql)
+        return self._retry(
             lambda: self.client(role).query(self._qualify(sql), parameters=parameters, column_formats=formats), sql
         )
-        return list(result.named_results())
 
     def read(
         self, sql: str, tenant: str, parameters: dict[str, Any] | None = None, binary: tuple[str, ...] = ()
