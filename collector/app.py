@@ -63,6 +63,7 @@ def build_services(settings: Settings) -> Services:
             settings.levels,
             batch_events=settings.correlator_batch_events,
             interval=settings.correlator_interval_ms / 1000,
+            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
         ),
         quarantine=Quarantine(store),
         clock=clock_from_setting(settings.clock),

@@ -33,6 +33,7 @@ from tower.store import Store
 log = logging.getLogger(__name__)
 
 SNAPSHOT_CHUNK = 8 * 1024 * 1024
+TERMINAL = frozenset({"delivered", "cancelled", "rejected"})
 
 
 def _dt(time_us: int | None) -> datetime | None:
@@ -49,6 +50,8 @@ class CorrelatorStats:
     snapshots: int = 0
     replayed_from_store: int = 0
     failed_events: int = 0
+    evicted_journeys: int = 0
+    rehydrated_journeys: int = 0
     failed_journeys: int = 0
 
 
@@ -62,6 +65,7 @@ class Correlator:
         interval: float = 0.1,
         snapshot_every: int = 500_000,
         name: str = "default",
+        hot_seconds: float | None = 14 * 86_400,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -71,6 +75,11 @@ class Correlator:
         self.snapshot_every = snapshot_every
         self.name = name
         self.graph = JourneyGraph(levels)
+        # Terminal journeys (delivered, cancelled, rejected) and their last event time: once idle
+        # for `hot_seconds` of event time they leave memory (`JourneyGraph.evict`) and come back
+        # from the log if an event names them again (`rehydrate`). None keeps everything.
+        self.hot_us = None if hot_seconds is None else int(hot_seconds * 1_000_000)
+        self.terminal: dict[str, int] = {}
         self.applied_seq = 0  # every event up to here is applied and its rows written
         self.graph_seq = 0  # every event up to here is in the graph (rows maybe not yet written)
         self.snapshot_seq = 0
@@ -115,7 +124,15 @@ class Correlator:
         blob = b"".join(c[0] for c in chunks)
         state = pickle.loads(pa.decompress(blob[8:], int.from_bytes(blob[:8], "little"), codec="zstd", asbytes=True))
         graph = JourneyGraph(self.levels)
-        graph.objects, graph.journeys, graph.records, graph.identifiers, graph.parent = state
+        (
+            graph.objects,
+            graph.journeys,
+            graph.records,
+            graph.identifiers,
+            graph.parent,
+            graph.watermark_us,
+            self.terminal,
+        ) = state
         self.graph = graph
         gc.freeze()
         self.applied_seq = self.snapshot_seq = self.graph_seq = seq
@@ -127,7 +144,9 @@ class Correlator:
             log.warning("not snapshotting: rows up to seq %d are not all written yet", self.graph_seq)
             return
         g = self.graph
-        raw = pickle.dumps((g.objects, g.journeys, g.records, g.identifiers, g.parent), protocol=5)
+        raw = pickle.dumps(
+            (g.objects, g.journeys, g.records, g.identifiers, g.parent, g.watermark_us, self.terminal), protocol=5
+        )
         blob = len(raw).to_bytes(8, "little") + pa.compress(raw, codec="zstd", asbytes=True)
         parts = [blob[i : i + SNAPSHOT_CHUNK] for i in range(0, len(blob), SNAPSHOT_CHUNK)] or [b""]
         now = datetime.now(UTC)
@@ -203,6 +222,7 @@ class Correlator:
         applied again, so a failed write is retried whole on the next step without corrupting state.
         """
         started = time.perf_counter()
+        self.rehydrate([e for seq, e in pairs if seq > self.graph_seq])
         for seq, event in pairs:
             if seq <= self.graph_seq:
                 continue
@@ -225,11 +245,102 @@ class Correlator:
         self.stats.last_batch_events = len(pairs)
         self.stats.apply_seconds += applied - started
         self.stats.write_seconds += time.perf_counter() - applied
+        self.evict_cold()
         if self.applied_seq - self.snapshot_seq >= self.snapshot_every:
             self.snapshot()
         # What the graph holds now lives until merged away and has no reference cycles: keep the
         # cyclic garbage collector from re-scanning it on every collection.
         gc.freeze()
+
+    # --- memory -----------------------------------------------------------------------------------
+
+    def evict_cold(self) -> None:
+        if self.hot_us is None or not self.terminal:
+            return
+        cutoff = self.graph.watermark_us - self.hot_us
+        candidates = {j for j, last in self.terminal.items() if last <= cutoff}
+        if not candidates:
+            return
+        evicted = self.graph.evict(candidates)
+        for j in evicted:
+            del self.terminal[j]
+        self.stats.evicted_journeys += len(evicted)
+
+    def rehydrate(self, events: list[Event]) -> None:
+        """Bring back the evicted journeys these events name, by re-applying their events from the log."""
+        if self.hot_us is None:
+            return
+        # Find the whole set first, then apply: applying an old event would create a fresh object
+        # for an identifier of another evicted journey and hide that it had to come back too.
+        found: set[str] = set()
+        old: dict[int, Event] = {}
+        pending = events
+        for _ in range(32):  # each round follows shared objects one journey further
+            journeys = self._stored_journeys(self.graph.unknown_identifiers(pending)) - found - set(self.graph.journeys)
+            if not journeys:
+                break
+            found |= journeys
+            more = [(seq, e) for seq, e in self._journey_events_from_log(journeys) if seq not in old]
+            old.update(more)
+            pending = [e for _, e in more]
+        else:
+            log.warning("bringing back %d journeys did not settle in 32 rounds", len(found))
+        for seq in sorted(old):
+            self.graph.apply(old[seq], seq)
+        self.stats.rehydrated_journeys += len(found)
+
+    def _stored_journeys(self, keys: set[tuple[str, str, str, str]]) -> set[str]:
+        """Journeys the store knows for these identifiers (following merges)."""
+        by_tenant: dict[str, list[tuple[str, str, str]]] = {}
+        for tenant, otype, ns, value in keys:
+            by_tenant.setdefault(tenant, []).append((value, ns, otype))
+        journeys: set[str] = set()
+        for tenant, triples in by_tenant.items():
+            object_ids = {
+                r[0]
+                for start in range(0, len(triples), 10_000)
+                for r in self.store.query(
+                    "SELECT object_id FROM {db}.identifiers WHERE tenant = {tenant:String} "
+                    "AND (value, namespace, type) IN {keys:Array(Tuple(String, String, String))} "
+                    "ORDER BY version DESC LIMIT 1 BY value, namespace, type",
+                    {"tenant": tenant, "keys": triples[start : start + 10_000]},
+                    role="correlator",
+                )
+            }
+            for _ in range(8):
+                if not object_ids:
+                    break
+                rows = self.store.query(
+                    "SELECT object_id, alive, merged_into, journeys FROM {db}.objects WHERE tenant = {tenant:String} "
+                    "AND object_id IN {ids:Array(String)} ORDER BY version DESC LIMIT 1 BY object_id",
+                    {"tenant": tenant, "ids": sorted(object_ids)},
+                    role="correlator",
+                )
+                object_ids = set()
+                for _object_id, alive, merged_into, object_journeys in rows:
+                    if alive:
+                        journeys.update(object_journeys)
+                    elif merged_into:
+                        object_ids.add(merged_into)
+        return journeys
+
+    def _journey_events_from_log(self, journeys: set[str]) -> list[tuple[int, Event]]:
+        rows = self.store.query(
+            "SELECT DISTINCT e.seq, e.payload FROM {db}.events AS e "
+            "WHERE (e.tenant, e.source, e.id) IN ("
+            "  SELECT tenant, source, event_id FROM {db}.journey_events WHERE journey_id IN {ids:Array(String)}) "
+            "ORDER BY e.seq",
+            {"ids": sorted(journeys)},
+            role="correlator",
+        )
+        out = []
+        for seq, payload in rows:
+            event, problems = validate_event(orjson.loads(payload))
+            if event is not None:
+                out.append((int(seq), event))
+            else:
+                log.error("stored event seq %d no longer validates: %s", seq, problems)
+        return out
 
     # --- rows ------------------------------------------------------------------------------------
 
@@ -321,6 +432,7 @@ class Correlator:
                     self.stats.failed_journeys += 1
                     log.exception("computing the state of journey %s failed; its row is not rewritten", journey_id)
         for gone in changes.dead_journeys:
+            self.terminal.pop(gone, None)
             if gone in g.journeys:
                 continue
             into = g.find(gone)
@@ -373,6 +485,10 @@ class Correlator:
         relations = sorted(
             {(min(a, b), max(a, b), q) for a, obj in objects.items() for b, q in obj.neighbours.items() if b in objects}
         )
+        if state["status"] in TERMINAL:
+            self.terminal[journey_id] = state["last_event_at"] or 0
+        else:
+            self.terminal.pop(journey_id, None)
         dims = state["dims"]
         doc = {
             "milestones": state["milestones"],

@@ -67,6 +67,7 @@ class JourneyGraph:
         self._dims: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # one shared dict per distinct dims
         self.parent: dict[str, str] = {}  # merged-away or re-keyed id → the id it became
         self.changes = Changes()
+        self.watermark_us = 0  # the latest event time applied: "now" for keeping journeys in memory
 
     # --- lookups ---------------------------------------------------------------------------------
 
@@ -90,6 +91,8 @@ class JourneyGraph:
         if event.type in OUTSIDE_JOURNEYS or not event.objects:
             return
         time_us = int(event.time.timestamp() * 1_000_000)
+        if time_us > self.watermark_us:
+            self.watermark_us = time_us
         named: list[list[str]] = [self._resolve(event, ref, time_us) for ref in event.objects]
         if event.relations is None:
             pairs = [(i, j, "") for i in range(len(named)) for j in range(i + 1, len(named))]
@@ -418,6 +421,66 @@ class JourneyGraph:
             j.events.add(seq)
             self.changes.members.append((journey, seq))
             self.changes.journeys.add(journey)
+
+    # --- memory: cold journeys leave, and come back when an event names them ------------------------
+
+    def unknown_identifiers(self, events: list[Event]) -> set[tuple[str, str, str, str]]:
+        """(tenant, type, namespace, value) the events name that the graph does not hold."""
+        unknown = set()
+        for event in events:
+            if event.type in OUTSIDE_JOURNEYS:
+                continue
+            for ref in event.objects:
+                for ns, value in ref.ids.items():
+                    key = (event.tenant, ref.type, ns, value)
+                    if key not in self.identifiers:
+                        unknown.add(key)
+        return unknown
+
+    def evict(self, candidates: set[str]) -> set[str]:
+        """Forget the journeys among `candidates` whose every object only they reach; return those.
+
+        Their rows are all written, so nothing is lost: an event that later names one of their
+        identifiers brings them back by re-applying their events from the log (the engine does).
+        """
+        cold = {j for j in candidates if j in self.journeys}
+        changed = True
+        while changed:
+            # A journey stays when one of its objects is shared with a journey that stays, or is
+            # related to a business object that stays (an item not yet tied to its order, say):
+            # forgetting the object would forget the relation that will carry a journey later.
+            changed = False
+            leaving = {o for j in cold for o in self.journeys[j].objects}
+            for j in list(cold):
+                for o in self.journeys[j].objects:
+                    obj = self.objects.get(o)
+                    if obj is not None and (
+                        not obj.reach <= cold
+                        or any(n not in leaving and self.objects[n].level is not None for n in obj.neighbours)
+                    ):
+                        cold.discard(j)
+                        changed = True
+                        break
+        gone_objects: set[str] = set()
+        seqs: set[int] = set()
+        for j in cold:
+            journey = self.journeys.pop(j)
+            gone_objects |= journey.objects
+            seqs |= journey.events
+        for o in gone_objects:
+            obj = self.objects.pop(o, None)
+            if obj is None:
+                continue
+            for ns, value in obj.ids.items():
+                self.identifiers.pop((obj.tenant, obj.type, ns, value), None)
+            for n in obj.neighbours:
+                if n not in gone_objects and n in self.objects:
+                    self.objects[n].neighbours.pop(o, None)
+        for seq in seqs:
+            record = self.records.get(seq)
+            if record is not None and not any(self.find(x) in self.objects for x in record.lowest):
+                del self.records[seq]
+        return cold
 
     def take_changes(self) -> Changes:
         changes, self.changes = self.changes, Changes()

@@ -146,9 +146,21 @@ class Settings(BaseSettings):
     correlator_interval_ms: float = Field(
         100.0, description="How often the correlator looks for new events when not woken by the writer."
     )
+    journey_hot_days: float | None = Field(
+        14.0,
+        description=(
+            "Delivered, cancelled or rejected journeys idle this many days of event time leave the correlator's "
+            "memory (they come back from the log when named again); empty keeps everything in memory."
+        ),
+    )
     clock: str = Field(
         "system", description="'system', or an RFC 3339 instant to freeze the evaluation clock (tests, replays)."
     )
+
+    @field_validator("journey_hot_days", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
 
     @field_validator("object_levels")
     @classmethod
