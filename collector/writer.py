@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
 import pyarrow as pa
 
 from collector.dedupe import KeyIndex
@@ -105,10 +104,7 @@ class GroupCommitWriter:
 
     def load(self) -> None:
         """Read what is stored: the fingerprints of stored keys and the next seq. Blocking."""
-        rows = self.store.client("writer").query_np(
-            "SELECT key_hash FROM {db}.events".replace("{db}", self.store.database)
-        )
-        hashes = rows[:, 0] if rows.size else np.empty(0, dtype=np.uint64)
+        hashes = self.store.query_column("SELECT key_hash FROM {db}.events", role="writer")
         self._index = KeyIndex(hashes)
         max_seq = self.store.query("SELECT max(seq) FROM {db}.events", role="writer")[0][0] or 0
         self._next_seq = int(max_seq) + 1

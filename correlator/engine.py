@@ -36,10 +36,6 @@ SNAPSHOT_CHUNK = 8 * 1024 * 1024
 TERMINAL = frozenset({"delivered", "cancelled", "rejected"})
 
 
-def _dt(time_us: int | None) -> datetime | None:
-    return None if time_us is None else datetime.fromtimestamp(time_us / 1_000_000, UTC)
-
-
 @dataclass
 class CorrelatorStats:
     events: int = 0

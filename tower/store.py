@@ -135,6 +135,11 @@ class Store:
             lambda: self.client(role).query(self._qualify(sql), parameters=parameters, column_formats=formats), sql
         )
 
+    def query_column(self, sql: str, parameters: dict[str, Any] | None = None, role: str = "read") -> Any:
+        """The first column of the result as a numpy array (no Python object per row)."""
+        result = self._retry(lambda: self.client(role).query_np(self._qualify(sql), parameters=parameters), sql)
+        return result[:, 0] if result.size else result.reshape(0)
+
     def read(
         self, sql: str, tenant: str, parameters: dict[str, Any] | None = None, binary: tuple[str, ...] = ()
     ) -> list[dict]:
