@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from collector.dedupe import KeyIndex
 from tower.bus import Committed, InProcessBus
 from tower.events import Event, event_key_hash
+from tower.fingerprints import KeyIndex
 from tower.store import Store
 
 log = logging.getLogger(__name__)

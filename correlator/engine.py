@@ -128,6 +128,7 @@ class Correlator:
             graph.parent,
             graph.watermark_us,
             self.terminal,
+            graph.evicted,
         ) = state
         self.graph = graph
         gc.freeze()
@@ -141,7 +142,8 @@ class Correlator:
             return
         g = self.graph
         raw = pickle.dumps(
-            (g.objects, g.journeys, g.records, g.identifiers, g.parent, g.watermark_us, self.terminal), protocol=5
+            (g.objects, g.journeys, g.records, g.identifiers, g.parent, g.watermark_us, self.terminal, g.evicted),
+            protocol=5,
         )
         blob = len(raw).to_bytes(8, "little") + pa.compress(raw, codec="zstd", asbytes=True)
         parts = [blob[i : i + SNAPSHOT_CHUNK] for i in range(0, len(blob), SNAPSHOT_CHUNK)] or [b""]
@@ -272,7 +274,7 @@ class Correlator:
         old: dict[int, Event] = {}
         pending = events
         for _ in range(32):  # each round follows shared objects one journey further
-            journeys = self._stored_journeys(self.graph.unknown_identifiers(pending)) - found - set(self.graph.journeys)
+            journeys = self._stored_journeys(self.graph.evicted_identifiers(pending)) - found - set(self.graph.journeys)
             if not journeys:
                 break
             found |= journeys
@@ -524,22 +526,21 @@ class Correlator:
 
 
 class Rows:
-    """Rows gathered column by column, then one Arrow table for `insert_arrow`."""
+    """Rows gathered as tuples, then turned column-wise into one Arrow table for `insert_arrow`."""
 
     def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
-        self.columns: list[list[Any]] = [[] for _ in schema]
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, row: tuple[Any, ...]) -> None:
-        for column, value in zip(self.columns, row, strict=True):
-            column.append(value)
+        self.rows.append(row)
 
     def __bool__(self) -> bool:
-        return bool(self.columns[0])
+        return bool(self.rows)
 
     def table(self) -> pa.Table:
         arrays = []
-        for field, values in zip(self.schema, self.columns, strict=True):
+        for field, values in zip(self.schema, zip(*self.rows, strict=True), strict=True):
             if pa.types.is_timestamp(field.type):
                 arrays.append(pa.array(values, pa.int64()).cast(field.type))
             else:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from sys import intern
 from typing import Any
 
-from correlator.identity import clashes, compatible, mint_id
+from correlator.identity import clashes, compatible, identifier_hash, mint_id
 from correlator.model import EventRecord, Journey, Obj
 from tower.events import Event, ObjectRef
+from tower.fingerprints import KeyIndex
 from tower.milestones import OUTSIDE_JOURNEYS
 
 JOURNEY_ROOT = "order"
@@ -68,6 +69,7 @@ class JourneyGraph:
         self.parent: dict[str, str] = {}  # merged-away or re-keyed id → the id it became
         self.changes = Changes()
         self.watermark_us = 0  # the latest event time applied: "now" for keeping journeys in memory
+        self.evicted = KeyIndex()  # fingerprints of the identifiers of evicted objects
 
     # --- lookups ---------------------------------------------------------------------------------
 
@@ -424,9 +426,10 @@ class JourneyGraph:
 
     # --- memory: cold journeys leave, and come back when an event names them ------------------------
 
-    def unknown_identifiers(self, events: list[Event]) -> set[tuple[str, str, str, str]]:
-        """(tenant, type, namespace, value) the events name that the graph does not hold."""
-        unknown = set()
+    def evicted_identifiers(self, events: list[Event]) -> set[tuple[str, str, str, str]]:
+        """(tenant, type, namespace, value) the events name that the graph does not hold and that
+        may belong to an evicted journey (new identifiers, the common case, are left out)."""
+        unknown = []
         for event in events:
             if event.type in OUTSIDE_JOURNEYS:
                 continue
@@ -434,8 +437,11 @@ class JourneyGraph:
                 for ns, value in ref.ids.items():
                     key = (event.tenant, ref.type, ns, value)
                     if key not in self.identifiers:
-                        unknown.add(key)
-        return unknown
+                        unknown.append(key)
+        if not unknown or not len(self.evicted):
+            return set()
+        maybe = self.evicted.candidates([identifier_hash(*key) for key in unknown])
+        return {key for key, hit in zip(unknown, maybe, strict=True) if hit}
 
     def evict(self, candidates: set[str]) -> set[str]:
         """Forget the journeys among `candidates` whose every object only they reach; return those.
@@ -463,6 +469,7 @@ class JourneyGraph:
                         break
         gone_objects: set[str] = set()
         seqs: set[int] = set()
+        evicted_keys: list[int] = []
         for j in cold:
             journey = self.journeys.pop(j)
             gone_objects |= journey.objects
@@ -473,6 +480,7 @@ class JourneyGraph:
                 continue
             for ns, value in obj.ids.items():
                 self.identifiers.pop((obj.tenant, obj.type, ns, value), None)
+                evicted_keys.append(identifier_hash(obj.tenant, obj.type, ns, value))
             for n in obj.neighbours:
                 if n not in gone_objects and n in self.objects:
                     self.objects[n].neighbours.pop(o, None)
@@ -480,6 +488,7 @@ class JourneyGraph:
             record = self.records.get(seq)
             if record is not None and not any(self.find(x) in self.objects for x in record.lowest):
                 del self.records[seq]
+        self.evicted.add(evicted_keys)
         return cold
 
     def take_changes(self) -> Changes:

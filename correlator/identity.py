@@ -16,6 +16,12 @@ def mint_id(tenant: str, otype: str, namespace: str, value: str) -> str:
     return f"{otype}-{digest}"
 
 
+def identifier_hash(tenant: str, otype: str, namespace: str, value: str) -> int:
+    """64-bit fingerprint of one identifier of one object type in one tenant."""
+    digest = hashlib.blake2b(f"{tenant}\x1f{otype}\x1f{namespace}\x1f{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
 def compatible(a: dict[str, str], b: dict[str, str]) -> bool:
     """Whether two identifier sets can belong to one object: at most one identifier per namespace."""
     if len(a) > len(b):

@@ -121,3 +121,44 @@ def test_restart_resumes_from_the_snapshot_without_replaying_everything(
         )
         wait_for(lambda: correlated(client))
         assert client.get("/v1/lookup", params={"q": "SO-42"}).json()["matches"][0]["journeys"] == [journey_id]
+
+
+def test_a_journey_evicted_before_a_restart_comes_back_for_a_late_event(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    env = {"TOWER_JOURNEY_HOT_DAYS": "0"}
+    order = {"type": "order", "ids": {"erp": "SO-9"}}
+    parcel = {"type": "shipment", "ids": {"tracking:ups": "1ZLATE"}}
+
+    def ev(eid: str, etype: str, time: str, *objects: dict[str, object]) -> dict[str, object]:
+        return {
+            "specversion": "1.0",
+            "id": eid,
+            "source": "s",
+            "type": etype,
+            "time": time,
+            "data": {"objects": list(objects)},
+        }
+
+    server = start_server(tmp_path / "store", env=env)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        post_events(
+            client,
+            [
+                ev("r", "order.received", "2026-11-20T08:00:00Z", order),
+                ev("m", "shipment.manifested", "2026-11-20T12:00:00Z", order, parcel),
+                ev("d", "shipment.delivered", "2026-11-21T12:00:00Z", parcel),
+            ],
+        )
+        wait_for(lambda: correlated(client))
+        assert 'tower_correlator_evictions_total{what="evicted"} 1' in client.get("/metrics").text
+    server.stop()
+    restarted = start_server(tmp_path / "store", env=env, port=server.port)
+    with httpx.Client(base_url=restarted.url, timeout=60) as client:
+        post_events(client, [ev("pod", "shipment.delivered", "2026-11-21T12:05:00Z", parcel)])  # proof of delivery
+        wait_for(lambda: correlated(client))
+        assert 'tower_correlator_evictions_total{what="rehydrated"} 1' in client.get("/metrics").text
+        journey_id = client.get("/v1/lookup", params={"q": "SO-9"}).json()["matches"][0]["journeys"][0]
+        journey = client.get(f"/v1/journeys/{journey_id}").json()
+        assert [e["id"] for e in journey["events"]] == ["r", "m", "d", "pod"]
+        assert any(a["kind"] == "duplicate_milestone" for a in journey["anomalies"])

@@ -1,10 +1,11 @@
-"""Which idempotency keys (tenant, source, id) are already stored, answered without a query per event.
+"""A set of 64-bit fingerprints that answers "maybe seen" without a query and without an object per key.
 
-The index holds a 64-bit fingerprint per stored event: a sorted numpy array loaded from
-`events.key_hash` at start (8 bytes an event: 80 MB at 10M events) plus a set of the fingerprints
-written since, folded into the array when it grows. A fingerprint hit is only a candidate: the
-writer confirms candidates against the events table by their exact key, so a fingerprint collision
-can never turn a new event into a "duplicate".
+A sorted numpy array (8 bytes a key: 80 MB for 10M keys) plus a small set of recent additions,
+folded into the array when it grows. A hit is only a candidate, to be confirmed where the truth
+is kept. The collector's writer holds one over stored idempotency keys (tenant, source, id),
+confirmed against the events table so a collision can never turn a new event into a duplicate;
+the correlator holds one over the identifiers of journeys it evicted, so only events that may
+name an evicted journey cost a lookup in the store.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 
 
 class KeyIndex:
+    """The fingerprint set; `candidates` answers a batch at once."""
+
     FOLD_AT = 500_000
 
     def __init__(self, stored: np.ndarray | None = None) -> None:

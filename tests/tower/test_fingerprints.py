@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from collector.dedupe import KeyIndex
 from tower.events import event_key_hash
+from tower.fingerprints import KeyIndex
 
 
 def test_stored_and_recent_fingerprints_are_candidates_and_others_are_not() -> None:
