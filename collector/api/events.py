@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from collector.ingest import BodyError, media_type, parse_body
+from collector.ingest import BodyError, Parsed, media_type, parse_body
 from collector.quarantine import DeadLetter
 from collector.writer import Backpressure
-from tower.api import JSON, ApiError, IngestAccess
+from tower.api import JSON, ApiError, IngestAccess, Principal
 from tower.events import Event, Problem, validate_event
 
 router = APIRouter(tags=["ingest"])
@@ -48,7 +48,7 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
     body = b""
     try:
         body = await read_body(request, settings.max_body_bytes)
-        parsed = parse_body(body, content_type, settings.max_batch_events)
+        parsed = await asyncio.to_thread(parse_body, body, content_type, settings.max_batch_events)
     except BodyError as exc:
         detail = {"index": exc.index, "id": None, "field": exc.field, "reason": exc.message}
         await asyncio.to_thread(
@@ -69,6 +69,32 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
         )
         raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
 
+    # Parsing and validation are CPU work: off the event loop, so other requests keep moving.
+    valid, rejected, letters = await asyncio.to_thread(screen, parsed, principal, media_type(content_type))
+    if letters:
+        await asyncio.to_thread(services.quarantine.record, letters)
+    if not valid:
+        noun = "event was" if len(rejected) == 1 else f"all {len(rejected)} events were"
+        raise ApiError(400, "invalid_events", f"the {noun} rejected; see details", rejected)
+    try:
+        result = await services.writer.submit(valid)
+    except Backpressure as exc:
+        raise ApiError(
+            429,
+            "backpressure",
+            f"the writer is behind; retry after {exc.retry_after}s",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    return JSON(
+        {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected},
+        status_code=202,
+    )
+
+
+def screen(
+    parsed: Parsed, principal: Principal, content_type: str
+) -> tuple[list[Event], list[dict[str, Any]], list[DeadLetter]]:
+    """Validate every candidate: the events to keep, the rejections to answer, the dead letters to store."""
     valid: list[Event] = []
     rejected: list[dict[str, Any]] = []
     letters: list[DeadLetter] = []
@@ -101,7 +127,7 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
             DeadLetter(
                 principal.tenant,
                 ENDPOINT,
-                media_type(content_type),
+                content_type,
                 400,
                 candidate.index,
                 event_id or "",
@@ -111,21 +137,4 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
             )
         )
 
-    if letters:
-        await asyncio.to_thread(services.quarantine.record, letters)
-    if not valid:
-        noun = "event was" if len(rejected) == 1 else f"all {len(rejected)} events were"
-        raise ApiError(400, "invalid_events", f"the {noun} rejected; see details", rejected)
-    try:
-        result = await services.writer.submit(valid)
-    except Backpressure as exc:
-        raise ApiError(
-            429,
-            "backpressure",
-            f"the writer is behind; retry after {exc.retry_after}s",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
-    return JSON(
-        {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected},
-        status_code=202,
-    )
+    return valid, rejected, letters
