@@ -315,3 +315,58 @@ def _kind(value: Any) -> str:
 def _clip(value: Any, limit: int = 80) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# The contract as JSON Schema, for /openapi.json and for clients; `validate_event` is what enforces it.
+EVENT_JSON_SCHEMA: dict[str, Any] = {
+    "title": "CanonicalEvent",
+    "description": "A CloudEvents 1.0 envelope in structured JSON mode (DESIGN.md, 'The canonical event').",
+    "type": "object",
+    "required": ["specversion", "id", "source", "type", "time", "data"],
+    "properties": {
+        "specversion": {"const": "1.0"},
+        "id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_ID_LENGTH,
+            "description": "unique within source; (source, id) is the idempotency key",
+        },
+        "source": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "examples": ["shopify/acme-eu"]},
+        "type": {"type": "string", "pattern": TYPE_NAME.pattern, "examples": ["order.received"]},
+        "time": {"type": "string", "format": "date-time", "description": "event time in the source system"},
+        "traceparent": {"type": "string", "pattern": TRACEPARENT.pattern},
+        "tenant": {"type": "string", "pattern": TENANT.pattern},
+        "datacontenttype": {"const": "application/json"},
+        "data": {
+            "type": "object",
+            "properties": {
+                "objects": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "ids"],
+                        "properties": {
+                            "type": {"type": "string", "pattern": OBJECT_TYPE.pattern, "examples": ["order"]},
+                            "ids": {
+                                "type": "object",
+                                "minProperties": 1,
+                                "additionalProperties": {"type": "string", "minLength": 1},
+                            },
+                        },
+                    },
+                },
+                "relations": {
+                    "type": "array",
+                    "items": {
+                        "type": "array",
+                        "minItems": 2,
+                        "maxItems": 3,
+                        "prefixItems": [{"type": "integer"}, {"type": "integer"}, {"type": "string"}],
+                    },
+                },
+                "dims": {"type": "object", "additionalProperties": {"type": "string"}},
+                "facts": {"type": "object"},
+            },
+        },
+    },
+}

@@ -11,7 +11,7 @@ from collector.ingest import BodyError, Parsed, media_type, parse_body
 from collector.quarantine import DeadLetter
 from collector.writer import Backpressure
 from tower.api import JSON, ApiError, IngestAccess, Principal
-from tower.events import Event, Problem, validate_event
+from tower.events import EVENT_JSON_SCHEMA, Event, Problem, validate_event
 
 router = APIRouter(tags=["ingest"])
 
@@ -40,6 +40,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     status_code=202,
     summary="Ingest canonical events (CloudEvents JSON, batch JSON or NDJSON)",
     responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/cloudevents+json": {"schema": EVENT_JSON_SCHEMA},
+                "application/cloudevents-batch+json": {"schema": {"type": "array", "items": EVENT_JSON_SCHEMA}},
+                "application/x-ndjson": {"schema": {"type": "string", "description": "one event per line"}},
+            },
+        }
+    },
 )
 async def post_events(request: Request, principal: IngestAccess) -> JSON:
     services = request.app.state.services

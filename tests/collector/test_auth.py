@@ -100,3 +100,27 @@ def test_server_without_keys_refuses_to_bind_beyond_loopback() -> None:
     )
     assert result.returncode == 2
     assert "refusing to bind 0.0.0.0 without API keys" in result.stderr
+
+
+def test_openapi_documents_every_endpoint_and_the_event_body(server: ServerProcess) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert {
+        "/v1/events",
+        "/v1/lookup",
+        "/v1/journeys",
+        "/v1/journeys/{journey_id}",
+        "/v1/dead-letters",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(spec["paths"])
+    body = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/cloudevents+json", "application/cloudevents-batch+json", "application/x-ndjson"}
+    assert body["application/cloudevents+json"]["schema"]["required"] == [
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "time",
+        "data",
+    ]
