@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from collector.api import dead_letters, events, health
+from adapters.registry import load_all as load_adapters
+from collector.api import adapters, dead_letters, events, health
 from collector.quarantine import Quarantine
 from collector.schema import MIGRATIONS as COLLECTOR_MIGRATIONS
 from collector.writer import GroupCommitWriter
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
 
-    for module in (events, dead_letters, health, lookup, journeys):
+    load_adapters()
+    for module in (events, adapters, dead_letters, health, lookup, journeys):
         app.include_router(module.router)
     return app

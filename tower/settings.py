@@ -133,6 +133,10 @@ class Settings(BaseSettings):
             "Comma-separated key=scope+scope[@tenant]; scopes ingest, read, admin. Unset: loopback only, no auth."
         ),
     )
+    adapter_secrets: str | None = Field(
+        None,
+        description="Comma-separated adapter=secret for signed webhooks (shopify=…,easypost=…); unset: unsigned.",
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     max_batch_events: int = Field(10_000, description="Most events accepted in one request (413 above).")
     commit_max_events: int = Field(20_000, description="Most events the writer puts in one insert.")
@@ -195,6 +199,11 @@ class Settings(BaseSettings):
     @cached_property
     def keys(self) -> dict[str, ApiKey]:
         return parse_api_keys(self.api_keys)
+
+    @cached_property
+    def secrets(self) -> dict[str, str]:
+        pairs = (entry.partition("=") for entry in (self.adapter_secrets or "").split(",") if entry.strip())
+        return {name.strip(): secret.strip() for name, _, secret in pairs}
 
     @property
     def auth_enabled(self) -> bool:

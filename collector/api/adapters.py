@@ -1,0 +1,80 @@
+"""`POST /v1/adapters/{adapter}`: a platform's native payload in, canonical events accepted like `/v1/events`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from adapters.base import AdapterError
+from adapters.registry import ADAPTERS
+from collector.api.events import read_body, screen
+from collector.ingest import BodyError, Candidate, Parsed, media_type
+from collector.quarantine import DeadLetter
+from collector.writer import Backpressure
+from tower.api import JSON, ApiError, IngestAccess
+
+router = APIRouter(tags=["ingest"])
+
+
+@router.post(
+    "/v1/adapters/{adapter}",
+    status_code=202,
+    summary="Ingest a platform's native payload (X12 file, Shopify webhook, carrier tracking event…)",
+    responses={400: {}, 401: {}, 403: {}, 404: {}, 413: {}, 429: {}},
+)
+async def post_adapter(adapter: str, request: Request, principal: IngestAccess) -> JSON:
+    services = request.app.state.services
+    settings = request.app.state.settings
+    endpoint = f"/v1/adapters/{adapter}"
+    parser = ADAPTERS.get(adapter)
+    if parser is None:
+        raise ApiError(404, "unknown_adapter", f"no adapter {adapter!r}; known: {', '.join(sorted(ADAPTERS))}")
+    content_type = media_type(request.headers.get("content-type"))
+    body = b""
+    try:
+        body = await read_body(request, settings.max_body_bytes)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        result = await asyncio.to_thread(parser.parse, body, headers, settings.secrets)
+    except (BodyError, AdapterError) as exc:
+        status = exc.status
+        where = exc.field if isinstance(exc, BodyError) else exc.where
+        reason = exc.message if isinstance(exc, BodyError) else exc.reason
+        raw = exc.raw if isinstance(exc, BodyError) and exc.raw is not None else body
+        letter = DeadLetter(principal.tenant, endpoint, content_type, status, -1, "", where, reason, raw)
+        await asyncio.to_thread(services.quarantine.record, [letter])
+        code = (
+            exc.code if isinstance(exc, BodyError) else ("unauthorized_payload" if status == 401 else "invalid_payload")
+        )
+        raise ApiError(status, code, reason, [{"index": None, "id": None, "field": where, "reason": reason}]) from None
+
+    parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
+    valid, rejected, letters = await asyncio.to_thread(screen, parsed, principal, content_type)
+    for letter in letters:
+        letter.endpoint = endpoint
+    if letters:
+        await asyncio.to_thread(services.quarantine.record, letters)
+    accepted = duplicates = 0
+    if valid:
+        try:
+            written = await services.writer.submit(valid)
+        except Backpressure as exc:
+            raise ApiError(
+                429,
+                "backpressure",
+                f"the writer is behind; retry after {exc.retry_after}s",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
+        accepted, duplicates = written.accepted, written.duplicates
+    body_out: dict[str, Any] = {
+        "adapter": adapter,
+        "events": len(result.events),
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "notes": result.notes,
+    }
+    if result.reply is not None:
+        body_out["reply"] = {"content_type": result.reply_content_type, "body": result.reply.decode("utf-8", "replace")}
+    return JSON(body_out, status_code=202)
