@@ -32,8 +32,11 @@ class Adapter(Protocol):
     """`parse(body, headers, secrets)`: headers are lower-cased; `secrets` maps an adapter's name to
     the shared secret it verifies signatures with (TOWER_ADAPTER_SECRETS)."""
 
-    name: str
-    content_types: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def content_types(self) -> tuple[str, ...]: ...
 
     def parse(self, body: bytes, headers: Mapping[str, str], secrets: Mapping[str, str]) -> AdapterResult: ...
 
