@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from tower.store import Store
 
+KEPT_HEADERS_EXCLUDED = frozenset({"authorization", "cookie", "proxy-authorization"})
 MAX_RAW_BYTES = 1024 * 1024
 
 COLUMNS = [
@@ -22,6 +26,7 @@ COLUMNS = [
     "field",
     "reason",
     "raw",
+    "headers",
 ]
 
 
@@ -36,6 +41,7 @@ class DeadLetter:
     field: str
     reason: str
     raw: bytes
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # what replaying needs (adapter topic, shop…)
 
 
 class Quarantine:
@@ -68,6 +74,7 @@ class Quarantine:
                     letter.field,
                     reason,
                     raw,
+                    orjson.dumps(letter.headers).decode(),
                 ]
             )
         self.store.insert_rows("dead_letters", rows, COLUMNS, role="quarantine")

@@ -50,6 +50,7 @@ MIGRATIONS = (
                 field String,
                 reason String,
                 raw String CODEC(ZSTD(3)),
+                headers String,
                 replayed_at Nullable(DateTime64(6, 'UTC'))
             ) ENGINE = MergeTree
             ORDER BY (tenant, received_at, id)

@@ -166,6 +166,38 @@ def _post(client: httpx.Client, lines: list[bytes], totals: dict[str, int]) -> N
 
 
 @app.command()
+def replay(
+    letters: Annotated[list[str], typer.Argument(help="Dead-letter ids (GET /v1/dead-letters)")],
+    url: Annotated[str | None, typer.Option(help="Server URL [http://TOWER_HOST:TOWER_PORT]")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="TOWER_API_KEY", help="Bearer key with the admin scope")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant the dead letters belong to")] = None,
+) -> None:
+    """Send dead letters through intake again, once what rejected them is fixed."""
+    settings = _settings()
+    headers = {}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    if tenant:
+        headers["X-Tower-Tenant"] = tenant
+    failed = 0
+    with httpx.Client(base_url=url or f"http://{settings.host}:{settings.port}", headers=headers, timeout=60) as c:
+        for letter in letters:
+            try:
+                response = c.post(f"/v1/dead-letters/{letter}/replay")
+            except httpx.TransportError as exc:
+                typer.echo(f"error: cannot reach {c.base_url}: {exc}; is `tower serve` running?", err=True)
+                raise typer.Exit(2) from None
+            payload = response.json()
+            if response.status_code == 200:
+                typer.echo(f"{letter}: accepted {payload['accepted']}, duplicates {payload['duplicates']}")
+            else:
+                failed += 1
+                typer.echo(f"{letter}: {response.status_code} {payload['error']['message']}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def settings() -> None:
     """Print every TOWER_* setting with its default and meaning."""
     for name, default, meaning in settings_table():

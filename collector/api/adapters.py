@@ -11,7 +11,7 @@ from adapters.base import AdapterError
 from adapters.registry import ADAPTERS
 from collector.api.events import read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
-from collector.quarantine import DeadLetter
+from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from collector.writer import Backpressure
 from tower.api import JSON, ApiError, IngestAccess
 
@@ -42,7 +42,8 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
         where = exc.field if isinstance(exc, BodyError) else exc.where
         reason = exc.message if isinstance(exc, BodyError) else exc.reason
         raw = exc.raw if isinstance(exc, BodyError) and exc.raw is not None else body
-        letter = DeadLetter(principal.tenant, endpoint, content_type, status, -1, "", where, reason, raw)
+        kept = {k: v for k, v in request.headers.items() if k.lower() not in KEPT_HEADERS_EXCLUDED}
+        letter = DeadLetter(principal.tenant, endpoint, content_type, status, -1, "", where, reason, raw, kept)
         await asyncio.to_thread(services.quarantine.record, [letter])
         code = (
             exc.code if isinstance(exc, BodyError) else ("unauthorized_payload" if status == 401 else "invalid_payload")

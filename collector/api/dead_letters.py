@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 
-from tower.api import ReadAccess, page_cursor, read_cursor, rfc3339
+from adapters.base import AdapterError
+from adapters.registry import ADAPTERS
+from collector.api.events import screen
+from collector.ingest import NDJSON, BodyError, Candidate, Parsed, parse_body
+from collector.writer import Backpressure
+from tower.api import JSON, AdminAccess, ApiError, ReadAccess, page_cursor, read_cursor, rfc3339
 
 router = APIRouter(tags=["operations"])
 
@@ -41,7 +48,8 @@ def list_dead_letters(
         where.append("endpoint = {endpoint:String}")
         params["endpoint"] = endpoint
     rows = store.read(
-        "SELECT received_at, id, endpoint, content_type, status, event_index, event_id, field, reason, hex(raw) AS raw "
+        "SELECT received_at, id, endpoint, replayed_at, content_type, status, event_index, event_id, field, reason, "
+        "hex(raw) AS raw "
         f"FROM {{db}}.dead_letters WHERE {' AND '.join(where)} ORDER BY received_at DESC, id DESC "
         "LIMIT {limit:UInt32}",
         principal.tenant,
@@ -63,6 +71,7 @@ def list_dead_letters(
                 "event_id": row["event_id"] or None,
                 "field": row["field"],
                 "reason": row["reason"],
+                "replayed_at": rfc3339(row["replayed_at"]),
                 **_raw(row["raw"]),
             }
         )
@@ -71,3 +80,63 @@ def list_dead_letters(
         last = rows[limit - 1]
         nxt = page_cursor([last["received_at"].strftime("%Y-%m-%d %H:%M:%S.%f"), last["id"]])
     return {"items": items, "total": total, "next": nxt}
+
+
+@router.post(
+    "/v1/dead-letters/{letter_id}/replay",
+    summary="Send a dead letter's raw bytes through intake again (after a fix); admin only",
+    responses={404: {}, 409: {}},
+)
+async def replay_dead_letter(letter_id: str, request: Request, principal: AdminAccess) -> JSON:
+    services = request.app.state.services
+    settings = request.app.state.settings
+    rows = await asyncio.to_thread(
+        services.store.read,
+        "SELECT endpoint, content_type, event_index, hex(raw) AS raw, headers, replayed_at FROM {db}.dead_letters "
+        "WHERE tenant = {tenant:String} AND id = {id:String} LIMIT 1",
+        principal.tenant,
+        {"id": letter_id},
+    )
+    if not rows:
+        raise ApiError(404, "not_found", f"no dead letter {letter_id!r} in this tenant")
+    letter = rows[0]
+    if letter["replayed_at"] is not None:
+        when = rfc3339(letter["replayed_at"])
+        raise ApiError(409, "already_replayed", f"dead letter {letter_id} was replayed at {when}")
+    raw = bytes.fromhex(letter["raw"])
+    try:
+        if letter["endpoint"].startswith("/v1/adapters/"):
+            name = letter["endpoint"].rsplit("/", 1)[1]
+            adapter = ADAPTERS.get(name)
+            if adapter is None:
+                raise ApiError(409, "unknown_adapter", f"adapter {name!r} no longer exists")
+            # An operator's replay is trusted: the signature is not checked again (no secrets passed).
+            headers = {k.lower(): v for k, v in orjson.loads(letter["headers"] or "{}").items()}
+            result = await asyncio.to_thread(adapter.parse, raw, headers, {})
+            parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
+        elif letter["event_index"] >= 0:
+            parsed = await asyncio.to_thread(parse_body, raw, NDJSON[0], 1)
+        else:
+            parsed = await asyncio.to_thread(parse_body, raw, letter["content_type"], settings.max_batch_events)
+    except (BodyError, AdapterError) as exc:
+        reason = exc.message if isinstance(exc, BodyError) else exc.reason
+        raise ApiError(400, "still_invalid", f"the replayed input is still rejected: {reason}") from None
+    valid, rejected, _ = await asyncio.to_thread(screen, parsed, principal, letter["content_type"])
+    if not valid:
+        raise ApiError(400, "still_invalid", "the replayed input is still rejected; see details", rejected)
+    try:
+        written = await services.writer.submit(valid)
+    except Backpressure as exc:
+        raise ApiError(
+            429,
+            "backpressure",
+            f"the writer is behind; retry after {exc.retry_after}s",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    await asyncio.to_thread(
+        services.store.command,
+        "ALTER TABLE {db}.dead_letters UPDATE replayed_at = now64(6) "
+        "WHERE tenant = {tenant:String} AND id = {id:String}",
+        {"tenant": principal.tenant, "id": letter_id},
+    )
+    return JSON({"id": letter_id, "accepted": written.accepted, "duplicates": written.duplicates, "rejected": rejected})
