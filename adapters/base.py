@@ -30,7 +30,7 @@ class AdapterResult:
 
 class Adapter(Protocol):
     """`parse(body, headers, secrets)`: headers are lower-cased; `secrets` maps an adapter's name to
-    the shared secret it verifies signatures with (TOWER_ADAPTER_SECRETS)."""
+    the shared secret it verifies signatures with (TOWER_SHOPIFY_WEBHOOK_SECRET, TOWER_EASYPOST_WEBHOOK_SECRET)."""
 
     @property
     def name(self) -> str: ...

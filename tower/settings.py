@@ -133,9 +133,11 @@ class Settings(BaseSettings):
             "Comma-separated key=scope+scope[@tenant]; scopes ingest, read, admin. Unset: loopback only, no auth."
         ),
     )
-    adapter_secrets: str | None = Field(
-        None,
-        description="Comma-separated adapter=secret for signed webhooks (shopify=…,easypost=…); unset: unsigned.",
+    shopify_webhook_secret: str | None = Field(
+        None, description="Verifies X-Shopify-Hmac-SHA256 on /v1/adapters/shopify (401 when wrong); unset: not checked."
+    )
+    easypost_webhook_secret: str | None = Field(
+        None, description="Verifies X-Hmac-Signature on /v1/adapters/easypost (401 when wrong); unset: not checked."
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     max_batch_events: int = Field(10_000, description="Most events accepted in one request (413 above).")
@@ -202,8 +204,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def secrets(self) -> dict[str, str]:
-        pairs = (entry.partition("=") for entry in (self.adapter_secrets or "").split(",") if entry.strip())
-        return {name.strip(): secret.strip() for name, _, secret in pairs}
+        """The webhook secrets by adapter name, as adapters receive them."""
+        configured = {"shopify": self.shopify_webhook_secret, "easypost": self.easypost_webhook_secret}
+        return {name: secret for name, secret in configured.items() if secret}
 
     @property
     def auth_enabled(self) -> bool:

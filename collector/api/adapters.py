@@ -35,14 +35,19 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
     body = b""
     try:
         body = await read_body(request, settings.max_body_bytes)
-        headers = {k.lower(): v for k, v in request.headers.items()}
+        # Query parameters reach the adapter as x-tower-param-* headers (tracking?carrier=ups).
+        headers = {k.lower(): v for k, v in request.headers.items()} | {
+            f"x-tower-param-{k.lower()}": v for k, v in request.query_params.items()
+        }
         result = await asyncio.to_thread(parser.parse, body, headers, settings.secrets)
     except (BodyError, AdapterError) as exc:
         status = exc.status
         where = exc.field if isinstance(exc, BodyError) else exc.where
         reason = exc.message if isinstance(exc, BodyError) else exc.reason
         raw = exc.raw if isinstance(exc, BodyError) and exc.raw is not None else body
-        kept = {k: v for k, v in request.headers.items() if k.lower() not in KEPT_HEADERS_EXCLUDED}
+        kept = {k: v for k, v in request.headers.items() if k.lower() not in KEPT_HEADERS_EXCLUDED} | {
+            f"x-tower-param-{k.lower()}": v for k, v in request.query_params.items()
+        }
         letter = DeadLetter(principal.tenant, endpoint, content_type, status, -1, "", where, reason, raw, kept)
         await asyncio.to_thread(services.quarantine.record, [letter])
         code = (

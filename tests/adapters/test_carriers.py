@@ -25,7 +25,11 @@ def run(
     adapter: str, body: bytes, headers: dict[str, str] | None = None, secrets: dict[str, str] | None = None
 ) -> AdapterResult:
     load_all()
-    result = ADAPTERS[adapter].parse(body, headers or {}, secrets or {})
+    headers = dict(headers or {})
+    if adapter.startswith("carrier-"):  # the tracking adapter, with ?carrier= as the edge passes it
+        headers["x-tower-param-carrier"] = adapter.removeprefix("carrier-")
+        adapter = "tracking"
+    result = ADAPTERS[adapter].parse(body, headers, secrets or {})
     for produced in result.events:
         ok, problems = validate_event(produced)
         assert ok is not None and problems == [], problems
@@ -329,12 +333,20 @@ def test_carrier_malformed(adapter: str, body: bytes, where: str) -> None:
 
 def test_registry_names() -> None:
     names = set(load_all())
-    assert {"shopify", "easypost"} <= names
-    assert {
-        f"carrier-{c}" for c in ("ups", "fedex", "usps", "dhl", "mydhl", "australiapost", "laposte", "sendle")
-    } <= names
-    for name in names & {"shopify", "easypost", "carrier-ups"}:
+    assert {"shopify", "easypost", "tracking"} <= names
+    for name in ("shopify", "easypost", "tracking"):
         assert ADAPTERS[name].content_types == ("application/json",)
+
+
+def test_tracking_needs_a_supported_carrier() -> None:
+    load_all()
+    body = (KARRIO / "ups_tracking_response.json").read_bytes()
+    with pytest.raises(AdapterError) as missing:
+        ADAPTERS["tracking"].parse(body, {}, {})
+    assert missing.value.where == "carrier"
+    with pytest.raises(AdapterError, match="carrier 'royalmail' is not supported"):
+        ADAPTERS["tracking"].parse(body, {"x-tower-param-carrier": "royalmail"}, {})
+    assert ADAPTERS["tracking"].parse(body, {"x-carrier": "UPS"}, {}).events
 
 
 # --- EasyPost -------------------------------------------------------------------------------------

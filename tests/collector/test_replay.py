@@ -17,7 +17,7 @@ from tests.support.ocel import FIXTURES
 def test_a_webhook_refused_for_a_misconfigured_secret_replays_once(
     start_server: Callable[..., ServerProcess],
 ) -> None:
-    server = start_server(env={"TOWER_ADAPTER_SECRETS": "shopify=stale-secret"})
+    server = start_server(env={"TOWER_SHOPIFY_WEBHOOK_SECRET": "stale-secret"})
     body = (FIXTURES / "shopify/shopify_python_api/order.json").read_bytes()
     signature = base64.b64encode(hmac.new(b"the-real-secret", body, hashlib.sha256).digest()).decode()
     headers = {
