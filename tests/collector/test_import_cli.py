@@ -78,3 +78,35 @@ def test_import_says_when_no_server_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "is `tower serve` running?" in result.stderr
+
+
+def test_import_native_files_through_an_adapter(server: ServerProcess) -> None:
+    from tests.support.ocel import FIXTURES
+
+    files = [
+        FIXTURES / "edi_x12/node-x12/850.edi",
+        FIXTURES / "edi_x12/oopfactory-x12parser/210_DBSchenker_SampleMotorFreightDetailsAndInvoice.txt",
+    ]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tower.cli",
+            "import",
+            *map(str, files),
+            "--adapter",
+            "x12",
+            "--url",
+            server.url,
+            "--tenant",
+            "imp-x12",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1  # the 210 sample has mismatched group control numbers
+    assert "850.edi: 1 events, accepted 1, duplicates 0, rejected 0" in result.stdout
+    assert "210_DBSchenker_SampleMotorFreightDetailsAndInvoice.txt: 400" in result.stderr
+    assert "GE02" in result.stderr
