@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from adapters.base import AdapterError
 
 ISA_LENGTH = 106
+LINE_BREAKS = "\r\n\v\f"
+INDENT = " \t"
 
 
 @dataclass(slots=True)
@@ -226,7 +228,9 @@ def _read_interchange(text: str, start: int) -> tuple[Interchange, str]:
         end = body.find(segment_term, pos)
         raw = body[pos:] if end < 0 else body[pos:end]
         pos = len(body) if end < 0 else end + len(segment_term)
-        raw = raw.strip()
+        # Only layout: line breaks around a segment and indentation before it. str.strip() would
+        # also eat \x1c-\x1f (some partners' separators) and trailing spaces, which are data.
+        raw = raw.strip(LINE_BREAKS).lstrip(INDENT)
         if not raw:
             if end < 0:
                 raise AdapterError("IEA", f"interchange {isa.get(13)} has no IEA trailer")
