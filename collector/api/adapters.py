@@ -19,7 +19,7 @@ router = APIRouter(tags=["ingest"])
 
 
 @router.post(
-    "/v1/adapters/{adapter}",
+    "/v1/adapters/{adapter:path}",
     status_code=202,
     summary="Ingest a platform's native payload (X12 file, Shopify webhook, carrier tracking event…)",
     responses={400: {}, 401: {}, 403: {}, 404: {}, 413: {}, 429: {}},
