@@ -209,6 +209,42 @@ def _post(client: httpx.Client, lines: list[bytes], totals: dict[str, int]) -> N
 
 
 @app.command()
+def watch(
+    folder: Annotated[Path, typer.Argument(help="Drop folder: every file that appears is sent to the adapter")],
+    adapter: Annotated[str, typer.Option(help="Adapter name, e.g. x12, tracking, mapping/erpnext-sales-order")],
+    url: Annotated[str | None, typer.Option(help="Server URL [http://TOWER_HOST:TOWER_PORT]")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="TOWER_API_KEY", help="Bearer key with the ingest scope")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant for the events")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="key=value for the adapter, e.g. carrier=ups")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between looks at the folder")] = 2.0,
+    once: Annotated[bool, typer.Option(help="Handle what is there now, then stop")] = False,
+) -> None:
+    """Send files dropped into FOLDER through an adapter: accepted ones move to FOLDER/done, refused
+    ones to FOLDER/failed with a .reason file beside them; unreachable server: retried next round."""
+    from tower.dropfolder import DropFolder
+
+    settings = _settings()
+    headers = {}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    if tenant:
+        headers["X-Tower-Tenant"] = tenant
+    params = dict(p.partition("=")[::2] for p in param or [])
+    with httpx.Client(base_url=url or f"http://{settings.host}:{settings.port}", headers=headers, timeout=120) as c:
+        drop = DropFolder(folder, lambda body: c.post(f"/v1/adapters/{adapter}", content=body, params=params))
+        rounds = 0
+        while True:
+            for line in drop.sweep():
+                typer.echo(line)
+            rounds += 1
+            if once and rounds == 2:  # the first look only notes sizes: a file is sent once it has settled
+                return
+            time.sleep(min(interval, 1.0) if once else interval)
+
+
+@app.command()
 def replay(
     letters: Annotated[list[str], typer.Argument(help="Dead-letter ids (GET /v1/dead-letters)")],
     url: Annotated[str | None, typer.Option(help="Server URL [http://TOWER_HOST:TOWER_PORT]")] = None,
