@@ -18,6 +18,8 @@ CARRIER_ALIASES: dict[str, str] = {
     "fedexground": "fedex",
     "fedexexpress": "fedex",
     "unitedparcelservice": "ups",
+    "upsground": "ups",
+    "upsnextdayair": "ups",
     "upsmailinnovations": "ups",
     "usps": "usps",
     "unitedstatespostalservice": "usps",
