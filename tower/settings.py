@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     easypost_webhook_secret: str | None = Field(
         None, description="Verifies X-Hmac-Signature on /v1/adapters/easypost (401 when wrong); unset: not checked."
     )
+    mappings_dir: Path | None = Field(
+        None, description="A folder of declarative mappings (*.yaml), each served as /v1/adapters/mapping/<name>."
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body accepted (413 above).")
     max_batch_events: int = Field(10_000, description="Most events accepted in one request (413 above).")
     commit_max_events: int = Field(20_000, description="Most events the writer puts in one insert.")

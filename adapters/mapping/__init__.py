@@ -13,12 +13,12 @@ The schema is described in `adapters/mapping/README.md`. In code: `MappingAdapte
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from adapters.mapping.engine import MappingAdapter
 from adapters.mapping.spec import Mapping, MappingError, load_mapping
 from adapters.registry import ADAPTERS, register
+from tower.settings import Settings
 
 __all__ = ["MAPPINGS_DIR", "SHIPPED", "Mapping", "MappingAdapter", "MappingError", "load_folder", "load_mapping"]
 
@@ -39,12 +39,11 @@ def load_folder(folder: Path) -> list[Mapping]:
 
 def _register_all() -> None:
     folders = [SHIPPED]
-    extra = os.environ.get(MAPPINGS_DIR, "").strip()
-    if extra:
-        folder = Path(extra)
-        if not folder.is_dir():
-            raise MappingError("", f"{MAPPINGS_DIR}={extra!r} is not a folder")
-        folders.append(folder)
+    extra = Settings().mappings_dir
+    if extra is not None:
+        if not extra.is_dir():
+            raise MappingError("", f"{MAPPINGS_DIR}={str(extra)!r} is not a folder")
+        folders.append(extra)
     for folder in folders:
         for mapping in load_folder(folder):
             adapter = MappingAdapter(mapping)
