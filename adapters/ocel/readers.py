@@ -267,6 +267,8 @@ def read_xml(body: bytes, naive_tz: tzinfo = UTC) -> OcelLog:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise AdapterError("body", f"is not well-formed XML: {exc}") from None
+    except (LookupError, ValueError) as exc:  # an unknown encoding in the XML declaration, say
+        raise AdapterError("body", f"cannot be read as XML: {exc}") from None
     if _local(root.tag) != "log":
         raise AdapterError("/", f"the root element is <{_local(root.tag)}>; an OCEL 2.0 XML log is a <log>")
     if _child(root, "global") is not None:

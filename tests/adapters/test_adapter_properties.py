@@ -24,6 +24,9 @@ SAMPLES: dict[str, list[Path]] = {
     "shopify": [FIXTURES / "shopify/shopify_python_api/order.json"],
     "easypost": [FIXTURES / "carrier/easypost-examples/tracking-webhook.json"],
     "tracking": [FIXTURES / "carrier/karrio/ups_tracking_response.json"],
+    "edifact": sorted((FIXTURES / "edi_x12").glob("*/edifact_*.edi")),
+    "ubl": sorted((FIXTURES / "erp/ph-ubl-oasis-examples").glob("*.xml")),
+    "ocel": [FIXTURES / "ocel/pm4py/ocel20_example.jsonocel", FIXTURES / "ocel/pm4py/ocel20_example.xmlocel"],
 }
 
 
