@@ -1,0 +1,141 @@
+"""A small Python SDK for systems that emit canonical events themselves.
+
+    from adapters.sdk import Emitter, sync_step
+
+    tower = Emitter("http://127.0.0.1:8000", source="wms/dc-east")
+
+    @sync_step("wms.confirm_pick", emitter=tower)
+    def confirm(pick):
+        ...                                   # the sync step's own work
+        tower.emit(event(...))                # carries this step's traceparent
+
+`sync_step` runs the function inside an OpenTelemetry span (the global tracer provider, so the
+host application's exporters apply); every event emitted while the span is current is stamped
+with the span's W3C `traceparent`, which is how Control Tower links milestones to the technical
+spans beneath them. Emitting is batched; `flush` (or leaving `with Emitter(...)`) sends what is
+buffered and raises `EmitError` naming each rejected event.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+import httpx
+import orjson
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class EmitError(Exception):
+    """The server refused events: `details` are its per-event reasons (index, id, field, reason)."""
+
+    def __init__(self, message: str, details: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span, if one is recording."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+class Emitter:
+    """Buffers canonical events and posts them as NDJSON to `POST /v1/events`."""
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        tenant: str | None = None,
+        source: str | None = None,
+        batch_size: int = 500,
+        timeout: float = 30.0,
+    ) -> None:
+        headers = {"Content-Type": "application/x-ndjson"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        if tenant:
+            headers["X-Tower-Tenant"] = tenant
+        self.source = source
+        self.batch_size = batch_size
+        self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+        self._buffer: list[bytes] = []
+        self.accepted = 0
+        self.duplicates = 0
+
+    def emit(self, *events: dict[str, Any]) -> None:
+        """Queue events; each gets the current span's traceparent and the default source if it has none."""
+        traceparent = current_traceparent()
+        for event in events:
+            stamped = dict(event)
+            if traceparent and not stamped.get("traceparent"):
+                stamped["traceparent"] = traceparent
+            if self.source and not stamped.get("source"):
+                stamped["source"] = self.source
+            self._buffer.append(orjson.dumps(stamped))
+        if len(self._buffer) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is buffered; raise `EmitError` if the server rejected any event."""
+        if not self._buffer:
+            return
+        body, self._buffer = b"\n".join(self._buffer), []
+        response = self._client.post("/v1/events", content=body)
+        payload = response.json()
+        if response.status_code == 202:
+            self.accepted += payload["accepted"]
+            self.duplicates += payload["duplicates"]
+            if payload["rejected"]:
+                raise EmitError(f"{len(payload['rejected'])} event(s) rejected", payload["rejected"])
+            return
+        error = payload.get("error", {})
+        raise EmitError(f"{response.status_code} {error.get('message', response.text)}", error.get("details", []))
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._client.close()
+
+    def __enter__(self) -> Emitter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def sync_step(
+    name: str, *, emitter: Emitter | None = None, attributes: dict[str, Any] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the decorated function as one sync step: inside a span named `name`; the events it emits
+    carry the span's traceparent. With `emitter`, what it buffered is flushed when the step ends."""
+    tracer = trace.get_tracer("control-tower.sdk")
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            with tracer.start_as_current_span(name, attributes=attributes) as span:
+                try:
+                    result = function(*args, **kwargs)
+                except Exception as exc:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, str(exc)))
+                    raise
+                if emitter is not None:
+                    emitter.flush()
+                return result
+
+        return run
+
+    return decorate
