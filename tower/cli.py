@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
+import orjson
 import typer
 
 from tower.api import is_loopback
@@ -242,6 +243,65 @@ def watch(
             if once and rounds == 2:  # the first look only notes sizes: a file is sent once it has settled
                 return
             time.sleep(min(interval, 1.0) if once else interval)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="File to write ('-' for standard output)")],
+    journey: Annotated[
+        list[str] | None, typer.Option(help="Journey ids; default: every journey the filters match")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="Filter: open, delivered, stuck…")] = None,
+    stage: Annotated[str | None, typer.Option(help="Filter: a stage")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="ocel (OCEL 2.0 JSON) or ndjson (one journey a line)")] = "ocel",
+    url: Annotated[str | None, typer.Option(help="Server URL [http://TOWER_HOST:TOWER_PORT]")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="TOWER_API_KEY", help="Bearer key with the read scope")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant to export")] = None,
+) -> None:
+    """Export journeys end to end: as an OCEL 2.0 log (pm4py and other process-mining tools read it)
+    or as NDJSON of the journey documents."""
+    if fmt not in ("ocel", "ndjson"):
+        typer.echo("error: --format must be ocel or ndjson", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    headers = {}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    if tenant:
+        headers["X-Tower-Tenant"] = tenant
+    with httpx.Client(base_url=url or f"http://{settings.host}:{settings.port}", headers=headers, timeout=120) as c:
+        ids = list(journey or [])
+        if not ids:
+            cursor = None
+            while True:
+                params = {k: v for k, v in {"status": status, "stage": stage, "cursor": cursor}.items() if v}
+                page = c.get("/v1/journeys", params={**params, "limit": 1000})
+                if page.status_code != 200:
+                    typer.echo(f"error: {page.status_code} {page.text}", err=True)
+                    raise typer.Exit(1)
+                body = page.json()
+                ids += [item["id"] for item in body["items"]]
+                cursor = body["next"]
+                if not cursor:
+                    break
+        journeys = []
+        for journey_id in ids:
+            response = c.get(f"/v1/journeys/{journey_id}")
+            if response.status_code != 200:
+                typer.echo(f"error: journey {journey_id}: {response.status_code} {response.text}", err=True)
+                raise typer.Exit(1)
+            journeys.append(response.json())
+    if fmt == "ocel":
+        from adapters.ocel.export import journeys_to_ocel
+
+        data = orjson.dumps(journeys_to_ocel(journeys), option=orjson.OPT_INDENT_2)
+    else:
+        data = b"".join(orjson.dumps(j) + b"\n" for j in journeys)
+    if str(out) == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        out.write_bytes(data)
+        typer.echo(f"exported {len(journeys)} journeys to {out}", err=True)
 
 
 @app.command()

@@ -110,3 +110,27 @@ def test_import_native_files_through_an_adapter(server: ServerProcess) -> None:
     assert "850.edi: 1 events, accepted 1, duplicates 0, rejected 0" in result.stdout
     assert "210_DBSchenker_SampleMotorFreightDetailsAndInvoice.txt: 400" in result.stderr
     assert "GE02" in result.stderr
+
+
+def test_export_journeys_as_an_ocel_log_that_reads_back(server: ServerProcess, tmp_path: Path) -> None:
+    from adapters.ocel import parse as parse_ocel
+
+    tenant = "export-ocel"
+    with httpx.Client(base_url=server.url, headers={"X-Tower-Tenant": tenant}) as c:
+        body = b"\n".join(orjson.dumps({k: v for k, v in e.items() if k != "tenant"}) for e in events("exp", 3))
+        assert c.post("/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"}).status_code == 202
+        wait_for(lambda: correlated(c))
+    out = tmp_path / "log.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "tower.cli", "export", str(out), "--url", server.url, "--tenant", tenant],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "exported 3 journeys" in result.stderr
+    log = orjson.loads(out.read_bytes())
+    assert sorted(e["id"] for e in log["events"]) == ["exp-0", "exp-1", "exp-2"]
+    back = parse_ocel(out.read_bytes(), {}, {})
+    assert sorted(e["type"] for e in back.events) == ["order.received"] * 3
