@@ -40,6 +40,7 @@ carries a wrong count, so there was no case for leniency.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from adapters.base import AdapterError
@@ -155,47 +156,68 @@ def _isa_end(text: str) -> int:
     return pos + 2 if pos + 2 < len(text) else -1
 
 
-def _header_at(text: str, start: int, notes: list[str]) -> tuple[str, str]:
-    """The ISA header at `start` (terminator included) and the text from the ISA on.
+def _header_at(text: str, start: int, notes: list[str]) -> tuple[str, int]:
+    """The ISA header at `start` (terminator included), and where the text goes on after it.
 
     The header is 106 characters by the standard; a header broken by line wrapping (a CR or LF
-    before its terminator) is read with every line break of the text removed, and one whose
-    fields are padded short or long is read by counting its 16 element separators (noted).
+    before its terminator) is read with its line breaks removed, and one whose fields are padded
+    short or long is read by counting its 16 element separators (noted). Only a small window of
+    the text is looked at, so reading many interchanges stays linear in the size of the body.
     """
-    data = text[start:]
+    data = text[start : start + 4 * ISA_LENGTH]
     end = _isa_end(data)
-    if end > 0 and ("\r" in data[:end] or "\n" in data[:end]):
+    wrapped = end > 0 and ("\r" in data[:end] or "\n" in data[:end])
+    if wrapped:
         data = data.replace("\r", "").replace("\n", "")
         end = _isa_end(data)
     if end < 0:
         raise AdapterError("ISA", f"the ISA header is cut short: {data[:ISA_LENGTH]!r}")
     if end != ISA_LENGTH - 1:
         notes.append(f"ISA header is {end + 1} characters, not {ISA_LENGTH}; separators read by counting elements")
-    return data[: end + 1], data
+    head = data[: end + 1]
+    if not wrapped:
+        return head, start + end + 1
+    # Walk the original text past as many characters as the header has, skipping line breaks.
+    pos, kept = start, 0
+    while kept < len(head):
+        if text[pos] not in "\r\n":
+            kept += 1
+        pos += 1
+    return head, pos
+
+
+_CONTENT = re.compile(r"\S")
 
 
 def tokenize(body: bytes | str) -> list[Interchange]:
     """Every interchange in `body`, envelopes checked; raises `AdapterError` on a broken one."""
     text = decode(body) if isinstance(body, bytes) else body.lstrip("\ufeff")
     interchanges: list[Interchange] = []
-    rest = text
+    pos = 0
     while True:
-        start = rest.find("ISA")
-        if start < 0 or rest[:start].strip() != "":
-            if interchanges and rest.strip() == "":
+        start = text.find("ISA", pos)
+        if start < 0 or text[pos:start].strip() != "":
+            rest = _CONTENT.search(text, pos)
+            if interchanges and rest is None:
                 return interchanges
             if not interchanges:
                 raise AdapterError("ISA", "no ISA interchange header at the start of the body")
-            raise AdapterError("ISA", f"unexpected data after IEA: {rest.strip()[:40]!r}")
-        interchange, rest = _read_interchange(rest, start)
+            raise AdapterError("ISA", f"unexpected data after IEA: {text[pos : pos + 60].strip()[:40]!r}")
+        interchange, pos, leftover = _read_interchange(text, start)
         interchanges.append(interchange)
-        if rest.strip() == "":
+        if leftover:  # a wrapped file read as a whole: go on with what followed its IEA
+            if leftover.strip():
+                interchanges.extend(tokenize(leftover))
+            return interchanges
+        if _CONTENT.search(text, pos) is None:
             return interchanges
 
 
-def _read_interchange(text: str, start: int) -> tuple[Interchange, str]:
+def _read_interchange(text: str, start: int) -> tuple[Interchange, int, str]:
+    """The interchange at `start`, the position after it, and (only when its IEA could not be found
+    in the raw text, a wrapped file) the text that followed it."""
     notes: list[str] = []
-    head, data = _header_at(text, start, notes)
+    head, head_end = _header_at(text, start, notes)
     element_sep = head[3]
     component_sep = head[-2]
     segment_term = head[-1]
@@ -211,7 +233,11 @@ def _read_interchange(text: str, start: int) -> tuple[Interchange, str]:
     version = raw_isa[12].strip()
     repetition_sep = raw_isa[11] if version.isdigit() and version >= "00402" else None
 
-    body = data[len(head) :]
+    # Read up to this interchange's IEA only; when line wrapping hides it, read to the end.
+    iea = text.find("IEA" + element_sep, head_end)
+    terminator = text.find(segment_term, iea) if iea >= 0 else -1
+    window_end = terminator + len(segment_term) if terminator >= 0 else len(text)
+    body = text[head_end:window_end]
     if segment_term not in "\r\n":
         body = body.replace("\r", "").replace("\n", "")
 
@@ -296,7 +322,8 @@ def _read_interchange(text: str, start: int) -> tuple[Interchange, str]:
                 version=version,
                 notes=notes,
             )
-            return interchange, body[pos:]
+            leftover = body[pos:] if window_end == len(text) else ""
+            return interchange, window_end, leftover
         elif tag == "ISA":
             raise AdapterError("IEA", f"interchange {isa.get(13)} has no IEA before the next ISA")
         else:
