@@ -32,7 +32,8 @@ from tower.store import Store
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_CHUNK = 8 * 1024 * 1024
+SNAPSHOT_PARTS = ("objects", "journeys", "records", "identifiers", "parent")
+SNAPSHOT_ITEMS = 50_000  # dict entries per snapshot piece
 TERMINAL = frozenset({"delivered", "cancelled", "rejected"})
 
 
@@ -109,27 +110,21 @@ class Correlator:
         if not rows:
             log.info("correlator starts empty")
             return
-        seq = int(rows[0][0])
-        chunks = self.store.query(
-            "SELECT data FROM {db}.correlator_snapshots WHERE name = {name:String} AND seq = {seq:UInt64} "
-            "ORDER BY chunk",
-            {"name": self.name, "seq": seq},
-            role="correlator",
-            binary=("data",),
-        )
-        blob = b"".join(c[0] for c in chunks)
-        state = pickle.loads(pa.decompress(blob[8:], int.from_bytes(blob[:8], "little"), codec="zstd", asbytes=True))
+        seq, pieces = int(rows[0][0]), int(rows[0][1])
         graph = JourneyGraph(self.levels)
-        (
-            graph.objects,
-            graph.journeys,
-            graph.records,
-            graph.identifiers,
-            graph.parent,
-            graph.watermark_us,
-            self.terminal,
-            graph.evicted,
-        ) = state
+        for chunk in range(pieces):  # one piece at a time: the snapshot is never all in memory twice
+            ((data,),) = self.store.query(
+                "SELECT data FROM {db}.correlator_snapshots WHERE name = {name:String} AND seq = {seq:UInt64} "
+                "AND chunk = {chunk:UInt32} LIMIT 1",
+                {"name": self.name, "seq": seq, "chunk": chunk},
+                role="correlator",
+                binary=("data",),
+            )
+            kind, items = pickle.loads(_unpack(data))
+            if kind == "meta":
+                graph.watermark_us, self.terminal, graph.evicted = items
+            else:
+                getattr(graph, kind).update(items)
         self.graph = graph
         gc.freeze()
         self.applied_seq = self.snapshot_seq = self.graph_seq = seq
@@ -141,20 +136,25 @@ class Correlator:
             log.warning("not snapshotting: rows up to seq %d are not all written yet", self.graph_seq)
             return
         g = self.graph
-        raw = pickle.dumps(
-            (g.objects, g.journeys, g.records, g.identifiers, g.parent, g.watermark_us, self.terminal, g.evicted),
-            protocol=5,
-        )
-        blob = len(raw).to_bytes(8, "little") + pa.compress(raw, codec="zstd", asbytes=True)
-        parts = [blob[i : i + SNAPSHOT_CHUNK] for i in range(0, len(blob), SNAPSHOT_CHUNK)] or [b""]
-        now = datetime.now(UTC)
         seq = self.applied_seq
-        self.store.insert_rows(
-            "correlator_snapshots",
-            [[self.name, seq, i, len(parts), part, now] for i, part in enumerate(parts)],
-            ["name", "seq", "chunk", "chunks", "data", "taken_at"],
-            role="correlator",
-        )
+        pieces: list[tuple[str, Any]] = [("meta", (g.watermark_us, self.terminal, g.evicted))]
+        for kind in SNAPSHOT_PARTS:
+            items = list(getattr(g, kind).items())
+            pieces.extend((kind, items[i : i + SNAPSHOT_ITEMS]) for i in range(0, len(items), SNAPSHOT_ITEMS))
+        now = datetime.now(UTC)
+        size = 0
+        for i, piece in enumerate(pieces):
+            # Piece by piece, with a pause between: pickling holds the interpreter lock, and one
+            # pickle of a large graph would stall every request for as long as it takes.
+            data = _pack(pickle.dumps(piece, protocol=5))
+            size += len(data)
+            self.store.insert_rows(
+                "correlator_snapshots",
+                [[self.name, seq, i, len(pieces), data, now]],
+                ["name", "seq", "chunk", "chunks", "data", "taken_at"],
+                role="correlator",
+            )
+            time.sleep(0.001)
         self.store.command(
             "ALTER TABLE {db}.correlator_snapshots DELETE WHERE name = {name:String} AND seq < {seq:UInt64}",
             {"name": self.name, "seq": seq},
@@ -162,7 +162,7 @@ class Correlator:
         )
         self.snapshot_seq = seq
         self.stats.snapshots += 1
-        log.info("correlator snapshot at seq %d: %.1f MB", seq, len(blob) / 1e6)
+        log.info("correlator snapshot at seq %d: %d pieces, %.1f MB", seq, len(pieces), size / 1e6)
 
     # --- the loop --------------------------------------------------------------------------------
 
@@ -644,6 +644,14 @@ JOURNEY_SCHEMA = pa.schema(
         ("state", _STR),
     ]
 )
+
+
+def _pack(raw: bytes) -> bytes:
+    return len(raw).to_bytes(8, "little") + pa.compress(raw, codec="zstd", asbytes=True)
+
+
+def _unpack(data: bytes) -> bytes:
+    return pa.decompress(data[8:], int.from_bytes(data[:8], "little"), codec="zstd", asbytes=True)
 
 
 def _iso(time_us: int) -> str:
