@@ -34,6 +34,16 @@ def _settings(host: str | None = None, port: int | None = None, data_dir: Path |
         raise typer.Exit(2) from None
 
 
+def _headers(api_key: str | None, tenant: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers of a CLI call to the API: the key, the tenant, anything else the call needs."""
+    headers = dict(extra or {})
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    if tenant:
+        headers["X-Tower-Tenant"] = tenant
+    return headers
+
+
 def _logging() -> None:
     logging.basicConfig(
         level=os.environ.get("TOWER_LOG_LEVEL", "INFO").upper(),
@@ -116,11 +126,7 @@ def import_events(
 
     settings = _settings()
     base = url or f"http://{settings.host}:{settings.port}"
-    headers = {"Content-Type": "application/x-ndjson"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    if tenant:
-        headers["X-Tower-Tenant"] = tenant
+    headers = _headers(api_key, tenant, {"Content-Type": "application/x-ndjson"})
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
     with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
         for path in files:
@@ -153,11 +159,7 @@ def _import_native(
     files: list[Path], adapter: str, params: dict[str, str], url: str | None, api_key: str | None, tenant: str | None
 ) -> None:
     settings = _settings()
-    headers = {"Content-Type": "application/octet-stream"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    if tenant:
-        headers["X-Tower-Tenant"] = tenant
+    headers = _headers(api_key, tenant, {"Content-Type": "application/octet-stream"})
     failed = 0
     with httpx.Client(base_url=url or f"http://{settings.host}:{settings.port}", headers=headers, timeout=120) as c:
         for path in files:
@@ -227,11 +229,7 @@ def watch(
     from tower.dropfolder import DropFolder
 
     settings = _settings()
-    headers = {}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    if tenant:
-        headers["X-Tower-Tenant"] = tenant
+    headers = _headers(api_key, tenant)
     params = dict(p.partition("=")[::2] for p in param or [])
     with httpx.Client(base_url=url or f"http://{settings.host}:{settings.port}", headers=headers, timeout=120) as c:
         drop = DropFolder(folder, lambda body: c.post(f"/v1/adapters/{adapter}", content=body, params=params))
@@ -264,11 +262,7 @@ def export(
         typer.echo("error: --format must be ocel or ndjson", err=True)
         raise typer.Exit(2)
     settings = _settings()
-    headers = {}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    if tenant:
-        headers["X-Tower-Tenant"] = tenant
+    headers = _headers(api_key, tenant)
     with httpx.Client(base_url=url or f"http://{settings.host}:{settings.port}", headers=headers, timeout=120) as c:
         ids = list(journey or [])
         if not ids:
@@ -313,11 +307,7 @@ def replay(
 ) -> None:
     """Send dead letters through intake again, once what rejected them is fixed."""
     settings = _settings()
-    headers = {}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    if tenant:
-        headers["X-Tower-Tenant"] = tenant
+    headers = _headers(api_key, tenant)
     failed = 0
     with httpx.Client(base_url=url or f"http://{settings.host}:{settings.port}", headers=headers, timeout=60) as c:
         for letter in letters:

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Request
 
 from adapters.base import AdapterError
 from adapters.registry import ADAPTERS
-from collector.api.events import read_body, screen
+from collector.api.events import append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
-from collector.writer import Backpressure
 from tower.api import JSON, ApiError, IngestAccess
 
 router = APIRouter(tags=["ingest"])
@@ -63,15 +62,7 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
         await asyncio.to_thread(services.quarantine.record, letters)
     accepted = duplicates = 0
     if valid:
-        try:
-            written = await services.writer.submit(valid)
-        except Backpressure as exc:
-            raise ApiError(
-                429,
-                "backpressure",
-                f"the writer is behind; retry after {exc.retry_after}s",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from None
+        written = await append(services.writer, valid)
         accepted, duplicates = written.accepted, written.duplicates
     body_out: dict[str, Any] = {
         "adapter": adapter,

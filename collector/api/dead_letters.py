@@ -11,9 +11,8 @@ from fastapi import APIRouter, Query, Request
 
 from adapters.base import AdapterError
 from adapters.registry import ADAPTERS
-from collector.api.events import screen
+from collector.api.events import append, screen
 from collector.ingest import NDJSON, BodyError, Candidate, Parsed, parse_body
-from collector.writer import Backpressure
 from tower.api import JSON, AdminAccess, ApiError, ReadAccess, page_cursor, read_cursor, rfc3339
 
 router = APIRouter(tags=["operations"])
@@ -124,15 +123,7 @@ async def replay_dead_letter(letter_id: str, request: Request, principal: AdminA
     valid, rejected, _ = await asyncio.to_thread(screen, parsed, principal, letter["content_type"])
     if not valid:
         raise ApiError(400, "still_invalid", "the replayed input is still rejected; see details", rejected)
-    try:
-        written = await services.writer.submit(valid)
-    except Backpressure as exc:
-        raise ApiError(
-            429,
-            "backpressure",
-            f"the writer is behind; retry after {exc.retry_after}s",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
+    written = await append(services.writer, valid)
     await asyncio.to_thread(
         services.store.command,
         "ALTER TABLE {db}.dead_letters UPDATE replayed_at = now64(6) "

@@ -9,13 +9,26 @@ from fastapi import APIRouter, Request
 
 from collector.ingest import BodyError, Parsed, media_type, parse_body
 from collector.quarantine import DeadLetter
-from collector.writer import Backpressure
+from collector.writer import Backpressure, GroupCommitWriter, WriteResult
 from tower.api import JSON, ApiError, IngestAccess, Principal
 from tower.events import EVENT_JSON_SCHEMA, Event, Problem, validate_event
 
 router = APIRouter(tags=["ingest"])
 
 ENDPOINT = "/v1/events"
+
+
+async def append(writer: GroupCommitWriter, events: list[Event]) -> WriteResult:
+    """Hand events to the group commit; a writer that is behind becomes `429 Retry-After`."""
+    try:
+        return await writer.submit(events)
+    except Backpressure as exc:
+        raise ApiError(
+            429,
+            "backpressure",
+            f"the writer is behind; retry after {exc.retry_after}s",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -86,15 +99,7 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
     if not valid:
         noun = "event was" if len(rejected) == 1 else f"all {len(rejected)} events were"
         raise ApiError(400, "invalid_events", f"the {noun} rejected; see details", rejected)
-    try:
-        result = await services.writer.submit(valid)
-    except Backpressure as exc:
-        raise ApiError(
-            429,
-            "backpressure",
-            f"the writer is behind; retry after {exc.retry_after}s",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
+    result = await append(services.writer, valid)
     return JSON(
         {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected},
         status_code=202,
