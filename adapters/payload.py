@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from adapters.base import AdapterError
@@ -103,9 +103,11 @@ def need_int(value: Any, path: str) -> int:
     return value
 
 
-def parse_instant(value: Any, path: str, *, assume_utc: bool = False) -> datetime:
+def parse_instant(value: Any, path: str, *, assume_utc: bool = False, naive_tz: tzinfo | None = None) -> datetime:
     """An ISO 8601 / RFC 3339 date-time → aware UTC datetime. Naive times are an error unless the
-    caller knows the format carries none (then they are read as UTC)."""
+    caller knows the format carries none: then they are read in `naive_tz`, or UTC with `assume_utc`."""
+    if assume_utc and naive_tz is None:
+        naive_tz = UTC
     if value is None:
         raise AdapterError(path, "is required")
     if not isinstance(value, str):
@@ -118,9 +120,9 @@ def parse_instant(value: Any, path: str, *, assume_utc: bool = False) -> datetim
     except ValueError:
         raise AdapterError(path, f"{value!r} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
-        if not assume_utc:
+        if naive_tz is None:
             raise AdapterError(path, f"{value!r} has no UTC offset")
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=naive_tz)
     return parsed.astimezone(UTC)
 
 

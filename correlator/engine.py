@@ -209,8 +209,6 @@ class Correlator:
                 pairs.append((int(seq), event))
             expected += 1
         self.stats.replayed_from_store += len(pairs)
-        if not pairs and rows:
-            return []
         return pairs
 
     def step(self, pairs: list[tuple[int, Event]]) -> None:

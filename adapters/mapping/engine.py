@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping as StrMap
-from datetime import datetime
 from typing import Any
 
 from jmespath import exceptions as jmespath_errors
 
 from adapters.base import AdapterError, AdapterResult, event
 from adapters.mapping.spec import Expression, Mapping, Namespace, TypeMap
-from adapters.payload import load_json, rfc3339, type_name
+from adapters.payload import load_json, parse_instant, rfc3339, type_name
 
 __all__ = ["MappingAdapter"]
-
-DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class MappingAdapter:
@@ -180,18 +176,7 @@ class MappingAdapter:
         where = f"{m.name}.time at record {n}"
         if value is None or (isinstance(value, str) and not value.strip()):
             raise AdapterError(where, f"{m.time.text!r} is required but empty")
-        if not isinstance(value, str):
-            raise AdapterError(where, f"must be a date or date-time string, got {type_name(value)}")
-        text = value.strip()
-        if text.endswith(" UTC"):
-            text = text[:-4] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise AdapterError(where, f"{value!r} is not an ISO 8601 date or date-time") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=m.timezone)
-        return rfc3339(moment)
+        return rfc3339(parse_instant(value, where, naive_tz=m.timezone))
 
     # -- evaluating expressions ----------------------------------------------------------------
 
