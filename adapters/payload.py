@@ -27,6 +27,21 @@ CARRIER_ALIASES: dict[str, str] = {
     "australiapost": "australiapost",
     "colissimo": "laposte",
     "laposte": "laposte",
+    # Standard Carrier Alpha Codes, as X12 856 TD503, 214 B1003 and 210 B311 name carriers.
+    "upsn": "ups",
+    "upsg": "ups",
+    "upss": "ups",
+    "upgf": "ups",
+    "fdeg": "fedex",
+    "fdxg": "fedex",
+    "fdxe": "fedex",
+    "fdex": "fedex",
+    "fde": "fedex",
+    "fxfe": "fedex",
+    "fxnl": "fedex",
+    "dhlc": "dhl",
+    "dhlg": "dhl",
+    "dhxe": "dhl",
 }
 
 

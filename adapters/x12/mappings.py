@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.base import AdapterError, event
+from adapters.payload import carrier_key
 from adapters.x12.tokenizer import FunctionalGroup, Interchange, Segment, TransactionSet
 
 SKU_QUALIFIERS = ("VP", "BP", "SK", "IN", "VN", "VC", "UP", "UK", "EN", "UA", "MG", "CB", "PI", "MF")
@@ -369,7 +370,7 @@ def map_856(ctx: Context) -> list[dict[str, Any]]:
         return next((s.get(3) for s in segs if s.tag == "TD5" and s.get(2) == "2" and s.get(3)), "")
 
     carrier = scac(ship_segs) or scac(header)
-    tracking_ns = f"tracking:{carrier.lower()}" if carrier else "tracking"
+    tracking_ns = f"tracking:{carrier_key(carrier)}" if carrier else "tracking"
     asn_ns = ctx.ns("asn", ctx.sender)
 
     objects: list[dict[str, Any]] = []
@@ -461,7 +462,7 @@ def map_856(ctx: Context) -> list[dict[str, Any]]:
         facts["bill_of_lading"] = bol
     if carrier:
         facts["carrier"] = carrier
-    dims = {"carrier": carrier} if carrier else None
+    dims = {"carrier": carrier_key(carrier)} if carrier else None
     return [
         event(
             ctx.base_id,
@@ -519,7 +520,7 @@ def map_210(ctx: Context) -> list[dict[str, Any]]:
     scac = b3.get(11)
     objects: list[dict[str, Any]] = [{"type": "invoice", "ids": {ctx.ns("freight_invoice", ctx.sender): b3.get(2)}}]
     if b3.get(3):
-        ns = f"tracking:{scac.lower()}" if scac else "tracking"
+        ns = f"tracking:{carrier_key(scac)}" if scac else "tracking"
         objects.append({"type": "shipment", "ids": {ns: b3.get(3)}})
     facts = edi_facts(ctx)
     facts["invoice_number"] = b3.get(2)
@@ -540,7 +541,7 @@ def map_210(ctx: Context) -> list[dict[str, Any]]:
             "freight.invoiced",
             ctx.time(b3.get(6)),
             objects,
-            dims={"carrier": scac} if scac else None,
+            dims={"carrier": carrier_key(scac)} if scac else None,
             facts=facts,
         )
     ]
@@ -601,7 +602,7 @@ def map_214(ctx: Context) -> list[dict[str, Any]]:
     scac = b10.get(3)
     ids: dict[str, str] = {}
     if b10.get(1):
-        ids[f"tracking:{scac.lower()}" if scac else "tracking"] = b10.get(1)
+        ids[f"tracking:{carrier_key(scac)}" if scac else "tracking"] = b10.get(1)
     if b10.get(2):
         ids[ctx.ns("shipment", ctx.receiver)] = b10.get(2)
     references = {s.get(2) or "?": s.get(1) for s in ctx.all("L11") if s.get(1)}
@@ -624,7 +625,7 @@ def map_214(ctx: Context) -> list[dict[str, Any]]:
                 etype,
                 ctx.time(at7.get(5), at7.get(6), at7.get(7)),
                 [{"type": "shipment", "ids": dict(ids)}],
-                dims={"carrier": scac} if scac else None,
+                dims={"carrier": carrier_key(scac)} if scac else None,
                 facts=facts,
             )
         )

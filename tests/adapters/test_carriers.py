@@ -565,3 +565,11 @@ def test_mutated_fixtures_fail_only_with_adapter_errors(adapter: str, path: Any,
             assert error.status == 400 and error.where, where
         else:
             assert isinstance(result, AdapterResult)
+
+
+def test_scacs_name_the_same_carrier_as_tracking_apis() -> None:
+    # An 856 naming UPS by its SCAC and an EasyPost tracker naming it "UPS" must meet in one
+    # tracking namespace, or the parcel's scans never join the order that shipped it.
+    assert {carrier_key(n) for n in ("UPSN", "UPS", "United Parcel Service")} == {"ups"}
+    assert {carrier_key(n) for n in ("FDEG", "FXFE", "FedEx Ground")} == {"fedex"}
+    assert carrier_key("USPS") == "usps"

@@ -196,7 +196,7 @@ def test_856_relates_each_order_only_to_its_own_packs() -> None:
     assert objects == [
         {"type": "load", "ids": {"bol:seller": "BOL1", "asn:seller": "ASN1"}},
         {"type": "shipment", "ids": {"sscc": "SSCC-A1"}},
-        {"type": "shipment", "ids": {"tracking:upsn": "1ZTRACKA2"}},
+        {"type": "shipment", "ids": {"tracking:ups": "1ZTRACKA2"}},
         {"type": "shipment", "ids": {"sscc": "SSCC-B1"}},
         {"type": "order", "ids": {"po:buyer": "PO-A"}},
         {"type": "order", "ids": {"po:buyer": "PO-B"}},
