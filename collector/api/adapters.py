@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,8 @@ from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from tower.api import JSON, ApiError, IngestAccess
 
 router = APIRouter(tags=["ingest"])
+
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 @router.post(
@@ -54,6 +57,12 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
         )
         raise ApiError(status, code, reason, [{"index": None, "id": None, "field": where, "reason": reason}]) from None
 
+    # W3C trace context over HTTP: the sync step that delivered the payload is the one its events
+    # came from, unless the payload itself says otherwise.
+    traceparent = request.headers.get("traceparent")
+    if traceparent and TRACEPARENT.fullmatch(traceparent.strip()):
+        for produced in result.events:
+            produced.setdefault("traceparent", traceparent.strip())
     parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
     valid, rejected, letters = await asyncio.to_thread(screen, parsed, principal, content_type)
     for letter in letters:
