@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 
@@ -34,10 +36,12 @@ def test_a_traceparent_header_stamps_the_events_of_a_native_payload(api: httpx.C
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
     def scan(code: str, category: str, at: str, header: str) -> httpx.Response:
-        body = (
-            '[{"trackingNumber": "9400100000000000000011", "statusCategory": "%s", "trackingEvents": '
-            '[{"eventCode": "%s", "eventType": "%s", "GMTTimestamp": "%s"}]}]' % (category, code, category, at)
-        )
+        item = {
+            "trackingNumber": "9400100000000000000011",
+            "statusCategory": category,
+            "trackingEvents": [{"eventCode": code, "eventType": category, "GMTTimestamp": at}],
+        }
+        body = json.dumps([item])
         return api.post(
             "/v1/adapters/tracking?carrier=usps",
             content=body.encode(),
