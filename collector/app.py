@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from adapters.registry import load_all as load_adapters
-from collector.api import adapters, dead_letters, events, health
+from collector.api import adapters, clock, dead_letters, events, health
 from collector.quarantine import Quarantine
 from collector.schema import MIGRATIONS as COLLECTOR_MIGRATIONS
 from collector.writer import GroupCommitWriter
@@ -134,6 +134,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     load_adapters()
-    for module in (events, adapters, dead_letters, health, lookup, journeys):
+    for module in (events, adapters, dead_letters, health, lookup, journeys, clock):
         app.include_router(module.router)
     return app

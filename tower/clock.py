@@ -17,15 +17,24 @@ class SystemClock:
 
 
 class ManualClock:
-    """A clock that only moves when told: `set` or `advance`. Thread-safe."""
+    """A clock that only moves when told: `set` or `advance`, until `release` hands it to the system
+    clock for good (a simulated month replayed, then live traffic). Thread-safe."""
 
     def __init__(self, start: datetime) -> None:
         self._now = start.astimezone(UTC)
         self._lock = threading.Lock()
+        self.released = False
 
     def now(self) -> datetime:
         with self._lock:
-            return self._now
+            return datetime.now(UTC) if self.released else self._now
+
+    def release(self) -> None:
+        """From now on follow the system clock; never earlier than the instant it was driven to."""
+        with self._lock:
+            if not self.released and self._now > datetime.now(UTC):
+                raise ValueError(f"the clock is at {self._now.isoformat()}, ahead of the system clock")
+            self.released = True
 
     def set(self, instant: datetime) -> None:
         with self._lock:
