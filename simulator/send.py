@@ -1,0 +1,248 @@
+"""Delivering a simulation to a tower over HTTP, step by step, while driving the tower's clock.
+
+Each step's messages go out concurrently (as the real systems would send them), each retried on
+`429`/`503` after the `Retry-After` the tower asks for; then the tower's manual clock is moved to
+the step's end, so everything it evaluates sees simulated time. What the tower answered is
+counted: accepted, duplicates, rejected — the numbers the ground truth is checked against.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from simulator.engine import ROUTES, Message, Step
+
+
+class DeliveryError(RuntimeError):
+    pass
+
+
+@dataclass(slots=True)
+class Report:
+    steps: int = 0
+    messages: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected_events: int = 0
+    refused_messages: int = 0  # whole payloads an adapter refused (4xx): the malformed ones, we expect
+    unexpected: list[dict[str, Any]] = field(default_factory=list)  # refusals of messages that were not broken
+    retries: int = 0
+    spans: int = 0
+    seconds: float = 0.0
+    by_kind: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "messages": self.messages,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected_events": self.rejected_events,
+            "refused_messages": self.refused_messages,
+            "unexpected": self.unexpected[:20],
+            "retries": self.retries,
+            "spans": self.spans,
+            "seconds": round(self.seconds, 2),
+            "events_per_second": round(self.accepted / self.seconds) if self.seconds else None,
+            "by_kind": dict(sorted(self.by_kind.items())),
+        }
+
+
+class Sender:
+    """Posts a simulation's steps to one tower from a pool of threads, each with its own keep-alive
+    connection (the synchronous client costs a fraction of the asynchronous one per request)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        drive_clock: bool = True,
+        send_spans: bool = True,
+        timeout: float = 60.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
+        self.client = httpx.Client(base_url=url, headers=headers, timeout=timeout, limits=limits)
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="simulator-send")
+        self.drive_clock = drive_clock
+        self.send_spans = send_spans
+        self.report = Report()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.client.close()
+
+    def prepare(self, start: datetime) -> None:
+        """Check the tower is there; move its clock to the simulation's start; learn whether it takes spans."""
+        try:
+            ready = self.client.get("/readyz")
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"no tower answers at {self.client.base_url}: {exc}") from None
+        if ready.status_code != 200:
+            raise DeliveryError(f"the tower at {self.client.base_url} is not ready: {ready.text[:300]}")
+        if self.drive_clock:
+            clock = self.client.get("/v1/admin/clock").json()
+            if clock.get("mode") != "manual":
+                raise DeliveryError(
+                    "the tower's clock follows the system, so it cannot replay simulated time: start it with "
+                    "TOWER_CLOCK=<the simulation's start>, or simulate with --no-clock"
+                )
+            self._clock(start)
+        if self.send_spans:
+            probe = self.client.post("/v1/traces", content=b"{}", headers={"Content-Type": "application/json"})
+            self.send_spans = probe.status_code < 400
+
+    def _clock(self, at: datetime) -> None:
+        response = self.client.post("/v1/admin/clock", json={"now": at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        if response.status_code != 200:
+            raise DeliveryError(f"moving the tower's clock to {at.isoformat()} failed: {response.text[:300]}")
+
+    def post(self, message: Message) -> None:
+        response: httpx.Response | None = None
+        for attempt in range(30):
+            try:
+                response = self.client.post(message.route, content=message.body, headers=message.headers)
+            except httpx.TransportError as exc:
+                if attempt == 29:
+                    raise DeliveryError(f"{message.kind} to {message.route}: {exc}") from None
+                time.sleep(min(0.2 * 2**attempt, 5))
+                with self._lock:
+                    self.report.retries += 1
+                continue
+            if response.status_code in (429, 503):
+                with self._lock:
+                    self.report.retries += 1
+                time.sleep(min(float(response.headers.get("Retry-After", "1")), 5.0))
+                continue
+            break
+        if response is None or response.status_code in (429, 503):
+            raise DeliveryError(f"{message.kind}: the tower kept refusing it")
+        with self._lock:
+            self._count(message, response)
+
+    def _count(self, message: Message, response: httpx.Response) -> None:
+        report = self.report
+        report.messages += 1
+        report.by_kind[message.kind] += 1
+        if response.status_code == 202:
+            payload = response.json()
+            report.accepted += payload.get("accepted", 0)
+            report.duplicates += payload.get("duplicates", 0)
+            rejected = payload.get("rejected") or []
+            report.rejected_events += len(rejected)
+            if rejected and not message.malformed:
+                report.unexpected.append({"kind": message.kind, "status": 202, "rejected": rejected[:3]})
+        elif 400 <= response.status_code < 500:
+            report.refused_messages += 1
+            if not message.malformed:
+                report.unexpected.append(
+                    {"kind": message.kind, "status": response.status_code, "body": response.text[:500]}
+                )
+        else:
+            raise DeliveryError(f"{message.kind} to {message.route}: {response.status_code} {response.text[:300]}")
+
+    def spans(self, step: Step) -> None:
+        if not (self.send_spans and step.spans):
+            return
+        body = orjson.dumps(otlp_json(step.spans))
+        response = self.client.post(ROUTES["traces"], content=body, headers={"Content-Type": "application/json"})
+        if response.status_code >= 400:
+            self.send_spans = False  # telemetry never stops the traffic it describes
+        else:
+            with self._lock:
+                self.report.spans += len(step.spans)
+
+    def submit(self, step: Step) -> list[Future[None]]:
+        futures = [self.pool.submit(self.post, m) for m in step.messages]
+        futures.append(self.pool.submit(self.spans, step))
+        return futures
+
+    def deliver(
+        self, steps: Iterable[Step], progress: Callable[[Step, Report], None] | None = None, window: int = 24
+    ) -> Report:
+        """Send steps with up to `window` of them in flight; the clock moves to a step's end once that
+        step and every earlier one is acknowledged, so the tower never evaluates a time whose
+        traffic it has not been given."""
+        began = time.perf_counter()
+        in_flight: deque[tuple[Step, list[Future[None]]]] = deque()
+
+        def settle_oldest() -> None:
+            step, futures = in_flight.popleft()
+            for future in futures:
+                future.result()  # a delivery error stops the run here
+            if self.drive_clock:
+                self._clock(step.end)
+            self.report.steps += 1
+            self.report.seconds = time.perf_counter() - began
+            if progress is not None:
+                progress(step, self.report)
+
+        for step in steps:
+            in_flight.append((step, self.submit(step)))
+            while len(in_flight) >= window or (in_flight and all(f.done() for f in in_flight[0][1])):
+                settle_oldest()
+        while in_flight:
+            settle_oldest()
+        self.report.seconds = time.perf_counter() - began
+        return self.report
+
+    def wait_correlated(self, timeout: float = 600.0) -> None:
+        """Until the correlator has applied every event the tower acknowledged."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            checks = self.client.get("/readyz").json().get("checks", {})
+            if checks.get("correlator", {}).get("lag_events", 1) == 0:
+                return
+            time.sleep(0.25)
+        raise DeliveryError(f"the correlator has not caught up after {timeout:.0f}s")
+
+
+def otlp_json(spans: list[dict[str, Any]]) -> dict[str, Any]:
+    """Recorded sync-step spans as an OTLP/JSON ExportTraceServiceRequest, one resource per service."""
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for s in spans:
+        out: dict[str, Any] = {
+            "traceId": f"{s['trace_id']:032x}",
+            "spanId": f"{s['span_id']:016x}",
+            "name": s["name"],
+            "kind": 3,  # CLIENT: a sync step calls the next system
+            "startTimeUnixNano": str(int(s["start"].timestamp() * 1e9)),
+            "endTimeUnixNano": str(int(s["end"].timestamp() * 1e9)),
+            "attributes": [{"key": k, "value": _any_value(v)} for k, v in s["attributes"].items()],
+            "status": {"code": 2, "message": s["error"]} if s["error"] else {"code": 1},
+        }
+        if s["parent"]:
+            out["parentSpanId"] = f"{s['parent']:016x}"
+        by_service.setdefault(s["service"], []).append(out)
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+                "scopeSpans": [{"scope": {"name": "control-tower.simulator"}, "spans": items}],
+            }
+            for service, items in sorted(by_service.items())
+        ]
+    }
+
+
+def _any_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": str(value)}
