@@ -71,6 +71,7 @@ class _Order:
     shopify_id: int = 0
     customer: int = 0
     released: bool = False
+    picked: bool = False
     shipped_lines: int = 0
     parcels: list[_Parcel] = field(default_factory=list)
 
@@ -144,6 +145,7 @@ class Simulation:
         self._daily = daily
         self._stale_frozen: dict[str, dict[str, int]] = {}
         self._backorders: dict[tuple[str, str], list[_Order]] = defaultdict(list)
+        self._short_picks: dict[tuple[str, str], list[tuple[_Order, str]]] = defaultdict(list)
         self._load: dict[tuple[str, str, str], list[_Parcel]] = defaultdict(list)
         self._mismatch_open: dict[tuple[str, str], dict[str, Any]] = {}
         self._snapshot_cursor: dict[str, int] = defaultdict(int)
@@ -336,7 +338,12 @@ class Simulation:
         broken = self.scenario("malformed", message.at)
         if broken and message.route != ROUTES["events"] and self.rng.random() < broken.intensity:
             bad = Message(
-                message.at, message.route, dict(message.headers), _corrupt(message.body), message.kind, malformed=True
+                message.at,
+                message.route,
+                dict(message.headers),
+                _corrupt(message.body, message.headers.get("Content-Type", "")),
+                message.kind,
+                malformed=True,
             )
             if "X-Shopify-Hmac-Sha256" in bad.headers:  # Shopify signs what it sends, broken or not
                 bad.headers.update(
@@ -617,8 +624,6 @@ class Simulation:
             return
         for _, sku, q, _ in order.lines:
             view[sku] -= q
-            if self._stock[wh][sku] < q:  # the ERP promised stock the warehouse does not have
-                t.oversold = True
             self._stock[wh][sku] -= q
         t.milestones.setdefault("inventory.allocated", now)
         self.event(
@@ -673,6 +678,25 @@ class Simulation:
     def _pick(self, order: _Order, ticket: str) -> None:
         b, t, now = self.business, order.truth, self._now
         w = b.warehouse(t.warehouse)
+        if order.picked:
+            return  # a second re-pick scheduled by another SKU's replenishment
+        short = sorted({sku for _, sku, _, _ in order.lines if self._stock[w.key][sku] < 0})
+        if short:  # oversold: the shelf is empty; the pick comes up short and waits for stock
+            t.milestones.setdefault("inventory.backordered", now)
+            t.oversold = True  # the ERP allocated stock the shelf did not hold
+            self.event(
+                b.erp_source,
+                "inventory.backordered",
+                now,
+                [{"type": "order", "ids": {"erp": order.so}}],
+                step="erp.inventory.short_pick",
+                dims={"warehouse": w.key, "system": "erp"},
+                facts={"reason": "short pick", "lines": [{"sku": sku} for sku in short]},
+            )
+            for sku in short:
+                self._short_picks[(w.key, sku)].append((order, ticket))
+            return
+        order.picked = True
         if w.wms != "x12":  # the 3PL reports packing (945), never picking
             t.milestones["fulfillment.picked"] = now
         plain = [(ln, s, q) for ln, s, q, _ in order.lines]
@@ -1065,14 +1089,17 @@ class Simulation:
     def _replenish(self, w: Warehouse) -> None:
         for sku in self._skus:
             target = max(20, int(self._daily[sku] * w.share * DAYS_OF_STOCK))
-            if self._stock[w.key][sku] < target // 2:
-                qty = target - self._stock[w.key][sku]
+            # purchasing reorders from the ERP's numbers: when those are wrong, the shelf runs dry
+            if self._erp_stock[w.key][sku] < target // 2 or self._short_picks.get((w.key, sku)):
+                qty = target - min(self._erp_stock[w.key][sku], self._stock[w.key][sku])
                 self._stock[w.key][sku] += qty
                 if self._stale(w.key, self._now) is None:
                     self._erp_stock[w.key][sku] += qty
                 else:
                     self._stale_frozen[w.key][sku] = self._stale_frozen[w.key].get(sku, 0) + qty
                     self._mismatch(w.key, sku, qty)
+                for order, ticket in dict.fromkeys(self._short_picks.pop((w.key, sku), [])):
+                    self.at(_in_shift(self._now + timedelta(minutes=45), w), partial(self._pick, order, ticket))
                 waiting = self._backorders.pop((w.key, sku), [])
                 for order in dict.fromkeys(waiting):
                     self.erp(
@@ -1119,7 +1146,7 @@ class Simulation:
         self._stale_frozen[wh] = {}
         # a cycle count finds a handful of popular SKUs far short; the ERP will not hear of it in time
         for sku in self._skus[:8]:
-            loss = int(self._stock[wh][sku] * 0.85)
+            loss = int(self._stock[wh][sku] * 0.95)
             self._stock[wh][sku] -= loss
             self._stale_frozen[wh][sku] = self._stale_frozen[wh].get(sku, 0) - loss
             self.incident("stale-inventory").details.append({"warehouse": wh, "sku": sku, "loss": loss})
@@ -1131,11 +1158,7 @@ class Simulation:
             self._erp_stock[wh][sku] += delta
             self._mismatch(wh, sku, -delta)
         for order in self.truth.orders.values():
-            if (
-                order.oversold
-                and order.warehouse == wh
-                and s.start <= (order.at("inventory.allocated") or s.end) < s.end
-            ):
+            if order.oversold and order.warehouse == wh and (order.at("inventory.allocated") or s.end) >= s.start:
                 self.incident("stale-inventory").orders.add(order.key)
                 order.incidents.add("stale-inventory")
 
@@ -1229,6 +1252,12 @@ def _in_shift(at: datetime, w: Warehouse) -> datetime:
     return day + timedelta(hours=start, minutes=(at.minute % 30))
 
 
-def _corrupt(body: bytes) -> bytes:
-    """What broken senders really send: a payload cut off part-way."""
+def _corrupt(body: bytes, content_type: str) -> bytes:
+    """What broken senders really send: a CSV row with an unquoted comma in a field, or a payload cut off
+    part-way (a CSV cut short would still be a valid CSV of fewer rows, so it gets the comma)."""
+    if content_type == "text/csv":
+        lines = body.split(b"\n")
+        middle = max(1, len(lines) // 2)
+        lines[middle] = lines[middle].replace(b",", b",Bldg 7, Dock 2,", 1)
+        return b"\n".join(lines)
     return body[: max(1, len(body) * 3 // 5)]

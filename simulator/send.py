@@ -40,6 +40,7 @@ class Report:
     spans: int = 0
     seconds: float = 0.0
     by_kind: Counter[str] = field(default_factory=Counter)
+    duplicates_by_kind: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class Report:
             "seconds": round(self.seconds, 2),
             "events_per_second": round(self.accepted / self.seconds) if self.seconds else None,
             "by_kind": dict(sorted(self.by_kind.items())),
+            "duplicates_by_kind": dict(sorted(self.duplicates_by_kind.items())),
         }
 
 
@@ -141,6 +143,10 @@ class Sender:
             payload = response.json()
             report.accepted += payload.get("accepted", 0)
             report.duplicates += payload.get("duplicates", 0)
+            if payload.get("duplicates"):
+                report.duplicates_by_kind[message.kind + (" (resent)" if message.duplicate else "")] += payload[
+                    "duplicates"
+                ]
             rejected = payload.get("rejected") or []
             report.rejected_events += len(rejected)
             if rejected and not message.malformed:
