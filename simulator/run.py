@@ -17,14 +17,21 @@ from simulator.engine import Simulation, Step
 from simulator.scenarios import Scenario, parse
 from simulator.send import Report, Sender
 
-DEMO_SCENARIOS = (
-    "carrier-outage:start=9d14h,duration=6h,target=ups",
-    "erp-maintenance:start=15d1h,duration=2h",
-    "duplicate-orders:start=18d,duration=12h,intensity=0.2",
-    "missing-tracking:start=21d,duration=24h,intensity=0.15",
-    "malformed:start=24d9h,duration=6h,intensity=0.05",
-    "wms-delay:start=26d8h,duration=6h,target=dc-west",
-)
+
+def demo_scenarios(days: float) -> list[str]:
+    """A few incidents spread over the demo's span, placed where they are easy to find."""
+
+    def at(share: float) -> str:
+        return f"{days * share:.3f}d"
+
+    return [
+        f"carrier-outage:start={at(0.3)},duration=6h,target=ups",
+        f"erp-maintenance:start={at(0.5)},duration=2h",
+        f"duplicate-orders:start={at(0.6)},duration=12h,intensity=0.2",
+        f"missing-tracking:start={at(0.7)},duration=24h,intensity=0.15",
+        f"malformed:start={at(0.8)},duration=6h,intensity=0.05",
+        f"wms-delay:start={at(0.9)},duration=6h,target=dc-west",
+    ]
 
 
 @dataclass(slots=True)

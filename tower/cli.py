@@ -415,6 +415,42 @@ def simulate(
 
 
 @app.command()
+def demo(
+    days: Annotated[float, typer.Option(help="Simulated days before going live")] = 30,
+    orders_per_day: Annotated[float, typer.Option(help="Orders a day in the simulated month")] = 500,
+    live_orders_per_day: Annotated[float, typer.Option(help="Orders a day once live")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated month")] = 7,
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its store")] = Path(".tower-demo"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Throw away an earlier demo's data first")] = False,
+) -> None:
+    """Simulate a month with a few incidents, then run the tower on it with live traffic."""
+    import signal
+
+    from simulator.demo import run_demo
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl-C does: server and children included
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        run_demo(
+            data_dir.resolve(),
+            days=days,
+            orders_per_day=orders_per_day,
+            seed=seed,
+            port=port,
+            fresh=fresh,
+            live_orders_per_day=live_orders_per_day,
+        )
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def settings() -> None:
     """Print every TOWER_* setting with its default and meaning."""
     for name, default, meaning in settings_table():

@@ -39,6 +39,11 @@ class ServerProcess:
 
     def start(self, timeout: float = 120) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as probe:  # else the readiness check below would find someone else's server
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise RuntimeError(f"port {self.port} is already in use; choose another with --port") from None
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
