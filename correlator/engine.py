@@ -172,7 +172,13 @@ class Correlator:
             try:
                 if batches:
                     pairs = [(b.first_seq + i, e) for b in batches for i, e in enumerate(b.events)]
+                    began = time.perf_counter()
                     await asyncio.to_thread(self.step, pairs)
+                    if len(pairs) < self.batch_events:
+                        # A step costs mostly its inserts, whatever its size: after a small one, let
+                        # events gather for as long as it took (at most `interval`), so under load
+                        # steps grow instead of multiplying, and an idle tower still answers at once.
+                        await asyncio.sleep(min(time.perf_counter() - began, self.interval))
                 elif self.bus.high_water > self.applied_seq:
                     pairs = await asyncio.to_thread(self.read_from_store, self.applied_seq, self.batch_events)
                     if pairs:
