@@ -16,11 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from adapters.registry import load_all as load_adapters
-from collector.api import adapters, dead_letters, events, health
+from collector.api import adapters, dead_letters, events, health, traces
+from collector.otlp.schema import MIGRATIONS as OTLP_MIGRATIONS
+from collector.otlp.writer import TelemetryWriter
 from collector.quarantine import Quarantine
 from collector.schema import MIGRATIONS as COLLECTOR_MIGRATIONS
 from collector.writer import GroupCommitWriter
 from correlator.api import journeys, lookup
+from correlator.api import traces as trace_reads
 from correlator.engine import Correlator
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from tower import __version__
@@ -32,7 +35,7 @@ from tower.store import Migration, Store, StoreError
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *CORRELATOR_MIGRATIONS)
+MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *OTLP_MIGRATIONS, *CORRELATOR_MIGRATIONS)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Services:
     correlator: Correlator
     quarantine: Quarantine
     clock: Clock
+    telemetry: TelemetryWriter
 
 
 def build_services(settings: Settings) -> Services:
@@ -68,6 +72,7 @@ def build_services(settings: Settings) -> Services:
         ),
         quarantine=Quarantine(store),
         clock=clock_from_setting(settings.clock),
+        telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
     )
 
 
@@ -85,10 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services.store.migrate(MIGRATIONS)
         await services.writer.start()
         await services.correlator.start()
+        await services.telemetry.start()
         app.state.services = services
         try:
             yield
         finally:
+            await services.telemetry.close()
             await services.writer.close()
             await services.correlator.close()
             services.store.close()
@@ -134,6 +141,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     load_adapters()
-    for module in (events, adapters, dead_letters, health, lookup, journeys):
+    for module in (events, adapters, traces, dead_letters, health, lookup, journeys, trace_reads):
         app.include_router(module.router)
     return app
