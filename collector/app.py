@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -32,6 +33,7 @@ from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
+from tower.telemetry import configure_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.set_threshold(100_000, 50, 100)
         if settings.embedded:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Control Tower's own spans (ingest, adapters, correlation), when OTEL_* variables ask for them.
+        tracing = configure_tracing("control-tower")
         services = build_services(settings)
         services.store.migrate(MIGRATIONS)
         await services.writer.start()
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.writer.close()
             await services.correlator.close()
             services.store.close()
+            await asyncio.to_thread(shutdown_tracing, tracing)
 
     app = FastAPI(
         title="Control Tower",

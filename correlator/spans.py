@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
+from tower.api import ApiError, page_cursor, read_cursor
 from tower.otel_values import typed
 from tower.store import Store
 
@@ -180,3 +182,73 @@ def journey_spans(
         )
     linked.sort(key=lambda s: (s["start_unix_nano"], s["trace_id"], s["span_id"]))
     return linked, beneath
+
+
+def search_traces(
+    store: Store,
+    tenant: str,
+    *,
+    service: str | None = None,
+    name: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Traces newest first: `spans` counts the stored rows (a span sent twice is stored twice)."""
+    where = ["tenant = {tenant:String}"]
+    params: dict[str, Any] = {}
+    if service:
+        where.append("ServiceName = {service:String}")
+        params["service"] = service
+    if name:
+        where.append("SpanName = {name:String}")
+        params["name"] = name
+    if start:
+        where.append("Timestamp >= {start:DateTime64(9, 'UTC')}")
+        params["start"] = start
+    if end:
+        where.append("Timestamp < {end:DateTime64(9, 'UTC')}")
+        params["end"] = end
+    filtered = " AND ".join(where)
+    having = ""
+    after = read_cursor(cursor)
+    if after:
+        if len(after) != 2 or not isinstance(after[0], int) or not isinstance(after[1], str):
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it")
+        having = "HAVING (start_ns, TraceId) < ({c_ns:Int64}, {c_id:String})"
+        params.update(c_ns=after[0], c_id=after[1])
+    rows = store.read(
+        "SELECT TraceId, count() AS spans, uniqExact(SpanId) AS distinct_spans, "
+        "toUnixTimestamp64Nano(min(Timestamp)) AS start_ns, "
+        "max(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS end_ns, "
+        "groupUniqArray(ServiceName) AS services, "
+        "argMin(SpanName, (ParentSpanId != '', Timestamp)) AS root, countIf(StatusCode = 'Error') AS errors "
+        f"FROM {{db}}.otel_traces WHERE {filtered} GROUP BY TraceId {having} "
+        "ORDER BY start_ns DESC, TraceId DESC LIMIT {limit:UInt32}",
+        tenant,
+        {**params, "limit": limit + 1},
+    )
+    totals = store.read(
+        f"SELECT uniqExact(TraceId) AS traces, count() AS spans FROM {{db}}.otel_traces WHERE {filtered}",
+        tenant,
+        params,
+    )[0]
+    items = [
+        {
+            "trace_id": r["TraceId"],
+            "root": r["root"],
+            "services": sorted(r["services"]),
+            "spans": r["spans"],
+            "distinct_spans": r["distinct_spans"],
+            "errors": r["errors"],
+            "start": iso_ns(int(r["start_ns"])),
+            "duration_ns": int(r["end_ns"]) - int(r["start_ns"]),
+        }
+        for r in rows[:limit]
+    ]
+    nxt = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        nxt = page_cursor([int(last["start_ns"]), last["TraceId"]])
+    return {"items": items, "total": totals["traces"], "spans": totals["spans"], "next": nxt}

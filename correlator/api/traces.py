@@ -1,18 +1,44 @@
-"""`GET /v1/traces/{trace_id}`: every stored span of one trace, attributes typed."""
+"""`GET /v1/traces` (recent traces, filtered by service or span name) and `GET /v1/traces/{trace_id}`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 
-from correlator.spans import trace_spans
+from correlator.spans import search_traces, trace_spans
 from tower.api import ApiError, ReadAccess
 
-router = APIRouter(tags=["journeys"])
+router = APIRouter(tags=["traces"])
 
 
-@router.get("/v1/traces/{trace_id}", summary="The spans of one trace (OpenTelemetry), as stored from /v1/traces")
+@router.get("/v1/traces", summary="Traces stored from /v1/traces, newest first, by service, span name and time")
+def list_traces(
+    request: Request,
+    principal: ReadAccess,
+    service: str | None = None,
+    name: Annotated[str | None, Query(description="traces with a span of this name")] = None,
+    start: Annotated[
+        datetime | None, Query(alias="from", description="traces with a span starting at or after")
+    ] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="traces with a span starting before")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    return search_traces(
+        request.app.state.services.store,
+        principal.tenant,
+        service=service,
+        name=name,
+        start=start,
+        end=end,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/v1/traces/{trace_id}", summary="The spans of one trace, attributes typed")
 def get_trace(
     request: Request,
     principal: ReadAccess,
