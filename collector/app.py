@@ -33,7 +33,7 @@ from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
-from tower.telemetry import configure_tracing, shutdown_tracing
+from tower.telemetry import configure_tracing, shutdown_tracing, untraced
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Order journeys across channels, ERP, WMS and carriers.",
         lifespan=lifespan,
         default_response_class=JSON,
+        # FastAPI's own request spans, once configure_tracing set a provider; our spans add the counts.
+        telemetry={"exclude": untraced, "operation_spans": False},
     )
     app.state.settings = settings
 

@@ -123,7 +123,8 @@ def configure_tracing(
 
     With `set_global` (the default) it becomes the global provider, so `trace.get_tracer` and the
     SDK's `sync_step` use it. `resource_attributes` win over the detected ones (a simulator fixes
-    `service.instance.id`, which is otherwise random per process). Never raises: a misconfigured exporter is logged and tracing is off."""
+    `service.instance.id`, which is otherwise random per process). Never raises: a misconfigured
+    exporter is logged and tracing is off."""
     env = os.environ if environ is None else environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in TRUE:
         return None
@@ -183,19 +184,34 @@ def shutdown_tracing(provider: TracerProvider | None, timeout: float = SHUTDOWN_
     return finished
 
 
+UNTRACED_PATHS = frozenset({"/v1/traces", "/v1/logs", "/healthz", "/readyz", "/metrics"})
+
+
+def untraced(scope: Mapping[str, Any]) -> bool:
+    """Requests FastAPI's own request spans skip: the OTLP intake (were Control Tower's exporter
+    pointed at itself, every export would make a span to export) and health polling."""
+    return scope.get("path") in UNTRACED_PATHS
+
+
 @contextmanager
-def server_span(
+def request_span(
     tracer: trace.Tracer, name: str, headers: Mapping[str, str], attributes: dict[str, Any] | None = None
 ) -> Iterator[Span]:
-    """A SERVER span for one request, continuing the caller's W3C trace context from `headers`.
+    """The span of one request's work, with the counts the handler sets on it.
 
-    An exception with a `status` below 500 (a refused request) is the caller's error, not ours: it
-    is recorded as the response status, and the span's status stays unset."""
-    context = propagate.extract(headers)
+    Inside FastAPI's own request span (FastAPI traces requests when a tracer provider is set) it
+    is a child of that span; without one it is the SERVER span itself, continuing the caller's
+    W3C trace context from `headers`. An exception with a `status` below 500 (a refused request)
+    is the caller's error: recorded as the response status, the span's status stays unset."""
+    current = trace.get_current_span()
+    if current.get_span_context().is_valid:
+        context, kind = None, SpanKind.INTERNAL
+    else:
+        context, kind = propagate.extract(headers), SpanKind.SERVER
     with tracer.start_as_current_span(
         name,
         context=context,
-        kind=SpanKind.SERVER,
+        kind=kind,
         attributes=attributes,
         record_exception=False,
         set_status_on_exception=False,

@@ -15,7 +15,7 @@ from collector.api.events import append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from tower.api import JSON, ApiError, IngestAccess, Principal
-from tower.telemetry import server_span
+from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
 TRACER = trace.get_tracer("control-tower.collector")
@@ -34,7 +34,7 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
         "http.request.method": "POST",
         "http.route": "/v1/adapters/{adapter}",
     }
-    with server_span(TRACER, f"POST /v1/adapters/{adapter}", request.headers, attributes) as span:
+    with request_span(TRACER, f"ingest.adapter {adapter}", request.headers, attributes) as span:
         response = await run_adapter(adapter, request, principal, span)
         span.set_attribute("http.response.status_code", response.status_code)
         return response

@@ -14,7 +14,7 @@ from collector.quarantine import DeadLetter
 from collector.writer import Backpressure, GroupCommitWriter, WriteResult
 from tower.api import JSON, ApiError, IngestAccess, Principal
 from tower.events import EVENT_JSON_SCHEMA, Event, Problem, validate_event
-from tower.telemetry import server_span
+from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
 
@@ -70,7 +70,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 )
 async def post_events(request: Request, principal: IngestAccess) -> JSON:
     attributes = {"tower.tenant": principal.tenant, "http.request.method": "POST", "http.route": ENDPOINT}
-    with server_span(TRACER, "POST /v1/events", request.headers, attributes) as span:
+    with request_span(TRACER, "ingest.events", request.headers, attributes) as span:
         response = await ingest_events(request, principal, span)
         span.set_attribute("http.response.status_code", response.status_code)
         return response

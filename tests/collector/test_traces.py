@@ -21,7 +21,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, SpanKind, Status as SpanStatus, StatusCode
+from opentelemetry.trace import Link, SpanKind, StatusCode
+from opentelemetry.trace import Status as SpanStatus
 
 from tests.conftest import ServerProcess
 from tests.support.ocel import FIXTURES
