@@ -20,7 +20,9 @@ exporter that is down only costs dropped spans, and `shutdown_tracing` waits a b
 
 For simulated traffic: `SeededIdGenerator(seed)` makes trace and span ids a function of the seed,
 and spans take explicit times (`tracer.start_span(name, start_time=nanos(t))`,
-`span.end(end_time=nanos(t))`), so a seeded run emits the same spans byte for byte.
+`span.end(end_time=nanos(t))`), so a seeded run emits the same spans byte for byte. A producer
+faster than the export (simulated time) calls `provider.force_flush()` now and then, or raises
+the queue: a full queue drops spans rather than slow the host.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ id or link id of the wrong length. Everything else about a span is kept as sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -88,7 +89,7 @@ class SpanRows:
 
 
 def span_problem(span: Span) -> str | None:
-    """Why a span's ids cannot be stored, or None."""
+    """Why a span cannot be stored, or None."""
     if len(span.trace_id) != 16 or span.trace_id == ZERO_TRACE:
         return "traceId must be 16 bytes (32 hex digits) and not all zero"
     if len(span.span_id) != 8 or span.span_id == ZERO_SPAN:
@@ -97,28 +98,125 @@ def span_problem(span: Span) -> str | None:
         return "parentSpanId must be empty or 8 bytes (16 hex digits)"
     if span.start_time_unix_nano >= MAX_TIME or span.end_time_unix_nano >= MAX_TIME:
         return "startTimeUnixNano and endTimeUnixNano must be before the year 2262"
-    if any(event.time_unix_nano >= MAX_TIME for event in span.events):
-        return "events must have timeUnixNano before the year 2262"
+    for event in span.events:
+        if event.time_unix_nano >= MAX_TIME:
+            return "events must have timeUnixNano before the year 2262"
     for i, link in enumerate(span.links):
         if len(link.trace_id) != 16 or len(link.span_id) != 8:
             return f"links[{i}] must have a 16-byte traceId and an 8-byte spanId"
     return None
 
 
+class MapColumn:
+    """A Map(String, String) column built flat (keys, values, offsets): far cheaper than Python pairs."""
+
+    __slots__ = ("keys", "offsets", "values")
+
+    def __init__(self) -> None:
+        self.offsets = [0]
+        self.keys: list[str] = []
+        self.values: list[str] = []
+
+    def add(self, mapping: dict[str, str]) -> None:
+        if mapping:
+            self.keys.extend(mapping)
+            self.values.extend(mapping.values())
+        self.offsets.append(len(self.keys))
+
+    def array(self) -> pa.Array:
+        return pa.MapArray.from_arrays(
+            pa.array(self.offsets, pa.int32()), pa.array(self.keys, pa.string()), pa.array(self.values, pa.string())
+        )
+
+
+class ListColumn:
+    """An Array(T) column (a Nested subcolumn) built flat: items and offsets."""
+
+    __slots__ = ("items", "kind", "offsets")
+
+    def __init__(self, kind: pa.DataType) -> None:
+        self.offsets = [0]
+        self.kind = kind
+        self.items: list[Any] = []
+
+    def close(self, count: int) -> None:
+        self.offsets.append(self.offsets[-1] + count)
+
+    def array(self) -> pa.Array:
+        return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), pa.array(self.items, self.kind))
+
+
+class MapListColumn:
+    """An Array(Map(String, String)) column built flat."""
+
+    __slots__ = ("items", "offsets")
+
+    def __init__(self) -> None:
+        self.offsets = [0]
+        self.items = MapColumn()
+
+    def close(self, count: int) -> None:
+        self.offsets.append(self.offsets[-1] + count)
+
+    def array(self) -> pa.Array:
+        return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), self.items.array())
+
+
 def span_rows(request: ExportTraceServiceRequest, tenant: str, identifier_attributes: dict[str, str]) -> SpanRows:
     """Rows for every storable span; `identifier_attributes` maps span attribute → identifier namespace."""
-    cols: dict[str, list] = {name: [] for name in SPAN_SCHEMA.names}
-    links: dict[str, list] = {name: [] for name in LINK_SCHEMA.names}
+    plain: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "Timestamp",
+            "TraceId",
+            "SpanId",
+            "ParentSpanId",
+            "TraceState",
+            "SpanName",
+            "SpanKind",
+            "ServiceName",
+            "ScopeName",
+            "ScopeVersion",
+            "Duration",
+            "StatusCode",
+            "StatusMessage",
+        )
+    }
+    maps = {
+        name: MapColumn()
+        for name in (
+            "ResourceAttributes",
+            "ResourceAttributeTypes",
+            "ScopeAttributes",
+            "SpanAttributes",
+            "SpanAttributeTypes",
+        )
+    }
+    event_times, event_names = ListColumn(NS), ListColumn(pa.string())
+    event_values, event_types = MapListColumn(), MapListColumn()
+    link_traces, link_spans, link_states = ListColumn(pa.string()), ListColumn(pa.string()), ListColumn(pa.string())
+    link_values, link_types = MapListColumn(), MapListColumn()
+    nested: dict[str, ListColumn | MapListColumn] = {
+        "Events.Timestamp": event_times,
+        "Events.Name": event_names,
+        "Events.Attributes": event_values,
+        "Events.AttributeTypes": event_types,
+        "Links.TraceId": link_traces,
+        "Links.SpanId": link_spans,
+        "Links.TraceState": link_states,
+        "Links.Attributes": link_values,
+        "Links.AttributeTypes": link_types,
+    }
+    links: dict[str, list[Any]] = {name: [] for name in LINK_SCHEMA.names}
     rejected = 0
     reasons: list[str] = []
+    timestamps, trace_ids, span_ids = plain["Timestamp"], plain["TraceId"], plain["SpanId"]
     for r, resource_spans in enumerate(request.resource_spans):
         resource_values, resource_types = attributes(resource_spans.resource.attributes)
         service = resource_values.get("service.name", "")
-        resource_items = list(resource_values.items())
-        resource_type_items = list(resource_types.items())
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             scope = scope_spans.scope
-            scope_values = list(attributes(scope.attributes)[0].items())
+            scope_values = attributes(scope.attributes)[0]
             for i, span in enumerate(scope_spans.spans):
                 problem = span_problem(span)
                 if problem is not None:
@@ -129,51 +227,45 @@ def span_rows(request: ExportTraceServiceRequest, tenant: str, identifier_attrib
                 trace_id = span.trace_id.hex()
                 span_id = span.span_id.hex()
                 start = span.start_time_unix_nano
+                timestamps.append(start)
+                trace_ids.append(trace_id)
+                span_ids.append(span_id)
+                plain["ParentSpanId"].append(span.parent_span_id.hex())
+                plain["TraceState"].append(span.trace_state)
+                plain["SpanName"].append(span.name)
+                plain["SpanKind"].append(KINDS[span.kind] if 0 <= span.kind < len(KINDS) else "")
+                plain["ServiceName"].append(service)
+                plain["ScopeName"].append(scope.name)
+                plain["ScopeVersion"].append(scope.version)
+                plain["Duration"].append(max(0, span.end_time_unix_nano - start))
+                status = span.status
+                plain["StatusCode"].append(STATUSES[status.code] if 0 <= status.code < len(STATUSES) else "")
+                plain["StatusMessage"].append(status.message)
+                maps["ResourceAttributes"].add(resource_values)
+                maps["ResourceAttributeTypes"].add(resource_types)
+                maps["ScopeAttributes"].add(scope_values)
                 values, types = attributes(span.attributes)
-                cols["tenant"].append(tenant)
-                cols["Timestamp"].append(start)
-                cols["TraceId"].append(trace_id)
-                cols["SpanId"].append(span_id)
-                cols["ParentSpanId"].append(span.parent_span_id.hex())
-                cols["TraceState"].append(span.trace_state)
-                cols["SpanName"].append(span.name)
-                cols["SpanKind"].append(KINDS[span.kind] if 0 <= span.kind < len(KINDS) else "")
-                cols["ServiceName"].append(service)
-                cols["ResourceAttributes"].append(resource_items)
-                cols["ResourceAttributeTypes"].append(resource_type_items)
-                cols["ScopeName"].append(scope.name)
-                cols["ScopeVersion"].append(scope.version)
-                cols["ScopeAttributes"].append(scope_values)
-                cols["SpanAttributes"].append(list(values.items()))
-                cols["SpanAttributeTypes"].append(list(types.items()))
-                cols["Duration"].append(max(0, span.end_time_unix_nano - start))
-                code = span.status.code
-                cols["StatusCode"].append(STATUSES[code] if 0 <= code < len(STATUSES) else "")
-                cols["StatusMessage"].append(span.status.message)
-                event_times, event_names, event_values, event_types = [], [], [], []
-                for event in span.events:
-                    event_times.append(event.time_unix_nano)
-                    event_names.append(event.name)
+                maps["SpanAttributes"].add(values)
+                maps["SpanAttributeTypes"].add(types)
+                events = span.events
+                for event in events:
+                    event_times.items.append(event.time_unix_nano)
+                    event_names.items.append(event.name)
                     ev, et = attributes(event.attributes)
-                    event_values.append(list(ev.items()))
-                    event_types.append(list(et.items()))
-                cols["Events.Timestamp"].append(event_times)
-                cols["Events.Name"].append(event_names)
-                cols["Events.Attributes"].append(event_values)
-                cols["Events.AttributeTypes"].append(event_types)
-                link_traces, link_spans, link_states, link_values, link_types = [], [], [], [], []
-                for link in span.links:
-                    link_traces.append(link.trace_id.hex())
-                    link_spans.append(link.span_id.hex())
-                    link_states.append(link.trace_state)
+                    event_values.items.add(ev)
+                    event_types.items.add(et)
+                for column in (event_times, event_names, event_values, event_types):
+                    column.close(len(events))
+                span_links = span.links
+                for link in span_links:
+                    link_traces.items.append(link.trace_id.hex())
+                    link_spans.items.append(link.span_id.hex())
+                    link_states.items.append(link.trace_state)
                     lv, lt = attributes(link.attributes)
-                    link_values.append(list(lv.items()))
-                    link_types.append(list(lt.items()))
-                cols["Links.TraceId"].append(link_traces)
-                cols["Links.SpanId"].append(link_spans)
-                cols["Links.TraceState"].append(link_states)
-                cols["Links.Attributes"].append(link_values)
-                cols["Links.AttributeTypes"].append(link_types)
+                    link_values.items.add(lv)
+                    link_types.items.add(lt)
+                for column in (link_traces, link_spans, link_states, link_values, link_types):
+                    column.close(len(span_links))
                 for attribute, namespace in identifier_attributes.items():
                     value = values.get(attribute)
                     if value:
@@ -184,5 +276,11 @@ def span_rows(request: ExportTraceServiceRequest, tenant: str, identifier_attrib
                         links["TraceId"].append(trace_id)
                         links["SpanId"].append(span_id)
                         links["Timestamp"].append(start)
-    spans = pa.Table.from_pydict(cols, schema=SPAN_SCHEMA)
-    return SpanRows(spans, pa.Table.from_pydict(links, schema=LINK_SCHEMA), spans.num_rows, rejected, reasons)
+    count = len(timestamps)
+    columns: dict[str, pa.Array] = {"tenant": pa.array([tenant] * count, pa.string())}
+    for name, values_ in plain.items():
+        columns[name] = pa.array(values_, SPAN_SCHEMA.field(name).type)
+    for name, built in (maps | nested).items():
+        columns[name] = built.array()
+    spans = pa.Table.from_arrays([columns[name] for name in SPAN_SCHEMA.names], schema=SPAN_SCHEMA)
+    return SpanRows(spans, pa.Table.from_pydict(links, schema=LINK_SCHEMA), count, rejected, reasons)

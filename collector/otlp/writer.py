@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -36,6 +36,7 @@ class TelemetryStats:
     write_seconds: float = 0.0
     last_write_seconds: float = 0.0
     last_batch_rows: int = 0
+    by_table: dict[str, int] = field(default_factory=dict)
 
 
 class TelemetryWriter:
@@ -122,6 +123,7 @@ class TelemetryWriter:
                     names.setdefault(name, []).append(table)
         for name, tables in names.items():
             self.store.insert_arrow(name, pa.concat_tables(tables), role="telemetry")
+            self.stats.by_table[name] = self.stats.by_table.get(name, 0) + sum(t.num_rows for t in tables)
         elapsed = time.perf_counter() - started
         rows = sum(r.rows for r in batch)
         self.stats.batches += 1
