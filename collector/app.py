@@ -17,13 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from adapters.registry import load_all as load_adapters
-from collector.api import adapters, dead_letters, events, health, traces
+from collector.api import adapters, dead_letters, events, health, logs, traces
 from collector.otlp.schema import MIGRATIONS as OTLP_MIGRATIONS
 from collector.otlp.writer import TelemetryWriter
 from collector.quarantine import Quarantine
 from collector.schema import MIGRATIONS as COLLECTOR_MIGRATIONS
 from collector.writer import GroupCommitWriter
 from correlator.api import journeys, lookup
+from correlator.api import logs as log_reads
 from correlator.api import traces as trace_reads
 from correlator.engine import Correlator
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
@@ -148,6 +149,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     load_adapters()
-    for module in (events, adapters, traces, dead_letters, health, lookup, journeys, trace_reads):
+    for module in (events, adapters, traces, logs, dead_letters, health, lookup, journeys, trace_reads, log_reads):
         app.include_router(module.router)
     return app

@@ -12,7 +12,8 @@ pointed at them as they are. What is added, each for a reason:
   `Bool`, `Bytes`, `Slice`, `Map`, `Empty`), so the typed value is recoverable exactly; a key absent
   from it is a string. Tools that know only the exporter's columns read the same strings they
   would read from the exporter.
-- `ScopeAttributes` on traces (the exporter's logs table has it; its traces table drops them).
+- `ScopeAttributes` on traces (the exporter's logs table has it; its traces table drops them);
+  `BodyType` (the body's OTLP type, as for attributes) and `EventName` on logs.
 - Times are `DateTime64(9, 'UTC')`: explicit UTC, whatever the server's time zone.
 - Partitions are months, not days: simulated and replayed traffic spans months of span time, and a
   day partition would split every insert into one part per day.
@@ -116,6 +117,49 @@ MIGRATIONS = (
             ) ENGINE = ReplacingMergeTree
             ORDER BY (tenant, value, namespace, attribute, TraceId, SpanId)
             SETTINGS index_granularity = 1024
+            """,
+        ),
+    ),
+    Migration(
+        12,
+        "otel_logs",
+        (
+            # ORDER BY (tenant, ServiceName, TimestampTime, Timestamp): the exporter's key behind the tenant
+            # (a service's logs over time); a trace's logs go through the TraceId bloom filter.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.otel_logs (
+                tenant LowCardinality(String),
+                Timestamp DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1)),
+                TimestampTime DateTime('UTC') DEFAULT toDateTime(Timestamp),
+                TraceId String CODEC(ZSTD(1)),
+                SpanId String CODEC(ZSTD(1)),
+                TraceFlags UInt8,
+                SeverityText LowCardinality(String) CODEC(ZSTD(1)),
+                SeverityNumber UInt8,
+                ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+                Body String CODEC(ZSTD(1)),
+                BodyType LowCardinality(String),
+                EventName String CODEC(ZSTD(1)),
+                ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+                ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+                ResourceAttributeTypes Map(LowCardinality(String), LowCardinality(String)) CODEC(ZSTD(1)),
+                ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+                ScopeName String CODEC(ZSTD(1)),
+                ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+                ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+                LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+                LogAttributeTypes Map(LowCardinality(String), LowCardinality(String)) CODEC(ZSTD(1)),
+                INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+                INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+                INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+                INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+                INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+                INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+            ) ENGINE = MergeTree
+            PARTITION BY toYYYYMM(TimestampTime)
+            PRIMARY KEY (tenant, ServiceName, TimestampTime)
+            ORDER BY (tenant, ServiceName, TimestampTime, Timestamp)
+            SETTINGS index_granularity = 8192
             """,
         ),
     ),

@@ -14,6 +14,7 @@ import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from collector.otlp.columns import ListColumn, MapColumn, MapListColumn
 from tower.otel_values import attributes
 
 NS = pa.timestamp("ns", tz="UTC")
@@ -105,61 +106,6 @@ def span_problem(span: Span) -> str | None:
         if len(link.trace_id) != 16 or len(link.span_id) != 8:
             return f"links[{i}] must have a 16-byte traceId and an 8-byte spanId"
     return None
-
-
-class MapColumn:
-    """A Map(String, String) column built flat (keys, values, offsets): far cheaper than Python pairs."""
-
-    __slots__ = ("keys", "offsets", "values")
-
-    def __init__(self) -> None:
-        self.offsets = [0]
-        self.keys: list[str] = []
-        self.values: list[str] = []
-
-    def add(self, mapping: dict[str, str]) -> None:
-        if mapping:
-            self.keys.extend(mapping)
-            self.values.extend(mapping.values())
-        self.offsets.append(len(self.keys))
-
-    def array(self) -> pa.Array:
-        return pa.MapArray.from_arrays(
-            pa.array(self.offsets, pa.int32()), pa.array(self.keys, pa.string()), pa.array(self.values, pa.string())
-        )
-
-
-class ListColumn:
-    """An Array(T) column (a Nested subcolumn) built flat: items and offsets."""
-
-    __slots__ = ("items", "kind", "offsets")
-
-    def __init__(self, kind: pa.DataType) -> None:
-        self.offsets = [0]
-        self.kind = kind
-        self.items: list[Any] = []
-
-    def close(self, count: int) -> None:
-        self.offsets.append(self.offsets[-1] + count)
-
-    def array(self) -> pa.Array:
-        return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), pa.array(self.items, self.kind))
-
-
-class MapListColumn:
-    """An Array(Map(String, String)) column built flat."""
-
-    __slots__ = ("items", "offsets")
-
-    def __init__(self) -> None:
-        self.offsets = [0]
-        self.items = MapColumn()
-
-    def close(self, count: int) -> None:
-        self.offsets.append(self.offsets[-1] + count)
-
-    def array(self) -> pa.Array:
-        return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), self.items.array())
 
 
 def span_rows(request: ExportTraceServiceRequest, tenant: str, identifier_attributes: dict[str, str]) -> SpanRows:

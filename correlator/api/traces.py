@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from correlator.logs import search_logs
 from correlator.spans import search_traces, trace_spans
 from tower.api import ApiError, ReadAccess
 
@@ -38,13 +39,15 @@ def list_traces(
     )
 
 
-@router.get("/v1/traces/{trace_id}", summary="The spans of one trace, attributes typed")
+@router.get("/v1/traces/{trace_id}", summary="The spans of one trace and its log records, attributes typed")
 def get_trace(
     request: Request,
     principal: ReadAccess,
     trace_id: Annotated[str, Path(pattern="^[0-9a-fA-F]{32}$", description="32 hex digits")],
 ) -> dict[str, Any]:
-    spans = trace_spans(request.app.state.services.store, principal.tenant, [trace_id])
-    if not spans:
-        raise ApiError(404, "not_found", f"no spans of trace {trace_id!r} are stored for this tenant")
-    return {"trace_id": trace_id.lower(), "spans": spans}
+    store = request.app.state.services.store
+    spans = trace_spans(store, principal.tenant, [trace_id])
+    logs = search_logs(store, principal.tenant, trace_id=trace_id, limit=1000)["items"]
+    if not spans and not logs:
+        raise ApiError(404, "not_found", f"no spans or logs of trace {trace_id!r} are stored for this tenant")
+    return {"trace_id": trace_id.lower(), "spans": spans, "logs": sorted(logs, key=lambda r: r["time_unix_nano"])}

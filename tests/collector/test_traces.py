@@ -130,8 +130,18 @@ def count_spans(document: dict[str, Any]) -> int:
     )
 
 
+def count_log_records(document: dict[str, Any]) -> int:
+    return sum(
+        len(scope.get("logRecords", []))
+        for resource in document.get("resourceLogs", [])
+        for scope in resource.get("scopeLogs", [])
+    )
+
+
 @pytest.mark.parametrize("path", OTLP_FIXTURES, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_every_otlp_json_fixture_ingests_with_its_span_count(path: Path, api: httpx.Client) -> None:
+    """Every file goes to /v1/traces (a logs or metrics file holds no spans: none are stored);
+    a logs file also goes to /v1/logs, with its record count."""
     document = json.loads(path.read_bytes())
     expected = count_spans(document)
     response = api.post("/v1/traces", content=path.read_bytes(), headers=JSON_BODY)
@@ -148,6 +158,59 @@ def test_every_otlp_json_fixture_ingests_with_its_span_count(path: Path, api: ht
         for span in scope.get("spans", [])
     }
     assert {item["trace_id"] for item in listed["items"]} == sent_traces
+    if "resourceLogs" in document:
+        response = api.post("/v1/logs", content=path.read_bytes(), headers=JSON_BODY)
+        assert response.status_code == 200, response.text
+        assert "partialSuccess" not in response.json()
+        assert api.get("/v1/logs").json()["total"] == count_log_records(document) > 0
+
+
+def test_log_records_keep_their_typed_attributes_and_body_and_join_their_trace(api: httpx.Client) -> None:
+    logs = FIXTURES / "otlp" / "opentelemetry-proto" / "logs.json"
+    response = api.post(
+        "/v1/logs", content=gzip.compress(logs.read_bytes()), headers={**JSON_BODY, "Content-Encoding": "gzip"}
+    )
+    assert response.status_code == 200, response.text
+    (record,) = api.get("/v1/logs", params={"trace_id": "5B8EFFF798038103D269B633813FC60C"}).json()["items"]
+    assert record["attributes"] == {
+        "string.attribute": "some string",
+        "boolean.attribute": True,
+        "int.attribute": 10,
+        "double.attribute": 637.704,
+        "array.attribute": ["many", "values"],
+        "map.attribute": {"some.map.key": "some value"},
+    }
+    assert record["body"] == "Example log record"
+    assert record["severity"] == {"text": "Information", "number": 10}
+    assert (record["span_id"], record["service"]) == ("eee19b7ec3c1b174", "my.service")
+    assert record["time_unix_nano"] == 1544712660300000000
+    events = FIXTURES / "otlp" / "opentelemetry-proto" / "events.json"
+    assert api.post("/v1/logs", content=events.read_bytes(), headers=JSON_BODY).status_code == 200
+    (event,) = [r for r in api.get("/v1/logs").json()["items"] if r["event_name"]]
+    assert event["event_name"] == "browser.page_view"
+    assert event["body"]["type"] == 0  # a kvlist body comes back as a map, its int as an int
+
+
+def test_log_records_with_unusable_ids_are_refused_in_a_partial_success(api: httpx.Client) -> None:
+    body = {
+        "resourceLogs": [
+            {
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {"timeUnixNano": "1700000000000000000", "traceId": "abcd", "body": {"stringValue": "x"}},
+                            {"timeUnixNano": "1700000000000000000", "body": {"stringValue": "kept"}},
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    response = api.post("/v1/logs", json=body)
+    assert response.status_code == 200
+    assert response.json()["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "logRecords[0]: traceId" in response.json()["partialSuccess"]["errorMessage"]
+    assert [r["body"] for r in api.get("/v1/logs").json()["items"]] == ["kept"]
 
 
 def test_the_fixtures_are_there() -> None:
@@ -184,6 +247,10 @@ def test_json_ids_names_and_typed_values_follow_the_otlp_json_mapping(api: httpx
     (server,) = api.get("/v1/traces/5B8EFFF798038103D269B633813FC60C").json()["spans"]
     assert (server["span_id"], server["kind"]) == ("eee19b7ec3c1b174", "Server")
     assert server["scope"] == {"name": "my.library", "version": "1.0.0"}
+    logs = FIXTURES / "otlp" / "opentelemetry-proto" / "logs.json"
+    assert api.post("/v1/logs", content=logs.read_bytes(), headers=JSON_BODY).status_code == 200
+    (log,) = api.get("/v1/traces/5b8efff798038103d269b633813fc60c").json()["logs"]
+    assert log["span_id"] == server["span_id"]  # the trace view carries the trace's log records
 
 
 def json_span(trace_id: str, span_id: str, name: str, **extra: Any) -> dict[str, Any]:
