@@ -74,8 +74,8 @@ MIGRATIONS = (
             ORDER BY (tenant, ServiceName, SpanName, toDateTime(Timestamp))
             SETTINGS index_granularity = 8192
             """,
-            # The exporter's trace-id → time-range lookup, which Grafana's trace view uses to narrow a
-            # trace's scan to its time range.
+            # ORDER BY (tenant, TraceId, Start): the exporter's trace-id → time-range lookup, which
+            # Grafana's trace view reads by trace id to narrow a trace's scan to its time range.
             """
             CREATE TABLE IF NOT EXISTS {db}.otel_traces_trace_id_ts (
                 tenant LowCardinality(String),
