@@ -56,16 +56,21 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     if coding not in ("gzip", "deflate"):
         raise DecodeFailure(415, "unsupported_encoding", f"Content-Encoding {coding!r} is not supported; use gzip")
     wbits = 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(body, limit + 1)
-        if not inflater.eof and not inflater.unconsumed_tail and len(out) <= limit:
+    out = bytearray()
+    data = body
+    while True:  # a gzip body may hold several members, one after another
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out += inflater.decompress(data, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise DecodeFailure(400, "invalid_body", f"the body is not valid {coding}: {exc}") from None
+        if len(out) > limit:
+            raise DecodeFailure(413, "body_too_large", f"the body is over {limit} bytes once decompressed")
+        if not inflater.eof:
             raise DecodeFailure(400, "invalid_body", f"the {coding} body is truncated")
-    except zlib.error as exc:
-        raise DecodeFailure(400, "invalid_body", f"the body is not valid {coding}: {exc}") from None
-    if len(out) > limit:
-        raise DecodeFailure(413, "body_too_large", f"the body is over {limit} bytes once decompressed")
-    return out
+        data = inflater.unused_data
+        if not data or coding != "gzip":
+            return bytes(out)
 
 
 def parse(message: type[M], body: bytes, encoding: str, containers: tuple[tuple[str, ...], ...]) -> M:
