@@ -8,7 +8,7 @@
    sync step: a CONSUMER span per order message with CLIENT calls beneath it (HTTP to the ERP, WMS
    or carrier; some retried, with an exception event), typed attributes, the order id.
 2. Baseline, in a separate process (chDB: one process per data dir): the very same request bodies
-   decoded into `otel_traces` and `span_links` rows beforehand (outside the timing), then
+   decoded into `otel_traces`, `otel_traces_trace_id_ts` and `span_links` rows beforehand (outside the timing), then
    `Store.insert_arrow` of those rows, `--baseline-rows` (20,000) per insert, timed. It is the storage floor:
    the ratio is the share of raw insert speed the server keeps after HTTP, gzip, protobuf decoding,
    row building and group commit. It runs before and after the server; their spread shows the noise.
@@ -153,6 +153,7 @@ def baseline_child(bodies_path: Path, chunk: int) -> dict[str, Any]:
     tables = [
         (
             pa.concat_tables([r.spans for r in rows[i : i + per_insert]]),
+            pa.concat_tables([r.ranges for r in rows[i : i + per_insert]]),
             pa.concat_tables([r.links for r in rows[i : i + per_insert]]),
         )
         for i in range(0, len(rows), per_insert)
@@ -163,8 +164,9 @@ def baseline_child(bodies_path: Path, chunk: int) -> dict[str, Any]:
         store = Store(f"chdb://{data_dir / 'clickhouse'}")
         store.migrate(MIGRATIONS)
         started = time.perf_counter()
-        for spans_table, links_table in tables:
+        for spans_table, ranges_table, links_table in tables:
             store.insert_arrow("otel_traces", spans_table)
+            store.insert_arrow("otel_traces_trace_id_ts", ranges_table)
             store.insert_arrow("span_links", links_table)
         seconds = time.perf_counter() - started
         stored = int(store.query("SELECT count() FROM {db}.otel_traces")[0][0])

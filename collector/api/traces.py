@@ -58,7 +58,9 @@ async def post_traces(request: Request, principal: IngestAccess) -> Response:
         except DecodeFailure as exc:
             raise OtlpFailure(exc.status, exc.message) from None
         try:
-            await services.telemetry.submit({"otel_traces": rows.spans, "span_links": rows.links})
+            await services.telemetry.submit(
+                {"otel_traces": rows.spans, "otel_traces_trace_id_ts": rows.ranges, "span_links": rows.links}
+            )
         except Backpressure as exc:
             raise backpressure(exc) from None
     except OtlpFailure as failure:

@@ -1,6 +1,6 @@
 """DDL of what `/v1/traces` and `/v1/logs` write: the OpenTelemetry Collector ClickHouse exporter's tables.
 
-`otel_traces`, `otel_traces_trace_id_ts` (+ its materialized view) and `otel_logs` have the
+`otel_traces`, `otel_traces_trace_id_ts` and `otel_logs` have the
 columns, types and indexes of the exporter in opentelemetry-collector-contrib
 (`exporter/clickhouseexporter`), so ClickStack, HyperDX or Grafana's ClickHouse plugin can be
 pointed at them as they are. What is added, each for a reason:
@@ -15,6 +15,7 @@ pointed at them as they are. What is added, each for a reason:
 - `ScopeAttributes` on traces (the exporter's logs table has it; its traces table drops them);
   `BodyType` (the body's OTLP type, as for attributes) and `EventName` on logs.
 - Times are `DateTime64(9, 'UTC')`: explicit UTC, whatever the server's time zone.
+- `otel_traces_trace_id_ts` is written by the collector, not by a materialized view (see there).
 - Partitions are months, not days: simulated and replayed traffic spans months of span time, and a
   day partition would split every insert into one part per day.
 """
@@ -75,7 +76,10 @@ MIGRATIONS = (
             SETTINGS index_granularity = 8192
             """,
             # ORDER BY (tenant, TraceId, Start): the exporter's trace-id → time-range lookup, which
-            # Grafana's trace view reads by trace id to narrow a trace's scan to its time range.
+            # Grafana's trace view reads by trace id to narrow a trace's scan to its time range. The
+            # exporter fills it by a materialized view; here the collector writes the same rows (per
+            # insert, each trace's first and last span start) in the same commit as the spans: in
+            # chDB the view cost more than inserting the spans themselves.
             """
             CREATE TABLE IF NOT EXISTS {db}.otel_traces_trace_id_ts (
                 tenant LowCardinality(String),
@@ -86,14 +90,6 @@ MIGRATIONS = (
             ) ENGINE = MergeTree
             PARTITION BY toYYYYMM(Start)
             ORDER BY (tenant, TraceId, Start)
-            """,
-            """
-            CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.otel_traces_trace_id_ts_mv
-            TO {db}.otel_traces_trace_id_ts
-            AS SELECT tenant, TraceId, min(Timestamp) AS Start, max(Timestamp) AS End
-            FROM {db}.otel_traces
-            WHERE TraceId != ''
-            GROUP BY tenant, TraceId
             """,
         ),
     ),

@@ -59,6 +59,15 @@ SPAN_SCHEMA = pa.schema(
     ]
 )
 
+RANGE_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("TraceId", pa.string()),
+        ("Start", pa.timestamp("s", tz="UTC")),
+        ("End", pa.timestamp("s", tz="UTC")),
+    ]
+)
+
 LINK_SCHEMA = pa.schema(
     [
         ("tenant", pa.string()),
@@ -77,6 +86,7 @@ class SpanRows:
     """What one request gives: rows to insert, and the spans refused with the reasons for the first few."""
 
     spans: pa.Table
+    ranges: pa.Table  # otel_traces_trace_id_ts: each trace's first and last span start, in seconds
     links: pa.Table
     accepted: int
     rejected: int
@@ -154,6 +164,7 @@ def span_rows(request: ExportTraceServiceRequest, tenant: str, identifier_attrib
         "Links.AttributeTypes": link_types,
     }
     links: dict[str, list[Any]] = {name: [] for name in LINK_SCHEMA.names}
+    ranges: dict[str, tuple[int, int]] = {}
     rejected = 0
     reasons: list[str] = []
     timestamps, trace_ids, span_ids = plain["Timestamp"], plain["TraceId"], plain["SpanId"]
@@ -175,6 +186,8 @@ def span_rows(request: ExportTraceServiceRequest, tenant: str, identifier_attrib
                 start = span.start_time_unix_nano
                 timestamps.append(start)
                 trace_ids.append(trace_id)
+                seen = ranges.get(trace_id)
+                ranges[trace_id] = (start, start) if seen is None else (min(seen[0], start), max(seen[1], start))
                 span_ids.append(span_id)
                 plain["ParentSpanId"].append(span.parent_span_id.hex())
                 plain["TraceState"].append(span.trace_state)
@@ -229,4 +242,14 @@ def span_rows(request: ExportTraceServiceRequest, tenant: str, identifier_attrib
     for name, built in (maps | nested).items():
         columns[name] = built.array()
     spans = pa.Table.from_arrays([columns[name] for name in SPAN_SCHEMA.names], schema=SPAN_SCHEMA)
-    return SpanRows(spans, pa.Table.from_pydict(links, schema=LINK_SCHEMA), count, rejected, reasons)
+    trace_ranges = pa.Table.from_pydict(
+        {
+            "tenant": [tenant] * len(ranges),
+            "TraceId": list(ranges),
+            "Start": [first // 1_000_000_000 for first, _ in ranges.values()],
+            "End": [last // 1_000_000_000 for _, last in ranges.values()],
+        },
+        schema=RANGE_SCHEMA,
+    )
+    link_rows = pa.Table.from_pydict(links, schema=LINK_SCHEMA)
+    return SpanRows(spans, trace_ranges, link_rows, count, rejected, reasons)
