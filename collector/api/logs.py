@@ -34,6 +34,19 @@ def decode_logs(body: bytes, encoding: str, tenant: str) -> LogRows:
     "/v1/logs",
     summary="Ingest OpenTelemetry log records (OTLP/HTTP: application/x-protobuf or application/json, gzip or not)",
     response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-protobuf": {
+                    "schema": {"type": "string", "format": "binary", "description": "ExportLogsServiceRequest"}
+                },
+                "application/json": {
+                    "schema": {"type": "object", "description": "ExportLogsServiceRequest in the OTLP/JSON mapping"}
+                },
+            },
+        }
+    },
     responses={
         200: {"description": "ExportLogsServiceResponse; partial_success names refused records"},
         400: {},

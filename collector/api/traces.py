@@ -37,6 +37,19 @@ def decode_spans(body: bytes, encoding: str, tenant: str, identifier_attributes:
     "/v1/traces",
     summary="Ingest OpenTelemetry spans (OTLP/HTTP: application/x-protobuf or application/json, gzip or not)",
     response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-protobuf": {
+                    "schema": {"type": "string", "format": "binary", "description": "ExportTraceServiceRequest"}
+                },
+                "application/json": {
+                    "schema": {"type": "object", "description": "ExportTraceServiceRequest in the OTLP/JSON mapping"}
+                },
+            },
+        }
+    },
     responses={
         200: {"description": "ExportTraceServiceResponse; partial_success names refused spans"},
         400: {},
