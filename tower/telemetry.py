@@ -10,8 +10,9 @@ tracer provider it installed, or None when tracing is off:
   prints spans.
 - `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`: `http/protobuf` (default) or `grpc`; the Python
   exporters have no `http/json`, which falls back to `http/protobuf` with a warning.
-- `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` win over `service_name`; the exporter's
-  headers, timeout, compression and certificates come from their own `OTEL_EXPORTER_OTLP_*`.
+- `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS` and `_TIMEOUT` (seconds) apply; compression and
+  certificates are read by the exporter itself. `OTEL_SERVICE_NAME` and
+  `OTEL_RESOURCE_ATTRIBUTES` win over `service_name`.
 
 Telemetry never blocks or breaks the host: spans go through a `BatchSpanProcessor` (bounded queue:
 a full queue drops spans, never waits; `OTEL_BSP_*` override the bounds), the export runs on its
@@ -36,6 +37,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_TIMEOUT_SECONDS = 2.0
 MAX_QUEUE_SIZE = 2048
+MAX_EXPORT_BATCH = 512
 SCHEDULE_DELAY_MS = 1000
 SHUTDOWN_TIMEOUT_SECONDS = 3.0
 TRUE = ("true", "1", "yes", "on")
@@ -93,23 +96,46 @@ def _exporter_names(env: Mapping[str, str]) -> list[str]:
 
 
 def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
+    """The OTLP exporter, its endpoint, headers and timeout read from `env` (the standard variables)."""
     protocol = (
         env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
     )
     protocol = protocol.strip().lower()
-    timed = env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
-    timeout = None if timed else EXPORT_TIMEOUT_SECONDS
+    seconds = env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+    timeout = float(seconds) if seconds else EXPORT_TIMEOUT_SECONDS
+    headers = _headers(env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or env.get("OTEL_EXPORTER_OTLP_HEADERS") or "")
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip() or None
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        return GrpcExporter(timeout=timeout)
+        return GrpcExporter(endpoint=endpoint or base or None, headers=headers or None, timeout=timeout)
     if protocol != "http/protobuf":
         log.warning(
             "OTEL_EXPORTER_OTLP_PROTOCOL %r is not supported by the Python exporter; using http/protobuf", protocol
         )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter(timeout=timeout)
+    if endpoint is None and base:
+        endpoint = base.rstrip("/") + "/v1/traces"
+    return HttpExporter(endpoint=endpoint, headers=headers or None, timeout=timeout)
+
+
+def _headers(spec: str) -> dict[str, str]:
+    """`key=value,key2=value2` (values URL-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written."""
+    headers = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            headers[unquote(key.strip())] = unquote(value.strip())
+    return headers
+
+
+def _number(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(float(env[name]))
+    except (KeyError, ValueError):
+        return default
 
 
 def configure_tracing(
@@ -155,8 +181,12 @@ def configure_tracing(
         provider.add_span_processor(
             BatchSpanProcessor(
                 chosen,
-                max_queue_size=None if env.get("OTEL_BSP_MAX_QUEUE_SIZE") else MAX_QUEUE_SIZE,
-                schedule_delay_millis=None if env.get("OTEL_BSP_SCHEDULE_DELAY") else SCHEDULE_DELAY_MS,
+                max_queue_size=_number(env, "OTEL_BSP_MAX_QUEUE_SIZE", MAX_QUEUE_SIZE),
+                schedule_delay_millis=_number(env, "OTEL_BSP_SCHEDULE_DELAY", SCHEDULE_DELAY_MS),
+                max_export_batch_size=min(
+                    _number(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", MAX_EXPORT_BATCH),
+                    _number(env, "OTEL_BSP_MAX_QUEUE_SIZE", MAX_QUEUE_SIZE),
+                ),
             )
         )
     if set_global:

@@ -65,8 +65,9 @@ def test_a_seeded_id_generator_and_simulated_times_give_byte_identical_spans() -
 
 
 def test_an_exporter_that_refuses_connections_drops_spans_and_never_blocks_the_host() -> None:
+    port = free_port()
     environ = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_BSP_MAX_QUEUE_SIZE": "256",
         "OTEL_BSP_SCHEDULE_DELAY": "10",
     }
@@ -80,6 +81,7 @@ def test_an_exporter_that_refuses_connections_drops_spans_and_never_blocks_the_h
     assert ended == 20_000
     assert shutdown_tracing(provider, timeout=10)  # the export in flight gives up within its own timeout
     exporter = provider._active_span_processor._span_processors[0].span_exporter  # type: ignore[attr-defined]
+    assert exporter._endpoint == f"http://127.0.0.1:{port}/v1/traces"  # the refusing endpoint, from environ
     assert exporter.export([]) == SpanExportResult.FAILURE  # shut down, not hanging
 
 
