@@ -154,11 +154,14 @@ def journey_spans(
     events_of: dict[tuple[str, str], list[dict[str, str]]] = {}
     for event_key, (trace_id, span_id) in steps.items():
         if (trace_id, span_id) in by_key:
-            ids, stack = [], [span_id]
-            while stack:
+            ids, stack, seen = [], [span_id], {span_id}
+            while stack:  # `seen`: a malformed trace may make a span its own ancestor
                 current = stack.pop()
                 ids.append(current)
-                stack.extend(children.get((trace_id, current), ()))
+                for child in children.get((trace_id, current), ()):
+                    if child not in seen:
+                        seen.add(child)
+                        stack.append(child)
         else:
             ids = by_trace.get(trace_id, [])
         own = sorted((by_key[(trace_id, i)] for i in ids), key=lambda s: (s["start_unix_nano"], s["span_id"]))

@@ -129,3 +129,23 @@ def test_a_span_naming_a_tracking_number_appears_in_that_orders_journey(api: htt
         {"attribute": "shipment.tracking_number", "value": tracking, "object_id": shipment["id"]}
     ]
     assert all(e["spans"] == [] for e in journey["events"])
+
+
+def test_a_malformed_trace_whose_step_span_is_its_own_parent_still_shows_once(api: httpx.Client) -> None:
+    trace_id = "5b8efff798038103d269b633813fc60d"
+    step, child, grandchild = "e100000000000000", "e200000000000000", "e300000000000000"
+    spans = [
+        {"traceId": trace_id, "spanId": step, "parentSpanId": step, "name": "step"},  # its own parent
+        {"traceId": trace_id, "spanId": child, "parentSpanId": step, "name": "child"},
+        {"traceId": trace_id, "spanId": grandchild, "parentSpanId": child, "name": "grandchild"},
+    ]
+    for span in spans:
+        span |= {"startTimeUnixNano": "1795600000000000000", "endTimeUnixNano": "1795600000000001000"}
+    assert api.post("/v1/traces", json={"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).status_code == 200
+    objects = [{"type": "order", "ids": {"erp": "SO-LOOP"}}]
+    traceparent = f"00-{trace_id}-{step}-01"
+    post_events(
+        api, [event("loop-1", "erp/x", "order.accepted", "2026-11-20T10:00:00Z", objects, traceparent=traceparent)]
+    )
+    (accepted,) = journey_of(api, "SO-LOOP")["events"]
+    assert sorted(s["name"] for s in accepted["spans"]) == ["child", "grandchild", "step"]
