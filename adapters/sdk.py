@@ -1,7 +1,8 @@
 """A small Python SDK for systems that emit canonical events themselves.
 
-    from adapters.sdk import Emitter, sync_step
+    from adapters.sdk import Emitter, configure_tracing, sync_step
 
+    configure_tracing("wms-sync")             # once: spans exported per the OTEL_* variables
     tower = Emitter("http://127.0.0.1:8000", source="wms/dc-east")
 
     @sync_step("wms.confirm_pick", emitter=tower)
@@ -12,8 +13,12 @@
 `sync_step` runs the function inside an OpenTelemetry span (the global tracer provider, so the
 host application's exporters apply); every event emitted while the span is current is stamped
 with the span's W3C `traceparent`, which is how Control Tower links milestones to the technical
-spans beneath them. Emitting is batched; `flush` (or leaving `with Emitter(...)`) sends what is
-buffered and raises `EmitError` naming each rejected event.
+spans beneath them; the request that carries them sends the same context as its `traceparent`
+header, so Control Tower's own ingest span (when it traces itself) continues the step's trace.
+`configure_tracing` (from `tower.telemetry`) installs a provider exporting over OTLP per the
+standard OTEL_* variables, batched and off the host's path. Emitting is batched; `flush` (or
+leaving `with Emitter(...)`) sends what is buffered and raises `EmitError` naming each rejected
+event.
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import httpx
 import orjson
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
+
+from tower.telemetry import configure_tracing
+
+__all__ = ["EmitError", "Emitter", "configure_tracing", "current_traceparent", "sync_step"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -91,7 +100,9 @@ class Emitter:
         if not self._buffer:
             return
         body, self._buffer = b"\n".join(self._buffer), []
-        response = self._client.post("/v1/events", content=body)
+        headers: dict[str, str] = {}
+        propagate.inject(headers)
+        response = self._client.post("/v1/events", content=body, headers=headers)
         payload = response.json()
         if response.status_code == 202:
             self.accepted += payload["accepted"]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -16,11 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from adapters.registry import load_all as load_adapters
-from collector.api import adapters, clock, dead_letters, events, health
+from collector.api import adapters, clock, dead_letters, events, health, logs, traces
+from collector.otlp.schema import MIGRATIONS as OTLP_MIGRATIONS
+from collector.otlp.writer import TelemetryWriter
 from collector.quarantine import Quarantine
 from collector.schema import MIGRATIONS as COLLECTOR_MIGRATIONS
 from collector.writer import GroupCommitWriter
 from correlator.api import journeys, lookup
+from correlator.api import logs as log_reads
+from correlator.api import traces as trace_reads
 from correlator.engine import Correlator
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from tower import __version__
@@ -29,10 +34,11 @@ from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
+from tower.telemetry import configure_tracing, shutdown_tracing, untraced
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *CORRELATOR_MIGRATIONS)
+MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *OTLP_MIGRATIONS, *CORRELATOR_MIGRATIONS)
 
 
 @dataclass
@@ -43,6 +49,7 @@ class Services:
     correlator: Correlator
     quarantine: Quarantine
     clock: Clock
+    telemetry: TelemetryWriter
 
 
 def build_services(settings: Settings) -> Services:
@@ -68,6 +75,7 @@ def build_services(settings: Settings) -> Services:
         ),
         quarantine=Quarantine(store),
         clock=clock_from_setting(settings.clock),
+        telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
     )
 
 
@@ -81,17 +89,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.set_threshold(100_000, 50, 100)
         if settings.embedded:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Control Tower's own spans (ingest, adapters, correlation), when OTEL_* variables ask for them.
+        tracing = configure_tracing("control-tower")
         services = build_services(settings)
         services.store.migrate(MIGRATIONS)
         await services.writer.start()
         await services.correlator.start()
+        await services.telemetry.start()
         app.state.services = services
         try:
             yield
         finally:
+            await services.telemetry.close()
             await services.writer.close()
             await services.correlator.close()
             services.store.close()
+            await asyncio.to_thread(shutdown_tracing, tracing)
 
     app = FastAPI(
         title="Control Tower",
@@ -99,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Order journeys across channels, ERP, WMS and carriers.",
         lifespan=lifespan,
         default_response_class=JSON,
+        # FastAPI's own request spans, once configure_tracing set a provider; our spans add the counts.
+        telemetry={"exclude": untraced, "operation_spans": False},
     )
     app.state.settings = settings
 
@@ -134,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     load_adapters()
-    for module in (events, adapters, dead_letters, health, lookup, journeys, clock):
+    routers = (events, adapters, traces, logs, dead_letters, health, lookup, journeys, trace_reads, log_reads, clock)
+    for module in routers:
         app.include_router(module.router)
     return app

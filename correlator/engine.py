@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+from opentelemetry import trace
 
 from correlator.graph import Changes, JourneyGraph
 from correlator.model import EventRecord
@@ -31,6 +32,7 @@ from tower.events import Event, validate_event
 from tower.store import Store
 
 log = logging.getLogger(__name__)
+TRACER = trace.get_tracer("control-tower.correlator")
 
 SNAPSHOT_PARTS = ("objects", "journeys", "records", "identifiers", "parent")
 SNAPSHOT_ITEMS = 50_000  # dict entries per snapshot piece
@@ -224,19 +226,27 @@ class Correlator:
         applied again, so a failed write is retried whole on the next step without corrupting state.
         """
         started = time.perf_counter()
-        self.rehydrate([e for seq, e in pairs if seq > self.graph_seq])
-        for seq, event in pairs:
-            if seq <= self.graph_seq:
-                continue
-            try:
-                self.graph.apply(event, seq)
-            except Exception:  # one bad event must not stop correlation for everyone
-                self.stats.failed_events += 1
-                log.exception("correlating event %s/%s (seq %d) failed; skipped", event.source, event.id, seq)
-            self.graph_seq = seq
-        applied = time.perf_counter()
-        self.write(self.graph.changes)
-        self.graph.take_changes()
+        attributes = {"tower.events": len(pairs), "tower.seq.first": pairs[0][0], "tower.seq.last": pairs[-1][0]}
+        with TRACER.start_as_current_span("correlator.step", attributes=attributes) as span:
+            failed = self.stats.failed_events
+            with TRACER.start_as_current_span("correlator.apply"):
+                self.rehydrate([e for seq, e in pairs if seq > self.graph_seq])
+                for seq, event in pairs:
+                    if seq <= self.graph_seq:
+                        continue
+                    try:
+                        self.graph.apply(event, seq)
+                    except Exception:  # one bad event must not stop correlation for everyone
+                        self.stats.failed_events += 1
+                        log.exception("correlating event %s/%s (seq %d) failed; skipped", event.source, event.id, seq)
+                    self.graph_seq = seq
+            applied = time.perf_counter()
+            changed = len(self.graph.changes.journeys)
+            with TRACER.start_as_current_span("correlator.write", attributes={"tower.journeys.changed": changed}):
+                self.write(self.graph.changes)
+            self.graph.take_changes()
+            span.set_attribute("tower.journeys.changed", changed)
+            span.set_attribute("tower.events.failed", self.stats.failed_events - failed)
         last = pairs[-1][0]
         self.store.insert_rows(
             "correlator_checkpoint", [[self.name, last, datetime.now(UTC)]], ["name", "seq", "at"], role="correlator"

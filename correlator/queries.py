@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from correlator.spans import journey_spans
 from correlator.state import iso as iso_us
 from tower.api import ApiError, page_cursor, read_cursor, rfc3339
 from tower.milestones import STATUSES, STUCK_AFTER_HOURS
@@ -157,6 +158,7 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
     )
     events = pending_events.result()
     traces = sorted({e["traceparent"].split("-")[1] for e in events if e["traceparent"]})
+    spans, beneath = journey_spans(store, tenant, events, objects.values())
     return {
         "id": journey_id,
         "requested_id": requested if requested != journey_id else None,
@@ -185,6 +187,7 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
                 "ingested_at": rfc3339(e["ingested_at"]),
                 "traceparent": e["traceparent"] or None,
                 "data": orjson.loads(e["payload"]).get("data"),
+                "spans": beneath.get((e["source"], e["id"]), []),
             }
             for e in events
         ],
@@ -211,7 +214,7 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
             for m in merges
         ],
         "traces": traces,
-        "spans": [],
+        "spans": spans,
     }
 
 

@@ -29,6 +29,12 @@ DEFAULT_OBJECT_LEVELS: dict[str, int | None] = {
 
 SCOPES = frozenset({"ingest", "read", "admin"})
 
+# Span attributes that name a business identifier, and the namespace each names it in ("*": any).
+DEFAULT_SPAN_IDENTIFIER_ATTRIBUTES = (
+    "order.id=*,order.number=*,tower.order_id=*,purchase_order.number=po,shipment.id=*,"
+    "shipment.tracking_number=tracking,tracking.number=tracking,invoice.number=*"
+)
+
 
 class ApiKey:
     """One configured API key: its secret, its scopes and, optionally, the one tenant it may touch."""
@@ -87,6 +93,22 @@ def parse_object_levels(spec: str | None, defaults: dict[str, int | None] | None
                     f"TOWER_OBJECT_LEVELS entry {entry!r}: level must be a whole number or 'reference'"
                 ) from None
     return levels
+
+
+def parse_span_identifiers(spec: str | None) -> dict[str, str]:
+    """`attribute=namespace,…` → {attribute: namespace}, namespace '' for `*` (any); ValueError names the entry."""
+    found: dict[str, str] = {}
+    for raw in (spec or "").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        attribute, sep, namespace = (part.strip() for part in entry.partition("="))
+        if not sep or not attribute or not namespace:
+            raise ValueError(
+                f"TOWER_SPAN_IDENTIFIER_ATTRIBUTES entry {entry!r}: expected attribute=namespace (or attribute=*)"
+            )
+        found[attribute] = "" if namespace == "*" else namespace
+    return found
 
 
 def read_levels_file(path: Path) -> dict[str, int | None]:
@@ -162,6 +184,14 @@ class Settings(BaseSettings):
             "memory (they come back from the log when named again); empty keeps everything in memory."
         ),
     )
+    span_identifier_attributes: str = Field(
+        DEFAULT_SPAN_IDENTIFIER_ATTRIBUTES,
+        description=(
+            "Span attributes naming a business identifier, as attribute=namespace (* for any; a namespace also "
+            "matches its scoped forms, tracking → tracking:ups): such a span shows in the journeys of the objects "
+            "known by that identifier, even without an event."
+        ),
+    )
     clock: str = Field(
         "system", description="'system', or an RFC 3339 instant to freeze the evaluation clock (tests, replays)."
     )
@@ -175,6 +205,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_levels(cls, value: str | None) -> str | None:
         parse_object_levels(value)
+        return value
+
+    @field_validator("span_identifier_attributes")
+    @classmethod
+    def _check_span_identifiers(cls, value: str) -> str:
+        parse_span_identifiers(value)
         return value
 
     @field_validator("api_keys")
@@ -200,6 +236,10 @@ class Settings(BaseSettings):
             levels.update(read_levels_file(self.object_levels_file))
         levels.update(parse_object_levels(self.object_levels, defaults={}))
         return levels
+
+    @cached_property
+    def span_identifiers(self) -> dict[str, str]:
+        return parse_span_identifiers(self.span_identifier_attributes)
 
     @cached_property
     def keys(self) -> dict[str, ApiKey]:

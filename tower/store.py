@@ -25,7 +25,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 
 log = logging.getLogger(__name__)
 
-ROLES = ("admin", "writer", "correlator", "read", "quarantine", "health")  # one client each
+ROLES = ("admin", "writer", "correlator", "read", "quarantine", "health", "telemetry")  # one client each
 TRANSIENT_CODES = {"TIMEOUT_EXCEEDED", "NETWORK_ERROR", "SOCKET_TIMEOUT", "TOO_MANY_SIMULTANEOUS_QUERIES"}
 
 

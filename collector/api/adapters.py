@@ -7,15 +7,19 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from adapters.base import AdapterError
 from adapters.registry import ADAPTERS
 from collector.api.events import append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
-from tower.api import JSON, ApiError, IngestAccess
+from tower.api import JSON, ApiError, IngestAccess, Principal
+from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
+TRACER = trace.get_tracer("control-tower.collector")
 
 TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
@@ -27,6 +31,19 @@ TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
     responses={400: {}, 401: {}, 403: {}, 404: {}, 413: {}, 429: {}},
 )
 async def post_adapter(adapter: str, request: Request, principal: IngestAccess) -> JSON:
+    attributes = {
+        "tower.tenant": principal.tenant,
+        "tower.adapter": adapter,
+        "http.request.method": "POST",
+        "http.route": "/v1/adapters/{adapter}",
+    }
+    with request_span(TRACER, f"ingest.adapter {adapter}", request.headers, attributes) as span:
+        response = await run_adapter(adapter, request, principal, span)
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
+
+
+async def run_adapter(adapter: str, request: Request, principal: Principal, span: Span) -> JSON:
     services = request.app.state.services
     settings = request.app.state.settings
     endpoint = f"/v1/adapters/{adapter}"
@@ -41,7 +58,11 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
         headers = {k.lower(): v for k, v in request.headers.items()} | {
             f"x-tower-param-{k.lower()}": v for k, v in request.query_params.items()
         }
-        result = await asyncio.to_thread(parser.parse, body, headers, settings.secrets)
+        with TRACER.start_as_current_span(
+            f"adapter.parse {adapter}", attributes={"tower.body.bytes": len(body)}
+        ) as parse:
+            result = await asyncio.to_thread(parser.parse, body, headers, settings.secrets)
+            parse.set_attribute("tower.events", len(result.events))
     except (BodyError, AdapterError) as exc:
         status = exc.status
         where = exc.field if isinstance(exc, BodyError) else exc.where
@@ -73,6 +94,14 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
     if valid:
         written = await append(services.writer, valid)
         accepted, duplicates = written.accepted, written.duplicates
+    span.set_attributes(
+        {
+            "tower.events": len(result.events),
+            "tower.events.accepted": accepted,
+            "tower.events.duplicates": duplicates,
+            "tower.events.rejected": len(rejected),
+        }
+    )
     body_out: dict[str, Any] = {
         "adapter": adapter,
         "events": len(result.events),

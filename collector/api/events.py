@@ -6,16 +6,20 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from collector.ingest import BodyError, Parsed, media_type, parse_body
 from collector.quarantine import DeadLetter
 from collector.writer import Backpressure, GroupCommitWriter, WriteResult
 from tower.api import JSON, ApiError, IngestAccess, Principal
 from tower.events import EVENT_JSON_SCHEMA, Event, Problem, validate_event
+from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
 
 ENDPOINT = "/v1/events"
+TRACER = trace.get_tracer("control-tower.collector")
 
 
 async def append(writer: GroupCommitWriter, events: list[Event]) -> WriteResult:
@@ -65,6 +69,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     },
 )
 async def post_events(request: Request, principal: IngestAccess) -> JSON:
+    attributes = {"tower.tenant": principal.tenant, "http.request.method": "POST", "http.route": ENDPOINT}
+    with request_span(TRACER, "ingest.events", request.headers, attributes) as span:
+        response = await ingest_events(request, principal, span)
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
+
+
+async def ingest_events(request: Request, principal: Principal, span: Span) -> JSON:
     services = request.app.state.services
     settings = request.app.state.settings
     content_type = request.headers.get("content-type", "")
@@ -96,10 +108,18 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
     valid, rejected, letters = await asyncio.to_thread(screen, parsed, principal, media_type(content_type))
     if letters:
         await asyncio.to_thread(services.quarantine.record, letters)
+    span.set_attribute("tower.events.rejected", len(rejected))
     if not valid:
         noun = "event was" if len(rejected) == 1 else f"all {len(rejected)} events were"
         raise ApiError(400, "invalid_events", f"the {noun} rejected; see details", rejected)
     result = await append(services.writer, valid)
+    span.set_attributes(
+        {
+            "tower.events.accepted": result.accepted,
+            "tower.events.duplicates": result.duplicates,
+            "tower.events.rejected": len(rejected),
+        }
+    )
     return JSON(
         {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected},
         status_code=202,

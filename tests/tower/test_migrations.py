@@ -29,10 +29,11 @@ def test_every_statement_is_idempotent() -> None:
 
 
 def test_every_table_says_why_its_order_by_is_what_it_is() -> None:
+    import collector.otlp.schema
     import collector.schema
     import correlator.schema
 
-    for module in (collector.schema, correlator.schema):
+    for module in (collector.schema, collector.otlp.schema, correlator.schema):
         source = Path(module.__file__ or "").read_text()
         tables = source.count("CREATE TABLE")
         assert source.count("# ORDER BY") >= tables - 1, module.__name__  # one comment may cover a pair
