@@ -22,6 +22,7 @@ from typing import Any
 from simulator import formats
 from simulator.business import Business, Warehouse, seasonal_rate
 from simulator.scenarios import Scenario
+from simulator.spans import SyncSteps
 from simulator.truth import Incident, OrderTruth, ShipmentTruth, Truth
 
 MIN = timedelta(minutes=1)
@@ -60,7 +61,8 @@ class Step:
     start: datetime
     end: datetime
     messages: list[Message]
-    spans: list[dict[str, Any]]
+    spans: bytes  # OTLP/protobuf: the step's sync-step spans
+    span_count: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -85,10 +87,6 @@ class _Parcel:
     ticket: str
     tracker: str = ""
     history: list[tuple[str, datetime, str]] = field(default_factory=list)
-
-
-def _tp(trace_id: int, span_id: int) -> str:
-    return f"00-{trace_id:032x}-{span_id:016x}-01"
 
 
 class Simulation:
@@ -125,7 +123,7 @@ class Simulation:
         self._now = self.start
         self._messages: list[Message] = []
         self._batches: dict[tuple[str, ...], list[tuple[datetime, Any]]] = defaultdict(list)
-        self._spans: list[dict[str, Any]] = []
+        self.sync_steps = SyncSteps(seed)
         self._counters: dict[str, int] = defaultdict(int)
         self._next_channel_number = {"shopify": 1000, "edi": 4500000, "marketplace": 880000}
         b = self.business
@@ -216,26 +214,9 @@ class Simulation:
         end: datetime,
         attributes: dict[str, Any],
         error: str | None = None,
-        trace_id: int | None = None,
-        parent: int | None = None,
     ) -> str:
         """Record one sync step's span; returns the W3C traceparent its events carry."""
-        trace_id = trace_id if trace_id is not None else self.rng.getrandbits(128) or 1
-        span_id = self.rng.getrandbits(64) or 1
-        self._spans.append(
-            {
-                "trace_id": trace_id,
-                "span_id": span_id,
-                "parent": parent,
-                "name": name,
-                "service": service,
-                "start": start,
-                "end": max(end, start),
-                "attributes": attributes,
-                "error": error,
-            }
-        )
-        return _tp(trace_id, span_id)
+        return self.sync_steps.record(name, service, start, end, attributes, error)
 
     def event(
         self,
@@ -317,10 +298,10 @@ class Simulation:
         out: list[Message] = []
         for message in messages:
             out.extend(self._deliver(message))
-        spans, self._spans = self._spans, []
+        count, spans = self.sync_steps.take()
         for m in out:
             self.truth.messages[m.kind.split(" ")[0]] += 1
-        return Step(start, end, out, spans)
+        return Step(start, end, out, spans, count)
 
     def _deliver(self, message: Message) -> list[Message]:
         """Faults that act on deliveries: broken payloads fixed and resent later; channel resends."""

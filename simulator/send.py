@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import orjson
 
 from simulator.engine import ROUTES, Message, Step
 
@@ -163,13 +162,13 @@ class Sender:
     def spans(self, step: Step) -> None:
         if not (self.send_spans and step.spans):
             return
-        body = orjson.dumps(otlp_json(step.spans))
-        response = self.client.post(ROUTES["traces"], content=body, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/x-protobuf"}
+        response = self.client.post(ROUTES["traces"], content=step.spans, headers=headers)
         if response.status_code >= 400:
             self.send_spans = False  # telemetry never stops the traffic it describes
         else:
             with self._lock:
-                self.report.spans += len(step.spans)
+                self.report.spans += step.span_count
 
     def submit(self, step: Step) -> list[Future[None]]:
         futures = [self.pool.submit(self.post, m) for m in step.messages]
@@ -214,41 +213,3 @@ class Sender:
                 return
             time.sleep(0.25)
         raise DeliveryError(f"the correlator has not caught up after {timeout:.0f}s")
-
-
-def otlp_json(spans: list[dict[str, Any]]) -> dict[str, Any]:
-    """Recorded sync-step spans as an OTLP/JSON ExportTraceServiceRequest, one resource per service."""
-    by_service: dict[str, list[dict[str, Any]]] = {}
-    for s in spans:
-        out: dict[str, Any] = {
-            "traceId": f"{s['trace_id']:032x}",
-            "spanId": f"{s['span_id']:016x}",
-            "name": s["name"],
-            "kind": 3,  # CLIENT: a sync step calls the next system
-            "startTimeUnixNano": str(int(s["start"].timestamp() * 1e9)),
-            "endTimeUnixNano": str(int(s["end"].timestamp() * 1e9)),
-            "attributes": [{"key": k, "value": _any_value(v)} for k, v in s["attributes"].items()],
-            "status": {"code": 2, "message": s["error"]} if s["error"] else {"code": 1},
-        }
-        if s["parent"]:
-            out["parentSpanId"] = f"{s['parent']:016x}"
-        by_service.setdefault(s["service"], []).append(out)
-    return {
-        "resourceSpans": [
-            {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
-                "scopeSpans": [{"scope": {"name": "control-tower.simulator"}, "spans": items}],
-            }
-            for service, items in sorted(by_service.items())
-        ]
-    }
-
-
-def _any_value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    return {"stringValue": str(value)}
