@@ -1,0 +1,92 @@
+"""Simulated events per second end to end — simulator → native payloads → adapters over HTTP → journeys —
+against the simulator generating the same traffic without sending it, in the same run.
+
+    python -m bench.simulate --days 30 --orders-per-day 2000
+
+The baseline (generation alone, the same seed and span) runs first; then an embedded tower is
+started on a driven clock and the same traffic is delivered, counted to the point where the
+correlator has applied every event. The figure that matters is the ratio: how much of the
+simulator's own pace the tower keeps up with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import table, write_result
+from simulator.run import Plan, deliver, generate, secrets_env
+from tower.process import ServerProcess
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--orders-per-day", type=float, default=2000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--scenario", action="append", default=[])
+    parser.add_argument("--data-dir", type=Path, help="keep the store here (default: a temporary dir)")
+    args = parser.parse_args()
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    plan = Plan(start, args.days, args.orders_per_day, args.seed, args.scenario)
+
+    simulation, generated = generate(plan)
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-simulate-"))
+    began = time.perf_counter()
+    with ServerProcess(data_dir, {**secrets_env(), "TOWER_CLOCK": "2026-09-01T00:00:00Z"}) as server:
+        simulation, report = deliver(plan, server.url, concurrency=args.concurrency)
+        end_to_end = time.perf_counter() - began
+    if args.data_dir is None:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    events = report.accepted + report.duplicates
+    result = {
+        "plan": {
+            "days": args.days,
+            "orders_per_day": args.orders_per_day,
+            "seed": args.seed,
+            "scenarios": args.scenario,
+        },
+        "orders": len(simulation.truth.orders),
+        "messages": report.messages,
+        "events": events,
+        "spans": report.spans,
+        "generate_seconds": generated["seconds"],
+        "deliver_seconds": round(report.seconds, 2),
+        "end_to_end_seconds": round(end_to_end, 2),
+        "generate_events_per_s": round(events / generated["seconds"]),
+        "end_to_end_events_per_s": round(events / end_to_end),
+        "ratio": round(generated["seconds"] / end_to_end, 3),
+        "sha256": generated["sha256"],
+    }
+    path = write_result("simulate", result)
+    print(
+        table(
+            [
+                ("measure", "seconds", "events/s", "× generate"),
+                (
+                    "generate only (baseline)",
+                    f"{generated['seconds']:.1f}",
+                    f"{result['generate_events_per_s']:,}",
+                    "1",
+                ),
+                (
+                    "end to end, correlated",
+                    f"{end_to_end:.1f}",
+                    f"{result['end_to_end_events_per_s']:,}",
+                    f"{result['ratio']:.3f}",
+                ),
+            ]
+        )
+    )
+    print(
+        f"{result['orders']:,} orders, {report.messages:,} messages, {events:,} events, {report.spans:,} spans → {path}"
+    )
+
+
+if __name__ == "__main__":
+    main()
