@@ -164,6 +164,7 @@ def live(
                 time.sleep(1)
             for future in sender.submit(step):
                 future.result()
+            sender.flush_spans()  # live: each minute's spans go out with it
             if state_path is not None:
                 state_path.write_text(json.dumps(simulation.state()))
     finally:

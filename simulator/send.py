@@ -21,6 +21,8 @@ import httpx
 
 from simulator.engine import ROUTES, Message, Step
 
+SPAN_STEPS = 12  # steps whose spans go out in one request
+
 
 class DeliveryError(RuntimeError):
     pass
@@ -81,6 +83,8 @@ class Sender:
         self.send_spans = send_spans
         self.report = Report()
         self._lock = threading.Lock()
+        self._span_bodies: list[bytes] = []
+        self._span_count = 0
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -159,21 +163,40 @@ class Sender:
         else:
             raise DeliveryError(f"{message.kind} to {message.route}: {response.status_code} {response.text[:300]}")
 
-    def spans(self, step: Step) -> None:
-        if not (self.send_spans and step.spans):
+    def spans(self, body: bytes, count: int) -> None:
+        if not (self.send_spans and body):
             return
         headers = {"Content-Type": "application/x-protobuf"}
-        response = self.client.post(ROUTES["traces"], content=step.spans, headers=headers)
+        response = self.client.post(ROUTES["traces"], content=body, headers=headers)
         if response.status_code >= 400:
             self.send_spans = False  # telemetry never stops the traffic it describes
         else:
             with self._lock:
-                self.report.spans += step.span_count
+                self.report.spans += count
+
+    def _gather_spans(self, step: Step | None) -> Future[None] | None:
+        """Spans go out every few steps in one request: serialized OTLP requests concatenate into
+        one (protobuf merges repeated fields), and each request costs the tower an insert."""
+        if step is not None and step.spans:
+            self._span_bodies.append(step.spans)
+            self._span_count += step.span_count
+        if self._span_bodies and (step is None or len(self._span_bodies) >= SPAN_STEPS):
+            body, count = b"".join(self._span_bodies), self._span_count
+            self._span_bodies, self._span_count = [], 0
+            return self.pool.submit(self.spans, body, count)
+        return None
 
     def submit(self, step: Step) -> list[Future[None]]:
         futures = [self.pool.submit(self.post, m) for m in step.messages]
-        futures.append(self.pool.submit(self.spans, step))
+        spans = self._gather_spans(step)
+        if spans is not None:
+            futures.append(spans)
         return futures
+
+    def flush_spans(self) -> None:
+        future = self._gather_spans(None)
+        if future is not None:
+            future.result()
 
     def deliver(
         self, steps: Iterable[Step], progress: Callable[[Step, Report], None] | None = None, window: int = 24
@@ -201,6 +224,7 @@ class Sender:
                 settle_oldest()
         while in_flight:
             settle_oldest()
+        self.flush_spans()
         self.report.seconds = time.perf_counter() - began
         return self.report
 
