@@ -26,7 +26,7 @@ from collector.writer import GroupCommitWriter
 from correlator.api import journeys, lookup
 from correlator.api import logs as log_reads
 from correlator.api import traces as trace_reads
-from correlator.engine import Correlator
+from correlator.engine import Correlator, HorizonClock
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from tower import __version__
 from tower.api import JSON, ApiError, error_response
@@ -48,13 +48,26 @@ class Services:
     writer: GroupCommitWriter
     correlator: Correlator
     quarantine: Quarantine
-    clock: Clock
+    clock: Clock  # the clock: driven by /v1/admin/clock when manual
     telemetry: TelemetryWriter
+    # "now" for every evaluation (stuck orders, SLOs): the clock, held back to what the correlator
+    # has applied, so a journey is never judged on traffic acknowledged but not yet correlated
+    evaluation_clock: Clock
 
 
 def build_services(settings: Settings) -> Services:
     store = Store(settings.dsn, settings.database)
     bus = InProcessBus(max_events=2 * settings.correlator_batch_events)
+    clock = clock_from_setting(settings.clock)
+    correlator = Correlator(
+        store,
+        bus,
+        settings.levels,
+        batch_events=settings.correlator_batch_events,
+        interval=settings.correlator_interval_ms / 1000,
+        hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
+        clock=clock,
+    )
     return Services(
         store=store,
         bus=bus,
@@ -65,17 +78,11 @@ def build_services(settings: Settings) -> Services:
             max_delay=settings.commit_max_delay_ms / 1000,
             pending_max=settings.pending_max_events,
         ),
-        correlator=Correlator(
-            store,
-            bus,
-            settings.levels,
-            batch_events=settings.correlator_batch_events,
-            interval=settings.correlator_interval_ms / 1000,
-            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
-        ),
+        correlator=correlator,
         quarantine=Quarantine(store),
-        clock=clock_from_setting(settings.clock),
+        clock=clock,
         telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
+        evaluation_clock=HorizonClock(clock, correlator),
     )
 
 

@@ -28,6 +28,7 @@ from correlator.graph import Changes, JourneyGraph
 from correlator.model import EventRecord
 from correlator.state import journey_state
 from tower.bus import InProcessBus
+from tower.clock import Clock, SystemClock
 from tower.events import Event, validate_event
 from tower.store import Store
 
@@ -65,8 +66,14 @@ class Correlator:
         snapshot_every: int = 500_000,
         name: str = "default",
         hot_seconds: float | None = 14 * 86_400,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
+        self.clock = clock or SystemClock()
+        # The evaluation clock's reading at the last moment the correlator had applied everything
+        # acknowledged before it: journeys are complete up to here, so evaluations (SLOs, stuck
+        # orders) must not look past it. See `horizon_clock`.
+        self.horizon: datetime = self.clock.now()
         self.bus = bus
         self.levels = levels
         self.batch_events = batch_events
@@ -170,12 +177,19 @@ class Correlator:
 
     async def _run(self) -> None:
         while True:
+            # the clock first, then the high water: every event acknowledged before the clock read
+            # `observed` has a seq at or below `due`
+            observed, due = self.clock.now(), self.bus.high_water
+            if self.applied_seq >= due:
+                self.horizon = max(self.horizon, observed)
             batches = self.bus.take(self.applied_seq, self.batch_events)
             try:
                 if batches:
                     pairs = [(b.first_seq + i, e) for b in batches for i, e in enumerate(b.events)]
                     began = time.perf_counter()
                     await asyncio.to_thread(self.step, pairs)
+                    if self.applied_seq >= due:
+                        self.horizon = max(self.horizon, observed)
                     if len(pairs) < self.batch_events:
                         # A step costs mostly its inserts, whatever its size: after a small one, let
                         # events gather for as long as it took (at most `interval`), so under load
@@ -670,3 +684,18 @@ def _unpack(data: bytes) -> bytes:
 
 def _iso(time_us: int) -> str:
     return datetime.fromtimestamp(time_us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
+
+
+class HorizonClock:
+    """The evaluation clock, held back to what the correlator has caught up with.
+
+    A simulator moves the clock once a step's traffic is acknowledged; the correlator applies it a
+    moment later. Evaluating at the clock alone would see orders received but not yet accepted
+    (the acceptance acknowledged, not yet applied) as waiting past their threshold."""
+
+    def __init__(self, clock: Clock, correlator: Correlator) -> None:
+        self.clock = clock
+        self.correlator = correlator
+
+    def now(self) -> datetime:
+        return min(self.clock.now(), self.correlator.horizon)

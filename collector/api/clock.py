@@ -27,9 +27,15 @@ class ClockChange(BaseModel):
 
 
 def _state(request: Request) -> dict[str, Any]:
-    clock = request.app.state.services.clock
+    services = request.app.state.services
+    clock = services.clock
     manual = isinstance(clock, ManualClock) and not clock.released
-    return {"now": rfc3339(clock.now()), "mode": "manual" if manual else "system"}
+    # `evaluated_to`: how far evaluations may look, the clock held back to what is correlated
+    return {
+        "now": rfc3339(clock.now()),
+        "mode": "manual" if manual else "system",
+        "evaluated_to": rfc3339(services.evaluation_clock.now()),
+    }
 
 
 @router.get("/v1/admin/clock", summary="The evaluation clock: its time and whether it is driven or follows the system")

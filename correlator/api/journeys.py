@@ -41,7 +41,7 @@ def list_journeys(
     return search_journeys(
         services.store,
         principal.tenant,
-        services.clock.now(),
+        services.evaluation_clock.now(),
         stage=stage,
         status=status,
         channel=channel,

@@ -14,7 +14,8 @@ def test_a_manual_clock_moves_forward_only_then_hands_over_to_the_system(
 ) -> None:
     server = start_server(env={"TOWER_CLOCK": "2026-03-01T00:00:00Z"})
     with httpx.Client(base_url=server.url) as api:
-        assert api.get("/v1/admin/clock").json() == {"now": "2026-03-01T00:00:00Z", "mode": "manual"}
+        state = api.get("/v1/admin/clock").json()
+        assert (state["now"], state["mode"]) == ("2026-03-01T00:00:00Z", "manual")
         moved = api.post("/v1/admin/clock", json={"now": "2026-03-01T00:05:00Z"})
         assert moved.status_code == 200
         assert moved.json()["now"] == "2026-03-01T00:05:00Z"
@@ -35,3 +36,26 @@ def test_a_system_clock_refuses_to_be_driven(api: httpx.Client) -> None:
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "clock_not_manual"
     assert api.get("/v1/admin/clock").json()["mode"] == "system"
+
+
+def test_evaluations_look_no_further_than_the_correlator_has_caught_up(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    from tests.conftest import post_events, wait_for
+
+    server = start_server(env={"TOWER_CLOCK": "2026-03-01T00:00:00Z"})
+    with httpx.Client(base_url=server.url) as api:
+        event = {
+            "specversion": "1.0",
+            "id": "o-1",
+            "source": "shopify/s",
+            "type": "order.received",
+            "time": "2026-03-01T00:01:00Z",
+            "data": {"objects": [{"type": "order", "ids": {"shopify/s": "#1"}}]},
+        }
+        post_events(api, [event])
+        api.post("/v1/admin/clock", json={"now": "2026-03-01T00:05:00Z"})
+        # once the acknowledged order is applied, evaluations may look up to the clock
+        wait_for(lambda: api.get("/v1/admin/clock").json()["evaluated_to"] == "2026-03-01T00:05:00Z")
+        state = api.get("/v1/admin/clock").json()
+        assert state["evaluated_to"] <= state["now"]
