@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +24,11 @@ from collector.writer import GroupCommitWriter
 from correlator.api import journeys, lookup
 from correlator.engine import Correlator
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
+from slo.api import alerts as slo_alerts
+from slo.api import kpis as slo_kpis
+from slo.api import reconciliation, slos
+from slo.engine import build_engine
+from slo.schema import MIGRATIONS as SLO_MIGRATIONS
 from tower import __version__
 from tower.api import JSON, ApiError, error_response
 from tower.bus import InProcessBus
@@ -30,9 +36,12 @@ from tower.clock import Clock, clock_from_setting
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
 
+if TYPE_CHECKING:
+    from slo.engine import SloEngine
+
 log = logging.getLogger(__name__)
 
-MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *CORRELATOR_MIGRATIONS)
+MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *CORRELATOR_MIGRATIONS, *SLO_MIGRATIONS)
 
 
 @dataclass
@@ -43,11 +52,13 @@ class Services:
     correlator: Correlator
     quarantine: Quarantine
     clock: Clock
+    slo: SloEngine
 
 
 def build_services(settings: Settings) -> Services:
     store = Store(settings.dsn, settings.database)
     bus = InProcessBus(max_events=2 * settings.correlator_batch_events)
+    clock = clock_from_setting(settings.clock)
     return Services(
         store=store,
         bus=bus,
@@ -67,7 +78,8 @@ def build_services(settings: Settings) -> Services:
             hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
         ),
         quarantine=Quarantine(store),
-        clock=clock_from_setting(settings.clock),
+        clock=clock,
+        slo=build_engine(store, clock, settings),
     )
 
 
@@ -85,10 +97,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services.store.migrate(MIGRATIONS)
         await services.writer.start()
         await services.correlator.start()
+        if settings.slo_engine:
+            await services.slo.start()
         app.state.services = services
         try:
             yield
         finally:
+            await services.slo.close()
             await services.writer.close()
             await services.correlator.close()
             services.store.close()
@@ -134,6 +149,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     load_adapters()
-    for module in (events, adapters, dead_letters, health, lookup, journeys):
+    for module in (
+        events,
+        adapters,
+        dead_letters,
+        health,
+        lookup,
+        journeys,
+        slos,
+        slo_alerts,
+        slo_kpis,
+        reconciliation,
+    ):
         app.include_router(module.router)
     return app

@@ -84,7 +84,11 @@ class Matcher:
 
     @classmethod
     def parse(cls, item: Any, where: str) -> Matcher:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("value"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not isinstance(item.get("value"), str)
+        ):
             raise ValueError(f"{where}: a matcher is {{'name': str, 'value': str, 'is_regex': bool}}")
         matcher = cls(item["name"], item["value"], bool(item.get("is_regex", False)), bool(item.get("is_equal", True)))
         if matcher.is_regex:
@@ -289,9 +293,9 @@ class Dispatcher:
     def _flush(self, group: _Group, now: datetime) -> Notification | None:
         visible: dict[str, Alert] = {}
         for fp, alert in group.alerts.items():
-            if alert.state == "firing" and not alert.muted:
-                visible[fp] = alert
-            elif alert.state == "resolved" and group.notified.get(fp) == "firing":
+            if (alert.state == "firing" and not alert.muted) or (
+                alert.state == "resolved" and group.notified.get(fp) == "firing"
+            ):
                 visible[fp] = alert
         for fp in [fp for fp, a in group.alerts.items() if a.state in ("resolved", "dropped")]:
             del group.alerts[fp]

@@ -71,7 +71,7 @@ class MinuteBuckets:
                 continue
             i = minute - self.origin
             for key in slices_of(dims, self.slice_by):
-                arr = self.series.get(key)
+                arr = self.series.get(key)  # type: ignore[assignment]
                 if arr is None:
                     arr = self.series[key] = np.zeros((2, self.size), dtype=np.int64)
                 arr[0, i] += good

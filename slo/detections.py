@@ -135,7 +135,9 @@ OPEN_SQL = (
 )
 
 
-def stuck(store: Store, tenant: str, now: datetime, calendars: Calendars, stage: str | None = None) -> list[dict[str, Any]]:
+def stuck(
+    store: Store, tenant: str, now: datetime, calendars: Calendars, stage: str | None = None
+) -> list[dict[str, Any]]:
     """Open journeys waiting in their stage past its calendar-aware deadline, oldest first."""
     items = []
     for r in store.read(OPEN_SQL, tenant, {"now": now}):
@@ -304,7 +306,9 @@ def _side(r: dict[str, Any]) -> dict[str, Any]:
     return {"on_hand": r["on_hand"], "available": r["available"], "as_of": rfc3339(r["as_of"])}
 
 
-def _open_since(store: Store, tenant: str, now: datetime, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+def _open_since(
+    store: Store, tenant: str, now: datetime, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
     history = store.read(HISTORY_SQL, tenant, {"now": now, "pairs": pairs})
     latest: dict[tuple[str, str], dict[str, float]] = {}
     since: dict[tuple[str, str], datetime | None] = {}
@@ -397,7 +401,7 @@ def edi_chains(
             "invoice_before": now - timedelta(hours=invoice_hours),
         },
     )
-    meta = {}
+    meta: dict[str, dict[str, Any]] = {}
     if rows:
         ids = [r["journey_id"] for r in rows]
         for start in range(0, len(ids), 50_000):
@@ -405,20 +409,20 @@ def edi_chains(
                 meta[m["journey_id"]] = m
     items: list[dict[str, Any]] = []
     for r in rows:
-        m = meta.get(r["journey_id"])
+        m: dict[str, Any] | None = meta.get(r["journey_id"])
         if m is None or not m["alive"]:
             continue
-        if r["has_received"] and not r["answered"] and _utc(r["received"]) < now - timedelta(hours=ack_hours):
-            if m["channel"] == "edi":
-                items.append(
-                    {
-                        "kind": "850_without_855",
-                        "journey_id": r["journey_id"],
-                        "partner": m["partner"] or None,
-                        "since": rfc3339(r["received"]),
-                        "waiting_seconds": round((now - _utc(r["received"])).total_seconds()),
-                    }
-                )
+        late = _utc(r["received"]) < now - timedelta(hours=ack_hours)
+        if r["has_received"] and not r["answered"] and late and m["channel"] == "edi":
+            items.append(
+                {
+                    "kind": "850_without_855",
+                    "journey_id": r["journey_id"],
+                    "partner": m["partner"] or None,
+                    "since": rfc3339(r["received"]),
+                    "waiting_seconds": round((now - _utc(r["received"])).total_seconds()),
+                }
+            )
         if r["has_shipped"] and not r["invoiced"] and not r["cancelled"]:
             shipped = _utc(r["shipped"])
             if shipped < now - timedelta(hours=invoice_hours):
@@ -486,7 +490,8 @@ FROM (
            JSONExtractString(payload, 'data', 'facts', 'operation') AS operation,
            JSONExtractString(payload, 'data', 'facts', 'error') AS error
     FROM {db}.events
-    WHERE tenant = {tenant:String} AND type IN ('sync.failed', 'sync.retried', 'sync.dead_lettered', 'sync.acknowledged')
+    WHERE tenant = {tenant:String}
+      AND type IN ('sync.failed', 'sync.retried', 'sync.dead_lettered', 'sync.acknowledged')
       AND time >= {start:DateTime64(6, 'UTC')} AND time <= {end:DateTime64(6, 'UTC')}
 )
 WHERE {system:String} = '' OR system = {system:String}

@@ -8,6 +8,7 @@ the notification log).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -41,7 +42,9 @@ def parse_receivers(spec: str | None) -> list[Receiver]:
             continue
         fmt, sep, url = entry.partition("=")
         if not sep or fmt not in FORMATS or not url.startswith(("http://", "https://")):
-            raise ValueError(f"TOWER_ALERT_WEBHOOKS entry {entry!r}: expected format=http(s)://… with format one of {FORMATS}")
+            raise ValueError(
+                f"TOWER_ALERT_WEBHOOKS entry {entry!r}: expected format=http(s)://… with format one of {FORMATS}"
+            )
         out.append(Receiver(f"{fmt}-{len(out)}", fmt, url))
     return out
 
@@ -164,10 +167,8 @@ class Notifier:
 
     def close(self, timeout: float = 5.0) -> None:
         if self._thread is not None:
-            try:
+            with contextlib.suppress(queue.Full):
                 self.queue.put(None, timeout=timeout)
-            except queue.Full:
-                pass
             self._thread.join(timeout)
             self._thread = None
 

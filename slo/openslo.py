@@ -165,7 +165,9 @@ def _control_tower_sli(spec: Any, where: str, objective_value: Any) -> SliSpec:
         raise OpenSLOError(f"{where}.spec: a ControlTower source needs a mapping (segment, freshness or successRatio)")
     kinds = [k for k in ("segment", "freshness", "successRatio") if k in spec]
     if len(kinds) != 1:
-        raise OpenSLOError(f"{where}.spec: name exactly one of segment, freshness, successRatio (got {kinds or 'none'})")
+        raise OpenSLOError(
+            f"{where}.spec: name exactly one of segment, freshness, successRatio (got {kinds or 'none'})"
+        )
     slice_by = _slice_by(spec.get("sliceBy"), where + ".spec")
     if kinds[0] == "segment":
         seg = spec["segment"]
@@ -251,7 +253,7 @@ class Loader:
             return
         version = doc.get("apiVersion") or doc.get("version")
         name = str((doc.get("metadata") or {}).get("name") or doc.get("service") or "?")
-        if isinstance(version, str) and version.startswith("sloth.slok.dev") or version == "prometheus/v1":
+        if (isinstance(version, str) and version.startswith("sloth.slok.dev")) or version == "prometheus/v1":
             self.result.refused.append(
                 Refusal(
                     origin,
@@ -269,15 +271,13 @@ class Loader:
                     str(doc.get("kind")),
                     name,
                     f"a Pyrra {doc.get('kind')} ({version}) whose indicator is a Prometheus metric: Prometheus sources "
-                    "are not evaluated by Control Tower; write the SLO as OpenSLO v1 with metricSource type ControlTower",
+                    "are not evaluated by Control Tower; write it as OpenSLO v1 with metricSource type ControlTower",
                 )
             )
             return
         kind = doc.get("kind")
         if version != API_VERSION:
-            self.result.refused.append(
-                Refusal(origin, str(kind), name, f"apiVersion {version!r} is not {API_VERSION}")
-            )
+            self.result.refused.append(Refusal(origin, str(kind), name, f"apiVersion {version!r} is not {API_VERSION}"))
             return
         if kind not in KINDS:
             self.result.refused.append(Refusal(origin, str(kind), name, f"kind must be one of {', '.join(KINDS)}"))

@@ -219,3 +219,43 @@ def _freshness(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: int
             good = bool(fresh[i])
             out.append((lo_min + int(i), dims, int(good), int(not good)))
     return out
+
+
+def bad_journeys(
+    store: Store, tenant: str, sli: SliSpec, labels: dict[str, str], lo_min: int, hi_min: int, limit: int = 50
+) -> tuple[list[str], int]:
+    """The journeys a latency SLO counted bad in [lo_min, hi_min) in a slice: what an alert links to."""
+    if sli.kind != "latency":
+        return [], 0
+    head = LATENCY_SQL[: LATENCY_SQL.index("SELECT intDiv(at")]
+    where = "".join(f" AND j.{d} = {{dim_{d}:String}}" for d in ("channel", "warehouse", "carrier") if d in labels)
+    tail = LATENCY_SQL[LATENCY_SQL.index("FROM judged") : LATENCY_SQL.index("GROUP BY minute")]
+    sql = (
+        head
+        + "SELECT journey_id, count() OVER () AS total FROM ("
+        + "SELECT journey_id, at "
+        + tail
+        + f" AND NOT ok {where}) ORDER BY at DESC LIMIT {{limit:UInt32}}"
+    )
+    lo_us, hi_us = lo_min * MINUTE_US, hi_min * MINUTE_US
+    lo_from_us = lo_us - sli.threshold_s * 1_000_000
+    rows = store.read(
+        sql,
+        tenant,
+        {
+            "from": list(sli.from_types),
+            "to": list(sli.to_types),
+            "stop": list(sli.stop_types),
+            "types": sorted({*sli.from_types, *sli.to_types, *sli.stop_types}),
+            "lo_from": _dt(lo_from_us),
+            "lo_from_us": lo_from_us,
+            "hi": _dt(hi_us),
+            "thr": sli.threshold_s * 1_000_000,
+            "after_from": int(sli.after_from),
+            "lo_us": lo_us,
+            "hi_us": hi_us,
+            "limit": limit,
+            **{f"dim_{d}": v for d, v in labels.items() if d in ("channel", "warehouse", "carrier")},
+        },
+    )
+    return [r["journey_id"] for r in rows], (int(rows[0]["total"]) if rows else 0)
