@@ -125,11 +125,11 @@ def _utc(value: datetime) -> datetime:
 
 
 OPEN_SQL = (
-    "SELECT journey_id, stage, stage_at, channel, warehouse, carrier, started_at, state FROM ("
+    "SELECT journey_id, stage, stage_at, channel, warehouse, carrier, first_at AS started_at, state FROM ("
     " SELECT journey_id, argMax(alive, version) AS alive, argMax(status, version) AS status,"
     " argMax(stage, version) AS stage, argMax(stage_at, version) AS stage_at, argMax(channel, version) AS channel,"
     " argMax(warehouse, version) AS warehouse, argMax(carrier, version) AS carrier,"
-    " argMax(started_at, version) AS started_at, argMax(state, version) AS state"
+    " argMax(started_at, version) AS first_at, argMax(state, version) AS state"
     " FROM {db}.journeys WHERE tenant = {tenant:String} AND started_at <= {now:DateTime64(6, 'UTC')}"
     " GROUP BY journey_id) WHERE alive = 1 AND status = 'open' AND stage_at IS NOT NULL"
 )
@@ -220,7 +220,7 @@ def _carrier_of(shipment_id: str | None, state: dict[str, Any]) -> str:
 
 SNAPSHOT_SQL = """
 SELECT warehouse, sku, kind,
-       argMax(on_hand, as_of) AS on_hand, argMax(available, as_of) AS available, max(as_of) AS as_of
+       argMax(oh, seen) AS on_hand, argMax(av, seen) AS available, max(seen) AS as_of
 FROM (
     SELECT
         coalesce(nullIf(JSONExtractString(payload, 'data', 'facts', 'warehouse'), ''),
@@ -229,11 +229,10 @@ FROM (
         if(positionCaseInsensitive(concat(toString(source), ' ',
            JSONExtractString(payload, 'data', 'facts', 'system'), ' ',
            JSONExtractString(payload, 'data', 'dims', 'system')), 'erp') > 0, 'erp', 'wms') AS kind,
-        JSONExtractFloat(payload, 'data', 'facts', 'on_hand') AS on_hand,
-        JSONExtractFloat(payload, 'data', 'facts', 'available') AS available,
+        JSONExtractFloat(payload, 'data', 'facts', 'on_hand') AS oh,
+        JSONExtractFloat(payload, 'data', 'facts', 'available') AS av,
         coalesce(parseDateTime64BestEffortOrNull(JSONExtractString(payload, 'data', 'facts', 'as_of'), 6, 'UTC'),
-                 time) AS as_of,
-        time
+                 time) AS seen
     FROM {db}.events
     WHERE tenant = {tenant:String} AND type = 'inventory.snapshot' AND time <= {now:DateTime64(6, 'UTC')}
       AND ({warehouse:String} = '' OR warehouse = {warehouse:String})
@@ -405,11 +404,11 @@ def edi_chains(
     if rows:
         ids = [r["journey_id"] for r in rows]
         for start in range(0, len(ids), 50_000):
-            for m in store.read(EDI_CHAIN_SQL, tenant, {"ids": ids[start : start + 50_000]}):
-                meta[m["journey_id"]] = m
+            for row in store.read(EDI_CHAIN_SQL, tenant, {"ids": ids[start : start + 50_000]}):
+                meta[row["journey_id"]] = row
     items: list[dict[str, Any]] = []
     for r in rows:
-        m: dict[str, Any] | None = meta.get(r["journey_id"])
+        m = meta.get(r["journey_id"])
         if m is None or not m["alive"]:
             continue
         late = _utc(r["received"]) < now - timedelta(hours=ack_hours)

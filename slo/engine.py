@@ -294,8 +294,8 @@ class SloEngine:
     ) -> None:
         by_step: dict[int, list[str]] = {}
         for fp, (holds, _) in series.items():
-            for i in np.flatnonzero(holds):
-                by_step.setdefault(int(i), []).append(fp)
+            for idx in np.flatnonzero(holds).tolist():
+                by_step.setdefault(idx, []).append(fp)
         book, dispatcher = state.book, state.dispatcher
         for i, minute in enumerate(steps.tolist()):
             fps = by_step.get(i) or []

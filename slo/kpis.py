@@ -45,7 +45,7 @@ KPI_SQL = """
 WITH j AS (
     SELECT journey_id, argMax(alive, version) AS alive, argMax(status, version) AS status,
            argMax(channel, version) AS channel, argMax(warehouse, version) AS warehouse,
-           argMax(carrier, version) AS carrier, argMax(started_at, version) AS started_at,
+           argMax(carrier, version) AS carrier, argMax(started_at, version) AS first_at,
            argMax(received_at, version) AS received_at, argMax(departed_at, version) AS departed_at,
            argMax(delivered_at, version) AS delivered_at, argMax(on_time_ship, version) AS on_time_ship,
            argMax(on_time_delivery, version) AS on_time_delivery, argMax(anomaly_count, version) AS anomalies
@@ -65,7 +65,7 @@ flawed AS (
                  OR JSONExtractString(payload, 'data', 'facts', 'documents_ok') = 'false')))
 )
 SELECT
-    if({bucket:String} = 'week', toStartOfWeek(started_at, 1), toStartOfDay(started_at)) AS t,
+    if({bucket:String} = 'week', toStartOfWeek(first_at, 1), toStartOfDay(first_at)) AS t,
     channel, warehouse, carrier,
     grouping(t, channel, warehouse, carrier) AS g,
     count() AS orders,
