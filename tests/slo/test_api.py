@@ -70,36 +70,79 @@ def test_waiting_journey_counts_bad_once_its_threshold_passed(api: httpx.Client)
 def test_kpis_targets_and_reconciliation(api: httpx.Client) -> None:
     now = datetime.now(UTC)
     day = (now - timedelta(days=2)).replace(hour=8, minute=0, second=0, microsecond=0)
-    ship = {"objects": [{"type": "order", "ids": {"erp": "SO-9"}}, {"type": "shipment", "ids": {"tracking:ups": "1Z9"}}]}
+    ship = {
+        "objects": [{"type": "order", "ids": {"erp": "SO-9"}}, {"type": "shipment", "ids": {"tracking:ups": "1Z9"}}]
+    }
     events = [
-        event("r9", "shopify/acme", "order.received", day, "SO-9", dims={"channel": "web", "warehouse": "dc-west"},
-              facts={"promised_ship_date": iso(day + timedelta(hours=10)),
-                     "promised_delivery_date": iso(day + timedelta(days=2))}),
+        event(
+            "r9",
+            "shopify/acme",
+            "order.received",
+            day,
+            "SO-9",
+            dims={"channel": "web", "warehouse": "dc-west"},
+            facts={
+                "promised_ship_date": iso(day + timedelta(hours=10)),
+                "promised_delivery_date": iso(day + timedelta(days=2)),
+            },
+        ),
         event("a9", "erp/ns", "order.accepted", day + timedelta(minutes=2), "SO-9"),
-        {**event("m9", "ship/ss", "shipment.manifested", day + timedelta(hours=3), "SO-9"),
-         "data": {**ship, "dims": {"carrier": "ups"}}},
-        {**event("t9", "carrier/ups", "shipment.in_transit", day + timedelta(hours=9), "SO-9"),
-         "data": {"objects": ship["objects"][1:]}},
-        {**event("d9", "carrier/ups", "shipment.delivered", day + timedelta(hours=30), "SO-9"),
-         "data": {"objects": ship["objects"][1:]}},
+        {
+            **event("m9", "ship/ss", "shipment.manifested", day + timedelta(hours=3), "SO-9"),
+            "data": {**ship, "dims": {"carrier": "ups"}},
+        },
+        {
+            **event("t9", "carrier/ups", "shipment.in_transit", day + timedelta(hours=9), "SO-9"),
+            "data": {"objects": ship["objects"][1:]},
+        },
+        {
+            **event("d9", "carrier/ups", "shipment.delivered", day + timedelta(hours=30), "SO-9"),
+            "data": {"objects": ship["objects"][1:]},
+        },
         # a second order, manifested without any carrier scan since
         event("r8", "shopify/acme", "order.received", day, "SO-8", dims={"channel": "web", "warehouse": "dc-west"}),
-        {**event("m8", "ship/ss", "shipment.manifested", day + timedelta(hours=1), "SO-8"),
-         "data": {"objects": [{"type": "order", "ids": {"erp": "SO-8"}},
-                              {"type": "shipment", "ids": {"tracking:ups": "1Z8"}}], "dims": {"carrier": "ups"}}},
+        {
+            **event("m8", "ship/ss", "shipment.manifested", day + timedelta(hours=1), "SO-8"),
+            "data": {
+                "objects": [
+                    {"type": "order", "ids": {"erp": "SO-8"}},
+                    {"type": "shipment", "ids": {"tracking:ups": "1Z8"}},
+                ],
+                "dims": {"carrier": "ups"},
+            },
+        },
     ]
     snap = []
     for i, (system, on_hand) in enumerate((("erp", 10), ("wms", 7), ("erp", 5), ("wms", 5))):
         sku = "SKU-A" if i < 2 else "SKU-B"
         snap.append(
-            {"specversion": "1.0", "id": f"s{i}", "source": f"{system}/main", "type": "inventory.snapshot",
-             "time": iso(now - timedelta(hours=1)),
-             "data": {"facts": {"system": system, "warehouse": "dc-west", "sku": sku, "on_hand": on_hand,
-                                "available": on_hand, "as_of": iso(now - timedelta(hours=1))}}}
+            {
+                "specversion": "1.0",
+                "id": f"s{i}",
+                "source": f"{system}/main",
+                "type": "inventory.snapshot",
+                "time": iso(now - timedelta(hours=1)),
+                "data": {
+                    "facts": {
+                        "system": system,
+                        "warehouse": "dc-west",
+                        "sku": sku,
+                        "on_hand": on_hand,
+                        "available": on_hand,
+                        "as_of": iso(now - timedelta(hours=1)),
+                    }
+                },
+            }
         )
     failures = [
-        {"specversion": "1.0", "id": f"f{i}", "source": "erp/ns", "type": t, "time": iso(now - timedelta(minutes=5)),
-         "data": {"facts": {"system": "erp", "operation": "post order", "error": "HTTP 503", "attempt": i}}}
+        {
+            "specversion": "1.0",
+            "id": f"f{i}",
+            "source": "erp/ns",
+            "type": t,
+            "time": iso(now - timedelta(minutes=5)),
+            "data": {"facts": {"system": "erp", "operation": "post order", "error": "HTTP 503", "attempt": i}},
+        }
         for i, t in enumerate(("sync.failed", "sync.retried", "sync.failed"))
     ]
     post_events(api, events + snap + failures)
@@ -133,8 +176,16 @@ def test_kpis_targets_and_reconciliation(api: httpx.Client) -> None:
 
     failures_body = api.get("/v1/integration/failures").json()["items"]
     assert failures_body == [
-        {"system": "erp", "operation": "post order", "failures": 2, "retries": 1, "dead_lettered": 0,
-         "acknowledged": 0, "last_error": "HTTP 503", "last_at": failures_body[0]["last_at"]}
+        {
+            "system": "erp",
+            "operation": "post order",
+            "failures": 2,
+            "retries": 1,
+            "dead_lettered": 0,
+            "acknowledged": 0,
+            "last_error": "HTTP 503",
+            "last_at": failures_body[0]["last_at"],
+        }
     ]
 
 
@@ -147,8 +198,10 @@ def test_silences_are_created_listed_and_expired(api: httpx.Client) -> None:
     assert created.status_code == 201, created.text
     sid = created.json()["id"]
     assert [s["state"] for s in api.get("/v1/silences").json()["items"]] == ["active"]
-    bad = api.post("/v1/silences", json={"matchers": [{"name": "x", "value": "(", "is_regex": True}],
-                                          "ends_at": ends, "created_by": "ops"})
+    bad = api.post(
+        "/v1/silences",
+        json={"matchers": [{"name": "x", "value": "(", "is_regex": True}], "ends_at": ends, "created_by": "ops"},
+    )
     assert bad.status_code == 400 and "regular expression" in bad.json()["error"]["message"]
     assert api.delete(f"/v1/silences/{sid}").json()["state"] == "expired"
     assert api.get("/v1/alerts").json() == {"items": [], "total": 0, "next": None}

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
+from collector.app import MIGRATIONS
 from slo.alerts import Matcher, Silence
 from slo.engine import SloEngine
 from slo.notify import Notifier, Receiver
 from slo.openslo import load_definitions
 from slo.schema import MIGRATIONS as SLO_MIGRATIONS
-from tower.clock import ManualClock
-from collector.app import MIGRATIONS
-from tower.store import Store
 from tests.conftest import wait_for
+from tower.clock import ManualClock
+from tower.store import Store
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 CHANNELS = ("web", "edi", "marketplace")
@@ -58,8 +58,19 @@ def load_outage(store: Store, tenant: str, minutes: int = 240) -> None:
     store.insert_rows(
         "journeys",
         journeys,
-        ["tenant", "journey_id", "version", "alive", "stage", "status", "channel", "warehouse", "carrier",
-         "started_at", "last_event_at"],
+        [
+            "tenant",
+            "journey_id",
+            "version",
+            "alive",
+            "stage",
+            "status",
+            "channel",
+            "warehouse",
+            "carrier",
+            "started_at",
+            "last_event_at",
+        ],
         role="writer",
     )
 
@@ -72,7 +83,7 @@ class Receiving:
         received = self.bodies
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(200)
                 self.end_headers()
@@ -159,10 +170,15 @@ def test_low_traffic_guard_keeps_a_quiet_slice_from_paging(store: Store) -> None
         if i < 2:
             rows.append(["quiet", jid, at(minute + 1), "erp", f"a{i}", 0, "order.accepted"])
         journeys.append(["quiet", jid, 1, 1, "open", "web", at(minute)])
-    store.insert_rows("journey_events", rows, ["tenant", "journey_id", "time", "source", "event_id", "seq", "type"],
-                      role="writer")
-    store.insert_rows("journeys", journeys, ["tenant", "journey_id", "version", "alive", "status", "channel",
-                                             "started_at"], role="writer")
+    store.insert_rows(
+        "journey_events", rows, ["tenant", "journey_id", "time", "source", "event_id", "seq", "type"], role="writer"
+    )
+    store.insert_rows(
+        "journeys",
+        journeys,
+        ["tenant", "journey_id", "version", "alive", "status", "channel", "started_at"],
+        role="writer",
+    )
     clock = ManualClock(at(0))
     engine = engine_for(store, clock)
     engine.evaluate_until(at(0), ["quiet"])
@@ -193,8 +209,14 @@ def test_notifications_reach_a_real_receiver_firing_then_resolved_none_when_sile
         )
         for minute in range(0, 240, 3):
             engine.evaluate_until(at(minute), ["notify"])
-        am = wait_for(lambda: [b for b in hook.bodies if "groupKey" in b and b["commonLabels"].get("severity") == "page"]
-                      if len([b for b in hook.bodies if "groupKey" in b]) >= 2 else None, timeout=10)
+        am = wait_for(
+            lambda: (
+                [b for b in hook.bodies if "groupKey" in b and b["commonLabels"].get("severity") == "page"]
+                if len([b for b in hook.bodies if "groupKey" in b]) >= 2
+                else None
+            ),
+            timeout=10,
+        )
         firing, resolved = am[0], am[-1]
         assert firing["status"] == "firing" and resolved["status"] == "resolved"
         labels = [a["labels"] for a in firing["alerts"]]
