@@ -65,6 +65,15 @@ def test_waiting_journey_counts_bad_once_its_threshold_passed(api: httpx.Client)
     assert edi["burn_rates"]["1h"] == pytest.approx((2 / 3) / 0.005)
     series = api.get("/v1/slos/order-acceptance/series", params={"slice": "channel=edi", "step": "5m"}).json()
     assert sum(p["good"] for p in series["items"]) == 1 and sum(p["bad"] for p in series["items"]) == 2
+    tenant = api.headers["X-Tower-Tenant"]
+    metrics = api.get("/metrics").text
+    assert "tower_events_accepted_total " in metrics  # the collector's own metrics are still there
+    want = (
+        f'tower_slo_bad_events{{tenant="{tenant}",slo="order-acceptance",channel="edi",warehouse="",carrier="",'
+        'system=""} 2'
+    )
+    assert want in metrics.splitlines()
+    assert f'tower_slo_burn_rate{{tenant="{tenant}",slo="order-acceptance",channel="",' in metrics
 
 
 def test_kpis_targets_and_reconciliation(api: httpx.Client) -> None:
