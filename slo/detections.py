@@ -125,11 +125,11 @@ def _utc(value: datetime) -> datetime:
 
 
 OPEN_SQL = (
-    "SELECT journey_id, stage, stage_at, channel, warehouse, carrier, first_at AS started_at, state FROM ("
+    "SELECT journey_id, stage, stage_at, channel, warehouse, carrier, first_at AS started_at{state} FROM ("
     " SELECT journey_id, argMax(alive, version) AS alive, argMax(status, version) AS status,"
     " argMax(stage, version) AS stage, argMax(stage_at, version) AS stage_at, argMax(channel, version) AS channel,"
     " argMax(warehouse, version) AS warehouse, argMax(carrier, version) AS carrier,"
-    " argMax(started_at, version) AS first_at, argMax(state, version) AS state"
+    " argMax(started_at, version) AS first_at{state_agg}"
     " FROM {db}.journeys WHERE tenant = {tenant:String} AND started_at <= {now:DateTime64(6, 'UTC')}"
     " GROUP BY journey_id) WHERE alive = 1 AND status = 'open' AND stage_at IS NOT NULL"
 )
@@ -140,7 +140,8 @@ def stuck(
 ) -> list[dict[str, Any]]:
     """Open journeys waiting in their stage past its calendar-aware deadline, oldest first."""
     items = []
-    for r in store.read(OPEN_SQL, tenant, {"now": now}):
+    sql = OPEN_SQL.replace("{state}", "").replace("{state_agg}", "")
+    for r in store.read(sql, tenant, {"now": now}):
         if stage and r["stage"] != stage:
             continue
         stage_at = _utc(r["stage_at"])
@@ -169,7 +170,9 @@ def missing_tracking(store: Store, tenant: str, now: datetime, calendars: Calend
     """Shipments manifested, not cancelled, with no carrier scan past their scan deadline."""
     now_us = int(now.timestamp() * 1_000_000)
     items = []
-    for r in store.read(OPEN_SQL, tenant, {"now": now}):
+    # A journey with a shipment not yet scanned has that shipment's stage, manifested, as its own.
+    sql = OPEN_SQL.replace("{state}", ", state").replace("{state_agg}", ", argMax(state, version) AS state")
+    for r in store.read(sql + " AND stage = 'manifested'", tenant, {"now": now}):
         state = orjson.loads(r["state"] or "{}")
         for shipment in state.get("shipments", []):
             ms = shipment.get("milestones", {})
