@@ -215,6 +215,18 @@ def missing_tracking(store: Store, tenant: str, now: datetime, calendars: Calend
     return items
 
 
+def missing_tracking_counts(store: Store, tenant: str, now: datetime, calendars: Calendars) -> dict[str, int]:
+    """Per carrier, journeys waiting in manifested past their scan deadline: the cheap count the
+    alert rule needs (the journey row's stage time, without reading every shipment's milestones)."""
+    sql = OPEN_SQL.replace("{state}", "").replace("{state_agg}", "")
+    counts: dict[str, int] = {}
+    for r in store.read(sql + " AND stage = 'manifested'", tenant, {"now": now}):
+        stage_at = _utc(r["stage_at"])
+        if stage_at <= now and calendars.scan_deadline(r["carrier"], stage_at) < now:
+            counts[r["carrier"]] = counts.get(r["carrier"], 0) + 1
+    return counts
+
+
 def _carrier_of(shipment_id: str | None, state: dict[str, Any]) -> str:
     return str(state.get("dims", {}).get("carrier", ""))
 

@@ -265,9 +265,7 @@ class SloEngine:
         """Detection alerts, judged at the batch's `now`: shipments missing tracking per carrier."""
         if self.missing_tracking_min <= 0:
             return {}
-        per_carrier: dict[str, int] = {}
-        for item in detections.missing_tracking(self.store, tenant, now, self.calendars):
-            per_carrier[item["carrier"] or ""] = per_carrier.get(item["carrier"] or "", 0) + 1
+        per_carrier = detections.missing_tracking_counts(self.store, tenant, now, self.calendars)
         self.stats.queries += 1
         out = {}
         for carrier, n in per_carrier.items():

@@ -69,7 +69,10 @@ INNER JOIN (
     SELECT journey_id, argMax(channel, version) AS channel, argMax(warehouse, version) AS warehouse,
            argMax(carrier, version) AS carrier, argMax(alive, version) AS alive
     FROM {db}.journeys
-    WHERE tenant = {tenant:String} AND journey_id IN (SELECT journey_id FROM seg)
+    WHERE tenant = {tenant:String} AND journey_id IN (
+        SELECT journey_id FROM {db}.journey_events
+        WHERE tenant = {tenant:String} AND type IN {from:Array(String)}
+          AND time >= {lo_from:DateTime64(6, 'UTC')} AND time < {hi:DateTime64(6, 'UTC')})
     GROUP BY journey_id
 ) AS j USING journey_id
 WHERE j.alive = 1 AND NOT stopped AND at >= {lo_us:Int64} AND at < {hi_us:Int64}
