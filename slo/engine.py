@@ -112,6 +112,7 @@ class SloEngine:
         self._lock = threading.RLock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._tenants_read_at = -1e9
         self.keep_minutes = max((s.window_s for s in slos), default=30 * 86400) // MINUTE + 4320 + self.lookback
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -162,6 +163,10 @@ class SloEngine:
         return state
 
     def known_tenants(self) -> list[str]:
+        """Tenants with journeys or integration events; the list is refreshed at most once a minute."""
+        if time.monotonic() - self._tenants_read_at < 60:
+            return sorted(self.tenants)
+        self._tenants_read_at = time.monotonic()
         rows = self.store.query(
             "SELECT DISTINCT tenant FROM {db}.journeys UNION DISTINCT "
             "SELECT DISTINCT tenant FROM {db}.events WHERE type IN {types:Array(String)}",

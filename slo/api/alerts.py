@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from slo import detections
 from slo.alerts import Alert, Matcher, Silence
 from slo.api.slos import evaluated
 from slo.engine import to_minute
@@ -24,7 +25,15 @@ def alert_view(request: Request, tenant: str, a: Alert, with_journeys: bool = Tr
     journeys: list[str] = []
     total = 0
     slo = engine.slos.get(a.labels.get("slo", ""))
-    if with_journeys and slo is not None:
+    if with_journeys and a.labels.get("alertname") == "ShipmentsMissingTracking":
+        now = request.app.state.services.clock.now()
+        found = [
+            i["journey_id"]
+            for i in detections.missing_tracking(engine.store, tenant, now, engine.calendars)
+            if (i["carrier"] or "") == a.labels.get("carrier", "")
+        ]
+        journeys, total = found[:50], len(found)
+    elif with_journeys and slo is not None:
         longest = max((c.long_s for c in slo.conditions), default=3600) // 60
         end = to_minute(a.ends_at) if a.ends_at else to_minute(request.app.state.services.clock.now())
         journeys, total = bad_journeys(
