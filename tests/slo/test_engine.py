@@ -132,16 +132,15 @@ def test_an_outage_pages_within_minutes_and_resolves_after(store: Store) -> None
             seen[minute] = alerts[-1].state
     # Hand-computed: bad events land at received + 5 min for orders received 119..144, i.e. minutes
     # 124..149, three a minute; minutes 120..123 hold no event at all. At instant 128 the last hour
-    # holds 12 bad of 162 (burn (12/162)/0.005 = 14.8 ≥ 14.4) and the last 5 minutes 12 of 12: pending;
-    # a minute later (alertAfter 1m) firing. Fast burn clears at 155, but the slow page (6x over 6h
-    # and 30m) holds until the 30-minute window's bad share drops under 3%: minute 179.
-    assert min(seen) == 128 and seen[128] == "pending"
-    assert seen[129] == "firing"
+    # holds 12 bad of 162 (burn (12/162)/0.005 = 14.8 ≥ 14.4) and the last 5 minutes 12 of 12: the page
+    # fires (alertAfter 0m), 8 minutes into the outage. Fast burn clears at 155, but the slow page (6x
+    # over 6h and 30m) holds until the 30-minute window's bad share drops under 3%: minute 179.
+    assert min(seen) == 128 and seen[128] == "firing"
     alert = page(engine, "outage")[-1]
-    assert alert.starts_at == at(128) and alert.fired_at == at(129) and alert.ends_at == at(179)
+    assert alert.starts_at == at(128) and alert.fired_at == at(128) and alert.ends_at == at(179)
     assert alert.state == "resolved" and "page-slow-burn" in alert.annotations["description"]  # the last to clear
     for ch in CHANNELS:  # every channel slice saw the same share of failures
-        assert page(engine, "outage", {"channel": ch})[-1].fired_at == at(129)
+        assert page(engine, "outage", {"channel": ch})[-1].fired_at == at(128)
     # Once the page resolved, the ticket (1x over 3 days) still fires, no longer inhibited.
     tickets = [a for a in engine.alerts("outage") if a.severity == "ticket" and a.state == "firing"]
     assert len(tickets) == 5 and not any(a.inhibited_by for a in tickets)
@@ -155,7 +154,7 @@ def test_a_clock_jump_gives_the_same_alerts_as_minute_steps(store: Store) -> Non
     engine.evaluate_until(at(0), ["jump"])
     engine.evaluate_until(at(239), ["jump"])  # one jump over the whole incident
     alert = page(engine, "jump")[-1]
-    assert (alert.starts_at, alert.fired_at, alert.ends_at) == (at(128), at(129), at(179))
+    assert (alert.starts_at, alert.fired_at, alert.ends_at) == (at(128), at(128), at(179))
     engine.notifier.close()
 
 
@@ -192,7 +191,7 @@ def test_low_traffic_guard_keeps_a_quiet_slice_from_paging(store: Store) -> None
     engine.evaluate_until(at(0), ["quiet"])
     engine.evaluate_until(at(60), ["quiet"])
     paged = [a for a in engine.alerts("quiet") if a.severity == "page" and a.labels.get("channel") == "web"]
-    assert paged and paged[0].starts_at == at(8) and paged[0].fired_at == at(9)
+    assert paged and paged[0].starts_at == at(8) and paged[0].fired_at == at(8)
     engine.notifier.close()
 
 
