@@ -84,6 +84,7 @@ class SloEngine:
         interval_s: int = 60,
         min_events: int = 10,
         lookback_minutes: int = 360,
+        backfill_minutes: int = 4320,
         full_refresh_minutes: int = 1440,
         receivers: list[Receiver] | None = None,
         notifier: Notifier | None = None,
@@ -99,6 +100,7 @@ class SloEngine:
         self.interval = max(1, interval_s // MINUTE)
         self.min_events = min_events
         self.lookback = lookback_minutes
+        self.backfill = backfill_minutes
         self.full_refresh = full_refresh_minutes
         self.receivers = receivers or []
         self.notifier = notifier or Notifier(on_result=self._record_delivery if persist else None)
@@ -188,8 +190,12 @@ class SloEngine:
     def _evaluate_tenant(self, tenant: str, now: datetime) -> None:
         state = self._tenant(tenant)
         hi = to_minute(now)  # instants are minute boundaries; the minute in progress is not judged yet
+        live_from = hi  # steps before this replay history: no notifications, no detection alerts
         if state.next_step is None:
-            state.next_step = hi
+            # First evaluation: replay the last `backfill` minutes so that recent incidents show as
+            # alerts; unless alerts were restored from the store (a restart), which already are that history.
+            restored = bool(state.book.active)
+            state.next_step = hi if restored else hi - (self.backfill // self.interval) * self.interval
             lo = hi - self.keep_minutes
             state.full_refresh_at = hi
         else:
@@ -199,6 +205,7 @@ class SloEngine:
             lo = hi - self.keep_minutes if full else state.next_step - self.interval - self.lookback
             if full:
                 state.full_refresh_at = hi
+            live_from = state.next_step
         for name, slo in self.slos.items():
             rows = minute_rows(self.store, tenant, slo.sli, lo, hi)
             self.stats.queries += 1
@@ -208,7 +215,7 @@ class SloEngine:
             return
         series = self._conditions(state, steps)
         extra = self._detection_candidates(tenant, now)
-        self._step(tenant, state, steps, series, extra)
+        self._step(tenant, state, steps, series, extra, live_from)
         state.next_step = int(steps[-1]) + self.interval
         state.summaries = self._summaries(state, hi)
         state.evaluated_at = now
@@ -294,6 +301,7 @@ class SloEngine:
         steps: np.ndarray,
         series: dict[str, tuple[np.ndarray, Candidate]],
         extra: dict[str, Candidate],
+        live_from: int,
     ) -> None:
         by_step: dict[int, list[str]] = {}
         for fp, (holds, _) in series.items():
@@ -301,15 +309,18 @@ class SloEngine:
                 by_step.setdefault(idx, []).append(fp)
         book, dispatcher = state.book, state.dispatcher
         for i, minute in enumerate(steps.tolist()):
+            live = minute >= live_from
             fps = by_step.get(i) or []
-            if not fps and not extra and not book.active and not dispatcher.groups:
+            if not fps and not (extra and live) and not book.active and not dispatcher.groups:
                 continue
             at = from_minute(int(minute))
             candidates = {fp: series[fp][1] for fp in fps}
-            candidates.update(extra)
+            if live:
+                candidates.update(extra)
             book.step(at, candidates)
-            for n in dispatcher.tick(at, book):
-                self._notify(tenant, n)
+            if live:
+                for n in dispatcher.tick(at, book):
+                    self._notify(tenant, n)
             self.stats.steps += 1
 
     def _notify(self, tenant: str, n: Any) -> None:
@@ -601,6 +612,7 @@ def build_engine(store: Store, clock: Clock, settings: Any) -> SloEngine:
         interval_s=settings.slo_eval_interval_s,
         min_events=settings.slo_min_events,
         lookback_minutes=settings.slo_lookback_minutes,
+        backfill_minutes=settings.slo_backfill_minutes,
         receivers=parse_receivers(settings.alert_webhooks),
         dispatcher_settings={
             "group_wait": settings.alert_group_wait_s,

@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     slo_lookback_minutes: int = Field(
         360, description="Minutes before the last evaluation re-read every evaluation, for events that arrive late."
     )
+    slo_backfill_minutes: int = Field(
+        4320, description="On a tenant's first evaluation, replay this much history into alerts (not notified)."
+    )
     alert_webhooks: str | None = Field(
         None, description="Comma-separated format=url receivers of every alert group (json, slack or alertmanager)."
     )

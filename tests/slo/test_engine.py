@@ -158,6 +158,21 @@ def test_a_clock_jump_gives_the_same_alerts_as_minute_steps(store: Store) -> Non
     engine.notifier.close()
 
 
+def test_a_first_evaluation_after_the_incident_replays_it_without_notifying(store: Store) -> None:
+    load_outage(store, "late")
+    hook = Receiving()
+    try:
+        engine = engine_for(store, ManualClock(at(239)), [Receiver("am", "alertmanager", hook.url)])
+        engine.evaluate_until(at(239), ["late"])  # never evaluated before: the last 3 days are replayed
+        alert = page(engine, "late")[-1]
+        assert (alert.starts_at, alert.fired_at, alert.ends_at) == (at(128), at(128), at(179))
+        engine.evaluate_until(at(245), ["late"])
+        engine.notifier.close()
+        assert not [b for b in hook.bodies if b["commonLabels"].get("severity") == "page"]
+    finally:
+        hook.close()
+
+
 def test_low_traffic_guard_keeps_a_quiet_slice_from_paging(store: Store) -> None:
     # Three orders a night, the last never accepted: bad at minute 7, when the 5-minute window holds
     # only it (burn 200x) and the hour 1 bad of 3 (66.7x), but the hour's 3 events are below the
