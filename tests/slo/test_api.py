@@ -214,3 +214,54 @@ def test_silences_are_created_listed_and_expired(api: httpx.Client) -> None:
     assert bad.status_code == 400 and "regular expression" in bad.json()["error"]["message"]
     assert api.delete(f"/v1/silences/{sid}").json()["state"] == "expired"
     assert api.get("/v1/alerts").json() == {"items": [], "total": 0, "next": None}
+
+
+def test_freshness_and_sync_success_slos(api: httpx.Client) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    snapshots = [
+        {
+            "specversion": "1.0",
+            "id": f"snap-{m}",
+            "source": "wms/dc-east",
+            "type": "inventory.snapshot",
+            "time": iso(now - timedelta(minutes=m)),
+            "data": {
+                "facts": {
+                    "system": "wms",
+                    "warehouse": "dc-east",
+                    "sku": "SKU-1",
+                    "on_hand": 5,
+                    "available": 5,
+                    "as_of": iso(now - timedelta(minutes=m)),
+                }
+            },
+        }
+        for m in (60, 50, 40, 30)  # then silence for 30 minutes
+    ]
+    syncs = [
+        {
+            "specversion": "1.0",
+            "id": f"sync-{i}",
+            "source": "erp/ns",
+            "type": t,
+            "time": iso(now - timedelta(minutes=10 - i)),
+            "data": {"facts": {"system": "erp", "operation": "post"}},
+        }
+        for i, t in enumerate(("sync.acknowledged", "sync.acknowledged", "sync.failed", "sync.acknowledged"))
+    ]
+    post_events(api, snapshots + syncs)
+    wait_for(lambda: correlated(api), timeout=30)
+    body = api.get("/v1/slos").json()
+    slos = {s["name"]: s for s in body["items"]}
+    fresh = slos["inventory-freshness"]
+    evaluated = datetime.fromisoformat(fresh["evaluated_at"].replace("Z", "+00:00"))
+    late = int((evaluated - now).total_seconds() // 60)  # minutes the clock moved on since the events were made
+    # the stream is judged from its first snapshot, minute by minute: fresh while its newest snapshot is at
+    # most 15 minutes old at the minute's end; the last came 30 minutes ago, so the last 15 minutes are stale
+    wh = next(s for s in fresh["slices"] if s["labels"] == {"warehouse": "dc-east"})
+    assert (wh["good"], wh["bad"]) == (45, 15 + late)
+    system = next(s for s in fresh["slices"] if s["labels"] == {"system": "wms"})
+    assert (system["good"], system["bad"]) == (45, 15 + late)
+    sync = next(s for s in slos["integration-errors"]["slices"] if s["labels"] == {"system": "erp"})
+    assert (sync["good"], sync["bad"]) == (3, 1)
+    assert sync["budget_remaining"] == pytest.approx(1 - 0.25 / 0.01)
