@@ -158,6 +158,7 @@ class AlertBook:
         self.inhibit_rules = inhibit_rules
         self.history = history
         self.changed: dict[str, Alert] = {}  # by id, since the last `take_changed`
+        self._muted_for: tuple[Any, ...] | None = None
 
     def step(self, now: datetime, candidates: dict[str, Candidate]) -> None:
         for fp, cand in candidates.items():
@@ -192,20 +193,31 @@ class AlertBook:
         self._mute(now)
 
     def _mute(self, now: datetime) -> None:
+        active_silences = tuple(sorted(i for i, sil in self.silences.items() if sil.active(now)))
+        signature = (active_silences, tuple((fp, a.state) for fp, a in self.active.items()))
+        if signature == self._muted_for:
+            return  # the same alerts in the same states under the same silences: nothing to redo
+        self._muted_for = signature
         firing = [a for a in self.active.values() if a.state == "firing"]
+        # per rule: the firing sources it has, by their values of the `equal` labels
+        sources: list[dict[tuple[str, ...], list[Alert]]] = []
+        for rule in self.inhibit_rules:
+            by_key: dict[tuple[str, ...], list[Alert]] = {}
+            for src in firing:
+                if all(m.matches(src.labels) for m in rule.source):
+                    by_key.setdefault(tuple(src.labels.get(n, "") for n in rule.equal), []).append(src)
+            sources.append(by_key)
+        silences = [self.silences[i] for i in active_silences]
         for alert in self.active.values():
-            silenced = sorted(s.id for s in self.silences.values() if s.active(now) and s.matches(alert.labels))
-            inhibited = sorted(
-                src.id
-                for rule in self.inhibit_rules
-                if all(m.matches(alert.labels) for m in rule.target)
-                for src in firing
-                if src.fingerprint != alert.fingerprint
-                and all(m.matches(src.labels) for m in rule.source)
-                and all(src.labels.get(n, "") == alert.labels.get(n, "") for n in rule.equal)
-            )
+            silenced = sorted(sil.id for sil in silences if sil.matches(alert.labels))
+            inhibitors: set[str] = set()
+            for rule, by_key in zip(self.inhibit_rules, sources, strict=True):
+                if by_key and all(m.matches(alert.labels) for m in rule.target):
+                    key = tuple(alert.labels.get(n, "") for n in rule.equal)
+                    inhibitors.update(src.id for src in by_key.get(key, ()) if src.fingerprint != alert.fingerprint)
+            inhibited = sorted(inhibitors)
             if silenced != alert.silenced_by or inhibited != alert.inhibited_by:
-                alert.silenced_by, alert.inhibited_by = silenced, sorted(set(inhibited))
+                alert.silenced_by, alert.inhibited_by = silenced, inhibited
                 alert.updated_at = now
                 self._changed(alert)
 

@@ -66,16 +66,18 @@ class MinuteBuckets:
         a, b = lo - self.origin, hi - self.origin
         for arr in self.series.values():
             arr[:, a:b] = 0
+        by_dims: dict[Labels, list[tuple[int, int, int]]] = {}
         for minute, dims, good, bad in rows:
-            if not lo <= minute < hi:
-                continue
-            i = minute - self.origin
+            if lo <= minute < hi:
+                by_dims.setdefault(dims, []).append((minute - self.origin, good, bad))
+        for dims, points in by_dims.items():
+            cols = np.array(points, dtype=np.int64).T  # index, good, bad
             for key in slices_of(dims, self.slice_by):
-                arr = self.series.get(key)  # type: ignore[assignment]
-                if arr is None:
-                    arr = self.series[key] = np.zeros((2, self.size), dtype=np.int64)
-                arr[0, i] += good
-                arr[1, i] += bad
+                target = self.series.get(key)
+                if target is None:
+                    target = self.series[key] = np.zeros((2, self.size), dtype=np.int64)
+                np.add.at(target[0], cols[0], cols[1])
+                np.add.at(target[1], cols[0], cols[2])
 
     def trim(self, keep_from: int) -> None:
         """Forget minutes before `keep_from` (older than every window evaluated)."""

@@ -175,9 +175,14 @@ def _latency(store: Store, tenant: str, sli: SliSpec, lo_us: int, hi_us: int) ->
         },
         role="slo",
     )
-    return [
-        (int(m), (("channel", ch), ("warehouse", wh), ("carrier", ca)), int(g), int(b)) for m, ch, wh, ca, g, b in rows
-    ]
+    dims: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
+    out: list[Row] = []
+    for m, ch, wh, ca, g, b in rows:
+        key = dims.get((ch, wh, ca))
+        if key is None:
+            key = dims[(ch, wh, ca)] = (("channel", ch), ("warehouse", wh), ("carrier", ca))
+        out.append((m, key, g, b))
+    return out
 
 
 def _freshness(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: int) -> list[Row]:
