@@ -61,6 +61,7 @@ flawed AS (
       AND (type = 'shipment.exception' OR (source, event_id) IN (
           SELECT source, id FROM {db}.events
           WHERE tenant = {tenant:String} AND type IN ('shipment.delivered', 'order.invoiced')
+            AND (position(payload, 'damaged') > 0 OR position(payload, 'documents_ok') > 0)
             AND (JSONExtractBool(payload, 'data', 'facts', 'damaged')
                  OR JSONExtractString(payload, 'data', 'facts', 'documents_ok') = 'false')))
 )
