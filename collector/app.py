@@ -10,7 +10,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +26,7 @@ from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from slo.api import alerts as slo_alerts
 from slo.api import kpis as slo_kpis
 from slo.api import reconciliation, slos
-from slo.engine import build_engine
+from slo.engine import SloEngine, build_engine
 from slo.schema import MIGRATIONS as SLO_MIGRATIONS
 from tower import __version__
 from tower.api import JSON, ApiError, error_response
@@ -35,9 +34,6 @@ from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
-
-if TYPE_CHECKING:
-    from slo.engine import SloEngine
 
 log = logging.getLogger(__name__)
 
