@@ -10,6 +10,7 @@ import pytest
 
 from slo.detections import Calendars, parse_shifts
 from tests.conftest import correlated, post_events, wait_for
+from tests.support.ocel import FIXTURES
 
 MON = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 
@@ -103,3 +104,19 @@ def test_stuck_edi_chains_oversell_and_duplicates(api: httpx.Client) -> None:
     assert [(o["sku"], o["oversold"]) for o in oversell] == [("SKU-9", 2.0)]
     dupes = api.get("/v1/reconciliation/anomalies", params={"kind": "duplicate_milestone"}).json()["items"]
     assert len(dupes) == 1
+
+
+@pytest.mark.slow
+def test_an_asn_without_its_997_is_listed_until_the_997_comes(api: httpx.Client) -> None:
+    body = (FIXTURES / "edi_x12/oopfactory-x12parser/856_FromGregarican.txt").read_bytes()
+    sent = api.post("/v1/adapters/x12", content=body, headers={"Content-Type": "application/edi-x12"})
+    assert sent.status_code == 202, sent.text
+    wait_for(lambda: correlated(api), timeout=30)
+    open_asns = api.get("/v1/reconciliation/edi", params={"kind": "856_without_997"}).json()["items"]
+    assert open_asns and len({a["group_control"] for a in open_asns}) == 1
+    # the partner's functional acknowledgement of that group: the 997 Control Tower itself would send back
+    ack = sent.json()["reply"]["body"].encode()
+    answered = api.post("/v1/adapters/x12", content=ack, headers={"Content-Type": "application/edi-x12"})
+    assert answered.status_code == 202, answered.text
+    wait_for(lambda: correlated(api), timeout=30)
+    assert api.get("/v1/reconciliation/edi", params={"kind": "856_without_997"}).json()["items"] == []

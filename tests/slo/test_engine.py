@@ -17,7 +17,7 @@ from collector.app import MIGRATIONS
 from slo.alerts import Matcher, Silence
 from slo.engine import SloEngine
 from slo.notify import Notifier, Receiver
-from slo.openslo import load_definitions
+from slo.openslo import load_definitions, load_text
 from slo.schema import MIGRATIONS as SLO_MIGRATIONS
 from tests.conftest import wait_for
 from tower.clock import ManualClock
@@ -253,3 +253,34 @@ def test_notifications_reach_a_real_receiver_firing_then_resolved_none_when_sile
 
 def test_defaults_dir_exists() -> None:
     assert (Path(__file__).resolve().parents[2] / "slo" / "defaults" / "order-acceptance.yaml").exists()
+
+
+def test_timeslices_budget_counts_bad_minutes(store: Store) -> None:
+    load_outage(store, "slices")
+    text = """
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: acceptance-minutes}
+spec:
+  service: order-to-cash
+  indicator:
+    metadata: {name: acceptance}
+    spec:
+      thresholdMetric:
+        metricSource:
+          type: ControlTower
+          spec: {segment: {from: order.received, to: order.accepted}, threshold: 5m, sliceBy: [channel]}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Timeslices
+  objectives: [{target: 0.99, timeSliceTarget: 0.9, timeSliceWindow: 1m}]
+"""
+    (slo,) = load_text(text).slos
+    engine = SloEngine(store, ManualClock(at(0)), [slo], missing_tracking_min=0, persist=False)
+    engine.evaluate_until(at(0), ["slices"])
+    engine.evaluate_until(at(240), ["slices"])
+    overall = next(s for s in engine.tenants["slices"].summaries["acceptance-minutes"] if not s.labels)
+    # minutes 124..149 held only failures: 26 bad minutes; every other minute of the 30 days is good
+    # (a minute without events too)
+    assert (overall.good, overall.bad) == (30 * 1440 - 26, 26)
+    assert overall.budget_remaining == pytest.approx(1 - (26 / (30 * 1440)) / 0.01)
+    engine.notifier.close()
