@@ -63,6 +63,7 @@ class TenantState:
     full_refresh_at: int | None = None
     summaries: dict[str, list[SliceSummary]] = field(default_factory=dict)
     evaluated_at: datetime | None = None
+    restored: bool = False  # alerts were loaded from the store: they are the history, not to be replayed
 
 
 @dataclass
@@ -142,15 +143,22 @@ class SloEngine:
             await asyncio.sleep(poll_seconds)
 
     def load(self) -> None:
-        """Active alerts and silences from the store (after a restart)."""
+        """Alerts (active, and the newest resolved ones) and silences from the store, after a restart."""
         if not self.persist:
             return
         for r in self.store.query_dicts(
-            "SELECT * FROM {db}.slo_alerts FINAL WHERE state IN ('pending', 'firing')", role="slo"
+            "SELECT * FROM {db}.slo_alerts FINAL WHERE state IN ('pending', 'firing', 'resolved') "
+            "ORDER BY state = 'resolved', ends_at DESC LIMIT {n:UInt32} BY tenant, state = 'resolved'",
+            {"n": 5_000},
+            role="slo",
         ):
             state = self._tenant(r["tenant"])
+            state.restored = True
             alert = _alert_from_row(r)
-            state.book.active[alert.fingerprint] = alert
+            if alert.state == "resolved":
+                state.book.resolved.insert(0, alert)
+            else:
+                state.book.active[alert.fingerprint] = alert
         for r in self.store.query_dicts("SELECT * FROM {db}.slo_silences FINAL WHERE deleted = 0", role="slo"):
             self._tenant(r["tenant"]).book.silences[r["id"]] = _silence_from_row(r)
 
@@ -194,8 +202,7 @@ class SloEngine:
         if state.next_step is None:
             # First evaluation: replay the last `backfill` minutes so that recent incidents show as
             # alerts; unless alerts were restored from the store (a restart), which already are that history.
-            restored = bool(state.book.active)
-            state.next_step = hi if restored else hi - (self.backfill // self.interval) * self.interval
+            state.next_step = hi if state.restored else hi - (self.backfill // self.interval) * self.interval
             lo = hi - self.keep_minutes
             state.full_refresh_at = hi
         else:
