@@ -4,9 +4,10 @@ Read from the `journeys` rows (one per order, with received/departed/delivered t
 verdicts `correlator/state.py` computed from the promised dates): one grouped query with GROUPING
 SETS gives the totals, the series per day or week and the breakdowns. Perfect order = delivered
 on time, no damage reported (`damaged` on a delivery or exception), documents not reported wrong
-(`documents_ok: false`), and no shipment exception; completeness per line is not judged yet (the
-line quantities of shipments are not in the journey rows). Inventory accuracy = share of warehouse
-× SKU pairs whose newest ERP and WMS on-hand agree.
+(`documents_ok: false`), no shipment exception, and complete: where shipments tell their `lines`,
+they cover every line's ordered quantity (orders whose shipments say nothing of lines count as
+complete, "as far as the data tells"). Inventory accuracy = share of warehouse × SKU pairs whose
+newest ERP and WMS on-hand agree.
 
 Targets default to WERC DC Measures best-in-class values and can be changed per tenant.
 """
@@ -64,6 +65,31 @@ flawed AS (
             AND (position(payload, 'damaged') > 0 OR position(payload, 'documents_ok') > 0)
             AND (JSONExtractBool(payload, 'data', 'facts', 'damaged')
                  OR JSONExtractString(payload, 'data', 'facts', 'documents_ok') = 'false')))
+),
+incomplete AS (
+    -- shipments that tell their lines and do not cover every ordered line's quantity
+    SELECT journey_id FROM (
+        SELECT m.journey_id AS journey_id,
+               argMinIf(e.lines, e.at, m.type = 'order.received') AS ordered_lines,
+               argMinIf(e.qty, e.at, m.type = 'order.received') AS ordered_qty,
+               sumMapIf(e.lines, e.qty, m.type = 'shipment.manifested') AS shipped,
+               countIf(m.type = 'shipment.manifested') AS shipments
+        FROM {db}.journey_events AS m
+        INNER JOIN (
+            SELECT source, id, time AS at,
+                   arrayMap(x -> JSONExtractRaw(x, 'line'), JSONExtractArrayRaw(payload, 'data', 'facts', 'lines'))
+                       AS lines,
+                   arrayMap(x -> JSONExtractFloat(x, 'quantity'),
+                            JSONExtractArrayRaw(payload, 'data', 'facts', 'lines')) AS qty
+            FROM {db}.events
+            WHERE tenant = {tenant:String} AND type IN ('order.received', 'shipment.manifested')
+              AND time >= {start:DateTime64(6, 'UTC')} AND position(payload, '"lines"') > 0
+        ) AS e ON m.source = e.source AND m.event_id = e.id
+        WHERE m.tenant = {tenant:String} AND m.type IN ('order.received', 'shipment.manifested')
+        GROUP BY m.journey_id
+    )
+    WHERE shipments > 0 AND notEmpty(ordered_lines)
+      AND NOT arrayAll((l, q) -> arrayElement(shipped.2, indexOf(shipped.1, l)) >= q, ordered_lines, ordered_qty)
 )
 SELECT
     if({bucket:String} = 'week', toStartOfWeek(first_at, 1), toStartOfDay(first_at)) AS t,
@@ -78,8 +104,8 @@ SELECT
                     received_at IS NOT NULL AND departed_at IS NOT NULL) AS internal_p50,
     countIf(on_time_ship = 1) AS ots_n, countIf(on_time_ship IS NOT NULL) AS ots_d,
     countIf(on_time_delivery = 1) AS otd_n, countIf(on_time_delivery IS NOT NULL) AS otd_d,
-    countIf(status = 'delivered' AND on_time_delivery = 1 AND journey_id NOT IN (SELECT journey_id FROM flawed))
-        AS perfect_n,
+    countIf(status = 'delivered' AND on_time_delivery = 1 AND journey_id NOT IN (SELECT journey_id FROM flawed)
+            AND journey_id NOT IN (SELECT journey_id FROM incomplete)) AS perfect_n,
     countIf(status = 'delivered' AND on_time_delivery IS NOT NULL) AS perfect_d,
     countIf(anomalies > 0 OR status = 'exception') AS exceptions
 FROM j

@@ -108,6 +108,38 @@ def test_kpis_targets_and_reconciliation(api: httpx.Client) -> None:
             **event("d9", "carrier/ups", "shipment.delivered", day + timedelta(hours=30), "SO-9"),
             "data": {"objects": ship["objects"][1:]},
         },
+        # delivered on time but short: line 2 never shipped, so not a perfect order
+        event(
+            "r7",
+            "shopify/acme",
+            "order.received",
+            day,
+            "SO-7",
+            dims={"channel": "web", "warehouse": "dc-west"},
+            facts={
+                "promised_delivery_date": iso(day + timedelta(days=2)),
+                "lines": [{"line": 1, "sku": "A", "quantity": 2}, {"line": 2, "sku": "B", "quantity": 1}],
+            },
+        ),
+        {
+            **event("m7", "ship/ss", "shipment.manifested", day + timedelta(hours=2), "SO-7"),
+            "data": {
+                "objects": [
+                    {"type": "order", "ids": {"erp": "SO-7"}},
+                    {"type": "shipment", "ids": {"tracking:ups": "1Z7"}},
+                ],
+                "dims": {"carrier": "ups"},
+                "facts": {"lines": [{"line": 1, "sku": "A", "quantity": 2}]},
+            },
+        },
+        {
+            **event("t7", "carrier/ups", "shipment.in_transit", day + timedelta(hours=8), "SO-7"),
+            "data": {"objects": [{"type": "shipment", "ids": {"tracking:ups": "1Z7"}}]},
+        },
+        {
+            **event("d7", "carrier/ups", "shipment.delivered", day + timedelta(hours=20), "SO-7"),
+            "data": {"objects": [{"type": "shipment", "ids": {"tracking:ups": "1Z7"}}]},
+        },
         # a second order, manifested without any carrier scan since
         event("r8", "shopify/acme", "order.received", day, "SO-8", dims={"channel": "web", "warehouse": "dc-west"}),
         {
@@ -159,15 +191,17 @@ def test_kpis_targets_and_reconciliation(api: httpx.Client) -> None:
 
     body = api.get("/v1/kpis", params={"from": iso(day - timedelta(days=1)), "to": iso(now)}).json()
     kpis = {k["name"]: k for k in body["kpis"]}
-    assert kpis["orders"]["value"] == 2
+    assert kpis["orders"]["value"] == 3
     assert kpis["on_time_shipment"]["value"] == 1.0 and kpis["on_time_shipment"]["denominator"] == 1
     assert kpis["on_time_shipment"]["target"] == 0.997
     assert kpis["on_time_shipment"]["target_source"].startswith("WERC DC Measures")
-    assert kpis["on_time_delivery"]["value"] == 1.0
-    assert kpis["order_cycle_time_p50"]["value"] == pytest.approx(30.0)
+    assert kpis["on_time_delivery"]["value"] == 1.0 and kpis["on_time_delivery"]["denominator"] == 2
+    assert (kpis["perfect_order"]["numerator"], kpis["perfect_order"]["denominator"]) == (1, 2)  # SO-7 is short
+    assert kpis["perfect_order"]["target"] == 0.985
+    assert kpis["order_cycle_time_p50"]["value"] == pytest.approx(25.0)  # 20 h and 30 h
     assert kpis["inventory_accuracy"]["value"] == 0.5  # SKU-B agrees, SKU-A does not
     assert {b["key"] for b in body["breakdowns"]["carrier"]} == {"ups"}
-    assert body["cycle_time_hours"]["buckets"][-1]["count"] == 1
+    assert [b["count"] for b in body["cycle_time_hours"]["buckets"]] == [0, 1, 2, 2, 2, 2, 2, 2, 2]
 
     put = api.put("/v1/kpis/targets", json={"on_time_shipment": 0.95})
     assert put.status_code == 200 and put.json()["targets"]["on_time_shipment"] == {"value": 0.95, "source": "user"}
