@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 
 from slo import detections
 from slo.alerts import Alert, AlertBook, Candidate, Dispatcher, Matcher, Silence
 from slo.budget import ALL, Labels, MinuteBuckets, budget
-from slo.burn_rate import WINDOWS, condition, rates
+from slo.burn_rate import WINDOWS, condition, rates, window_sums
 from slo.notify import Delivery, Notifier, Receiver, render
 from slo.openslo import SloDef
 from slo.sli import minute_rows
@@ -487,8 +488,6 @@ class SloEngine:
     def _persist_silence(self, tenant: str, s: Silence) -> None:
         if not self.persist:
             return
-        import orjson
-
         self.store.insert_rows(
             "slo_silences",
             [
@@ -577,8 +576,6 @@ def _alert_from_row(r: dict[str, Any]) -> Alert:
 
 
 def _silence_from_row(r: dict[str, Any]) -> Silence:
-    import orjson
-
     return Silence(
         id=r["id"],
         matchers=tuple(Matcher.parse(m, "matchers") for m in orjson.loads(r["matchers"])),
@@ -591,8 +588,6 @@ def _silence_from_row(r: dict[str, Any]) -> Silence:
 
 
 def _sums(counts: np.ndarray, ends: np.ndarray, minutes: int) -> tuple[np.ndarray, np.ndarray]:
-    from slo.burn_rate import window_sums
-
     return window_sums(counts, ends, minutes)
 
 

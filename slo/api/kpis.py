@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 
 from slo import kpis
 from tower.api import AdminAccess, ApiError, ReadAccess
@@ -17,16 +17,15 @@ router = APIRouter(tags=["kpis"])
 def get_kpis(
     request: Request,
     who: ReadAccess,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: 30 days before `to`")] = None,
+    to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None,
     channel: str | None = None,
     warehouse: str | None = None,
     carrier: str | None = None,
     bucket: str = "day",
 ) -> dict[str, Any]:
-    params = request.query_params
-    start = start or _parse(params.get("from"), "from")
-    end = end or _parse(params.get("to"), "to")
+    start = _parse(from_, "from")
+    end = _parse(to, "to")
     services = request.app.state.services
     now = services.clock.now()
     end = end or now

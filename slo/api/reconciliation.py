@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from slo import detections
 from slo.api.kpis import _parse
@@ -69,9 +69,15 @@ def anomalies(request: Request, who: ReadAccess, kind: str = "duplicate_mileston
 
 
 @router.get("/v1/integration/failures", summary="Integration failures, retries and dead letters by system")
-def failures(request: Request, who: ReadAccess, system: str | None = None, limit: int = 1000) -> dict[str, Any]:
+def failures(
+    request: Request,
+    who: ReadAccess,
+    system: str | None = None,
+    from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: a day before `to`")] = None,
+    to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None,
+    limit: int = 1000,
+) -> dict[str, Any]:
     s = request.app.state.services
-    params = request.query_params
-    end: datetime = _parse(params.get("to"), "to") or s.clock.now()
-    start: datetime = _parse(params.get("from"), "from") or end - timedelta(days=1)
+    end: datetime = _parse(to, "to") or s.clock.now()
+    start: datetime = _parse(from_, "from") or end - timedelta(days=1)
     return _listing(detections.integration_failures(s.store, who.tenant, start, end, system), limit)
