@@ -65,6 +65,8 @@ def test_waiting_journey_counts_bad_once_its_threshold_passed(api: httpx.Client)
     assert edi["burn_rates"]["1h"] == pytest.approx((2 / 3) / 0.005)
     series = api.get("/v1/slos/order-acceptance/series", params={"slice": "channel=edi", "step": "5m"}).json()
     assert sum(p["good"] for p in series["items"]) == 1 and sum(p["bad"] for p in series["items"]) == 2
+    evaluated = api.post("/v1/slos/evaluate").json()
+    assert evaluated["evaluated_at"] >= slo["evaluated_at"] and evaluated["pages"] >= 0
     tenant = api.headers["X-Tower-Tenant"]
     metrics = api.get("/metrics").text
     assert "tower_events_accepted_total " in metrics  # the collector's own metrics are still there
