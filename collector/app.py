@@ -28,6 +28,11 @@ from correlator.api import logs as log_reads
 from correlator.api import traces as trace_reads
 from correlator.engine import Correlator, HorizonClock
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
+from slo.api import alerts as slo_alerts
+from slo.api import kpis as slo_kpis
+from slo.api import reconciliation, slos
+from slo.engine import SloEngine, build_engine
+from slo.schema import MIGRATIONS as SLO_MIGRATIONS
 from tower import __version__
 from tower.api import JSON, ApiError, error_response
 from tower.bus import InProcessBus
@@ -38,7 +43,7 @@ from tower.telemetry import configure_tracing, shutdown_tracing, untraced
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *OTLP_MIGRATIONS, *CORRELATOR_MIGRATIONS)
+MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *OTLP_MIGRATIONS, *CORRELATOR_MIGRATIONS, *SLO_MIGRATIONS)
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Services:
     # "now" for every evaluation (stuck orders, SLOs): the clock, held back to what the correlator
     # has applied, so a journey is never judged on traffic acknowledged but not yet correlated
     evaluation_clock: Clock
+    slo: SloEngine
 
 
 def build_services(settings: Settings) -> Services:
@@ -68,6 +74,7 @@ def build_services(settings: Settings) -> Services:
         hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
         clock=clock,
     )
+    evaluation_clock = HorizonClock(clock, correlator)
     return Services(
         store=store,
         bus=bus,
@@ -82,7 +89,8 @@ def build_services(settings: Settings) -> Services:
         quarantine=Quarantine(store),
         clock=clock,
         telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
-        evaluation_clock=HorizonClock(clock, correlator),
+        evaluation_clock=evaluation_clock,
+        slo=build_engine(store, evaluation_clock, settings),
     )
 
 
@@ -103,10 +111,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.writer.start()
         await services.correlator.start()
         await services.telemetry.start()
+        if settings.slo_engine:
+            await services.slo.start()
         app.state.services = services
         try:
             yield
         finally:
+            await services.slo.close()
             await services.telemetry.close()
             await services.writer.close()
             await services.correlator.close()
@@ -156,7 +167,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     load_adapters()
-    routers = (events, adapters, traces, logs, dead_letters, health, lookup, journeys, trace_reads, log_reads, clock)
+    routers = (
+        events,
+        adapters,
+        traces,
+        logs,
+        dead_letters,
+        health,
+        lookup,
+        journeys,
+        trace_reads,
+        log_reads,
+        clock,
+        slos,
+        slo_alerts,
+        slo_kpis,
+        reconciliation,
+    )
     for module in routers:
         app.include_router(module.router)
     return app

@@ -195,6 +195,34 @@ class Settings(BaseSettings):
     clock: str = Field(
         "system", description="'system', or an RFC 3339 instant to freeze the evaluation clock (tests, replays)."
     )
+    slo_dir: Path | None = Field(
+        None, description="A folder of OpenSLO v1 files added to the shipped SLOs (one of the same name replaces it)."
+    )
+    slo_engine: bool = Field(True, description="Run the SLO evaluation loop in the server.")
+    slo_eval_interval_s: int = Field(60, description="Evaluation interval (simulated time), whole minutes.")
+    slo_min_events: int = Field(
+        10, description="Events a burn-rate alert's long window needs before it may fire (the low-traffic guard)."
+    )
+    slo_lookback_minutes: int = Field(
+        360, description="Minutes before the last evaluation re-read every evaluation, for events that arrive late."
+    )
+    slo_backfill_minutes: int = Field(
+        4320, description="On a tenant's first evaluation, replay this much history into alerts (not notified)."
+    )
+    alert_webhooks: str | None = Field(
+        None, description="Comma-separated format=url receivers of every alert group (json, slack or alertmanager)."
+    )
+    alert_group_wait_s: float = Field(30, description="Wait before a new alert group's first notification.")
+    alert_group_interval_s: float = Field(300, description="Least time between notifications of a changed group.")
+    alert_repeat_interval_s: float = Field(14_400, description="Re-notify a group still firing after this long.")
+    warehouse_shifts: str = Field(
+        "*=06:00-22:00", description="Working hours (UTC) per warehouse for stuck-order deadlines: wh=HH:MM-HH:MM[+…]."
+    )
+    carrier_cutoffs: str = Field("*=17:00", description="Daily pick-up cut-off (UTC) per carrier: carrier=HH:MM,….")
+    scan_grace_hours: float = Field(6, description="Hours after a carrier's cut-off before a missing scan counts.")
+    missing_tracking_alert_min: int = Field(
+        5, description="Shipments of one carrier missing a scan that raise ShipmentsMissingTracking; 0 disables it."
+    )
 
     @field_validator("journey_hot_days", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from slo.metrics import exposition as slo_exposition
 from tower.api import JSON
 
 router = APIRouter(tags=["health"])
@@ -96,5 +97,6 @@ def metrics(request: Request) -> PlainTextResponse:
         "# HELP tower_journeys Journeys held by the correlator.",
         "# TYPE tower_journeys gauge",
         f"tower_journeys {len(s.correlator.graph.journeys)}",
+        *slo_exposition(s.slo),
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -1,0 +1,159 @@
+"""`/v1/alerts` (list, acknowledge) and `/v1/silences` (list, create, expire)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from slo import detections
+from slo.alerts import Alert, Matcher, Silence
+from slo.api.slos import evaluated
+from slo.engine import to_minute
+from slo.sli import bad_journeys
+from tower.api import AdminAccess, ApiError, ReadAccess, rfc3339
+
+router = APIRouter(tags=["alerts"])
+STATES = ("pending", "firing", "resolved")
+
+
+def alert_view(request: Request, tenant: str, a: Alert, with_journeys: bool = True) -> dict[str, Any]:
+    engine = request.app.state.services.slo
+    journeys: list[str] = []
+    total = 0
+    slo = engine.slos.get(a.labels.get("slo", ""))
+    if with_journeys and a.labels.get("alertname") == "ShipmentsMissingTracking":
+        now = request.app.state.services.clock.now()
+        found = [
+            i["journey_id"]
+            for i in detections.missing_tracking(engine.store, tenant, now, engine.calendars)
+            if (i["carrier"] or "") == a.labels.get("carrier", "")
+        ]
+        journeys, total = found[:50], len(found)
+    elif with_journeys and slo is not None:
+        longest = max((c.long_s for c in slo.conditions), default=3600) // 60
+        end = to_minute(a.ends_at) if a.ends_at else to_minute(request.app.state.services.clock.now())
+        journeys, total = bad_journeys(
+            engine.store, tenant, slo.sli, a.labels, to_minute(a.starts_at) - longest, end + 1
+        )
+    return {
+        "id": a.id,
+        "fingerprint": a.fingerprint,
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "state": a.state,
+        "severity": a.severity,
+        "starts_at": rfc3339(a.starts_at),
+        "fired_at": rfc3339(a.fired_at),
+        "ends_at": rfc3339(a.ends_at),
+        "updated_at": rfc3339(a.updated_at),
+        "silenced_by": a.silenced_by,
+        "inhibited_by": a.inhibited_by,
+        "acknowledged_by": a.acknowledged_by,
+        "acknowledged_at": rfc3339(a.acknowledged_at),
+        "comment": a.comment or None,
+        "journeys": journeys,
+        "journeys_total": total,
+    }
+
+
+@router.get("/v1/alerts", summary="Alerts: pending, firing and resolved, with their affected journeys")
+def list_alerts(
+    request: Request,
+    who: ReadAccess,
+    state: str | None = None,
+    severity: str | None = None,
+    slo: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    if state and state not in STATES:
+        raise ApiError(400, "invalid_filter", f"state must be one of {', '.join(STATES)}")
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "invalid_limit", "limit must be between 1 and 1000")
+    engine = evaluated(request, who.tenant)
+    alerts = [
+        a
+        for a in engine.alerts(who.tenant)
+        if (not state or a.state == state)
+        and (not severity or a.severity == severity)
+        and (not slo or a.labels.get("slo") == slo)
+    ]
+    alerts.sort(key=lambda a: (a.state != "firing", a.state != "pending", -(a.starts_at.timestamp())))
+    items = [alert_view(request, who.tenant, a, with_journeys=i < 20) for i, a in enumerate(alerts[:limit])]
+    return {"items": items, "total": len(alerts), "next": None}
+
+
+class Ack(BaseModel):
+    by: str = Field(min_length=1, max_length=200)
+    comment: str = Field("", max_length=2000)
+
+
+@router.post("/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert")
+def acknowledge(request: Request, who: AdminAccess, alert_id: str, body: Ack) -> dict[str, Any]:
+    alert = request.app.state.services.slo.acknowledge(who.tenant, alert_id, body.by, body.comment)
+    if alert is None:
+        raise ApiError(404, "not_found", f"no alert {alert_id!r}; GET /v1/alerts lists them")
+    return alert_view(request, who.tenant, alert, with_journeys=False)
+
+
+class MatcherIn(BaseModel):
+    name: str = Field(min_length=1)
+    value: str
+    is_regex: bool = False
+    is_equal: bool = True
+
+
+class SilenceIn(BaseModel):
+    matchers: list[MatcherIn] = Field(min_length=1)
+    starts_at: datetime | None = None
+    ends_at: datetime
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field("", max_length=2000)
+
+
+def silence_view(s: Silence, now: datetime) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "matchers": [m.to_dict() for m in s.matchers],
+        "starts_at": rfc3339(s.starts_at),
+        "ends_at": rfc3339(s.ends_at),
+        "created_by": s.created_by,
+        "comment": s.comment,
+        "state": s.state(now),
+    }
+
+
+@router.get("/v1/silences", summary="Silences, active, pending and expired")
+def list_silences(request: Request, who: ReadAccess) -> dict[str, Any]:
+    now = request.app.state.services.clock.now()
+    items = [silence_view(s, now) for s in request.app.state.services.slo.silences(who.tenant)]
+    items.sort(key=lambda s: s["ends_at"], reverse=True)
+    return {"items": items, "total": len(items), "next": None}
+
+
+@router.post("/v1/silences", status_code=201, summary="Silence alerts matching every matcher until ends_at")
+def create_silence(request: Request, who: AdminAccess, body: SilenceIn) -> dict[str, Any]:
+    now = request.app.state.services.clock.now()
+    starts = body.starts_at or now
+    if starts.tzinfo is None or body.ends_at.tzinfo is None:
+        raise ApiError(400, "invalid_silence", "starts_at and ends_at need a time zone (RFC 3339, e.g. …Z)")
+    if body.ends_at <= max(starts, now - timedelta(seconds=1)):
+        raise ApiError(400, "invalid_silence", "ends_at must be after starts_at and in the future")
+    try:
+        matchers = tuple(Matcher.parse(m.model_dump(), f"matchers[{i}]") for i, m in enumerate(body.matchers))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_silence", str(exc)) from None
+    silence = Silence(uuid.uuid4().hex[:16], matchers, starts, body.ends_at, body.created_by, body.comment)
+    request.app.state.services.slo.add_silence(who.tenant, silence)
+    return silence_view(silence, now)
+
+
+@router.delete("/v1/silences/{silence_id}", summary="Expire a silence now")
+def delete_silence(request: Request, who: AdminAccess, silence_id: str) -> dict[str, Any]:
+    silence = request.app.state.services.slo.delete_silence(who.tenant, silence_id)
+    if silence is None:
+        raise ApiError(404, "not_found", f"no silence {silence_id!r}")
+    return silence_view(silence, request.app.state.services.clock.now())

@@ -1,0 +1,83 @@
+"""`/v1/reconciliation/*` (inventory, tracking, EDI, stuck, oversell, anomalies) and `/v1/integration/failures`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from slo import detections
+from slo.api.kpis import _parse
+from tower.api import ApiError, ReadAccess
+
+router = APIRouter(tags=["reconciliation"])
+
+
+def _listing(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    if not 1 <= limit <= 10_000:
+        raise ApiError(400, "invalid_limit", "limit must be between 1 and 10000")
+    return {"items": items[:limit], "total": len(items), "next": None}
+
+
+@router.get("/v1/reconciliation/inventory", summary="ERP against WMS on-hand by warehouse and SKU")
+def inventory(
+    request: Request, who: ReadAccess, warehouse: str | None = None, open: bool = True, limit: int = 1000
+) -> dict[str, Any]:
+    s = request.app.state.services
+    return _listing(detections.inventory(s.store, who.tenant, s.clock.now(), warehouse, open), limit)
+
+
+@router.get("/v1/reconciliation/tracking", summary="Shipments manifested without a carrier scan past the cut-off")
+def tracking(request: Request, who: ReadAccess, carrier: str | None = None, limit: int = 1000) -> dict[str, Any]:
+    s = request.app.state.services
+    items = detections.missing_tracking(s.store, who.tenant, s.clock.now(), s.slo.calendars)
+    return _listing([i for i in items if not carrier or i["carrier"] == carrier], limit)
+
+
+@router.get("/v1/reconciliation/edi", summary="EDI chains left open: 850 w/o 855, 856 w/o 997, shipped not invoiced")
+def edi(
+    request: Request,
+    who: ReadAccess,
+    kind: str | None = None,
+    ack_hours: float = 24,
+    asn_hours: float = 24,
+    invoice_hours: float = 48,
+    limit: int = 1000,
+) -> dict[str, Any]:
+    s = request.app.state.services
+    items = detections.edi_chains(s.store, who.tenant, s.clock.now(), ack_hours, invoice_hours, asn_hours)
+    return _listing([i for i in items if not kind or i["kind"] == kind], limit)
+
+
+@router.get("/v1/reconciliation/stuck", summary="Open orders past their stage's calendar-aware deadline")
+def stuck(request: Request, who: ReadAccess, stage: str | None = None, limit: int = 1000) -> dict[str, Any]:
+    s = request.app.state.services
+    return _listing(detections.stuck(s.store, who.tenant, s.clock.now(), s.slo.calendars, stage), limit)
+
+
+@router.get("/v1/reconciliation/oversell", summary="Warehouse × SKU with less than nothing available")
+def oversell(request: Request, who: ReadAccess, limit: int = 1000) -> dict[str, Any]:
+    s = request.app.state.services
+    return _listing(detections.oversell(s.store, who.tenant, s.clock.now()), limit)
+
+
+@router.get("/v1/reconciliation/anomalies", summary="Journeys with duplicates, out-of-sequence events, …")
+def anomalies(request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: int = 500) -> dict[str, Any]:
+    s = request.app.state.services
+    return _listing(detections.anomalies(s.store, who.tenant, kind, min(limit, 10_000)), limit)
+
+
+@router.get("/v1/integration/failures", summary="Integration failures, retries and dead letters by system")
+def failures(
+    request: Request,
+    who: ReadAccess,
+    system: str | None = None,
+    from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: a day before `to`")] = None,
+    to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None,
+    limit: int = 1000,
+) -> dict[str, Any]:
+    s = request.app.state.services
+    end: datetime = _parse(to, "to") or s.clock.now()
+    start: datetime = _parse(from_, "from") or end - timedelta(days=1)
+    return _listing(detections.integration_failures(s.store, who.tenant, start, end, system), limit)

@@ -1,0 +1,286 @@
+"""The engine stepped through simulated time: an ERP outage pages within minutes and resolves after,
+whether the clock moves minute by minute or jumps; notifications reach a real HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.app import MIGRATIONS
+from slo.alerts import Matcher, Silence
+from slo.engine import SloEngine
+from slo.notify import Notifier, Receiver
+from slo.openslo import load_definitions, load_text
+from slo.schema import MIGRATIONS as SLO_MIGRATIONS
+from tests.conftest import wait_for
+from tower.clock import ManualClock
+from tower.store import Store
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+CHANNELS = ("web", "edi", "marketplace")
+OUTAGE = (120, 150)  # minutes after T0 during which the ERP accepts nothing
+
+
+def at(minute: float) -> datetime:
+    return T0 + timedelta(minutes=minute)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    path = tmp_path_factory.mktemp("slo-engine")
+    s = Store(f"chdb://{path / 'ch'}")
+    s.migrate(MIGRATIONS)
+    assert {m.number for m in SLO_MIGRATIONS} <= {m.number for m in MIGRATIONS}
+    yield s
+    s.close()
+
+
+def load_outage(store: Store, tenant: str, minutes: int = 240) -> None:
+    """Three orders a minute (one per channel), each accepted a minute later, except during the outage:
+    what was received from minute 119 on is accepted when the ERP comes back at minute 150."""
+    events, journeys = [], []
+    for r in range(minutes):
+        for ch in CHANNELS:
+            jid = f"order-{ch}-{r}"
+            accepted = r + 1 if r + 1 < OUTAGE[0] else max(OUTAGE[1], r + 1)
+            events.append([tenant, jid, at(r), "shop", f"r-{jid}", 0, "order.received"])
+            events.append([tenant, jid, at(accepted), "erp", f"a-{jid}", 0, "order.accepted"])
+            journeys.append([tenant, jid, 1, 1, "accepted", "open", ch, "dc-east", "", at(r), at(r)])
+    cols = ["tenant", "journey_id", "time", "source", "event_id", "seq", "type"]
+    store.insert_rows("journey_events", events, cols, role="writer")
+    store.insert_rows(
+        "journeys",
+        journeys,
+        [
+            "tenant",
+            "journey_id",
+            "version",
+            "alive",
+            "stage",
+            "status",
+            "channel",
+            "warehouse",
+            "carrier",
+            "started_at",
+            "last_event_at",
+        ],
+        role="writer",
+    )
+
+
+class Receiving:
+    """A real HTTP server collecting what webhooks post."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def engine_for(store: Store, clock: ManualClock, receivers: list[Receiver] | None = None) -> SloEngine:
+    slos = [s for s in load_definitions().slos if s.name == "order-acceptance"]
+    engine = SloEngine(
+        store,
+        clock,
+        slos,
+        receivers=receivers,
+        notifier=Notifier(backoff=0.05),
+        missing_tracking_min=0,
+        persist=False,
+    )
+    engine.notifier.start()
+    return engine
+
+
+def page(engine: SloEngine, tenant: str, labels: dict[str, str] | None = None) -> Any:
+    want = {"alertname": "SLOBurnRate", "slo": "order-acceptance", "severity": "page", **(labels or {})}
+    return [a for a in engine.alerts(tenant) if a.labels == want]
+
+
+def test_an_outage_pages_within_minutes_and_resolves_after(store: Store) -> None:
+    load_outage(store, "outage")
+    clock = ManualClock(at(0))
+    engine = engine_for(store, clock)
+    seen: dict[int, str] = {}
+    for minute in range(0, 240):
+        clock.set(at(minute))
+        engine.evaluate_until(clock.now(), ["outage"])
+        alerts = page(engine, "outage")
+        if alerts:
+            seen[minute] = alerts[-1].state
+    # Hand-computed: bad events land at received + 5 min for orders received 119..144, i.e. minutes
+    # 124..149, three a minute; minutes 120..123 hold no event at all. At instant 128 the last hour
+    # holds 12 bad of 162 (burn (12/162)/0.005 = 14.8 ≥ 14.4) and the last 5 minutes 12 of 12: the page
+    # fires (alertAfter 0m), 8 minutes into the outage. Fast burn clears at 155, but the slow page (6x
+    # over 6h and 30m) holds until the 30-minute window's bad share drops under 3%: minute 179.
+    assert min(seen) == 128 and seen[128] == "firing"
+    alert = page(engine, "outage")[-1]
+    assert alert.starts_at == at(128) and alert.fired_at == at(128) and alert.ends_at == at(179)
+    assert alert.state == "resolved" and "page-slow-burn" in alert.annotations["description"]  # the last to clear
+    for ch in CHANNELS:  # every channel slice saw the same share of failures
+        assert page(engine, "outage", {"channel": ch})[-1].fired_at == at(128)
+    # Once the page resolved, the ticket (1x over 3 days) still fires, no longer inhibited.
+    tickets = [a for a in engine.alerts("outage") if a.severity == "ticket" and a.state == "firing"]
+    assert len(tickets) == 5 and not any(a.inhibited_by for a in tickets)
+    engine.notifier.close()
+
+
+def test_a_clock_jump_gives_the_same_alerts_as_minute_steps(store: Store) -> None:
+    load_outage(store, "jump")
+    clock = ManualClock(at(0))
+    engine = engine_for(store, clock)
+    engine.evaluate_until(at(0), ["jump"])
+    engine.evaluate_until(at(239), ["jump"])  # one jump over the whole incident
+    alert = page(engine, "jump")[-1]
+    assert (alert.starts_at, alert.fired_at, alert.ends_at) == (at(128), at(128), at(179))
+    engine.notifier.close()
+
+
+def test_a_first_evaluation_after_the_incident_replays_it_without_notifying(store: Store) -> None:
+    load_outage(store, "late")
+    hook = Receiving()
+    try:
+        engine = engine_for(store, ManualClock(at(239)), [Receiver("am", "alertmanager", hook.url)])
+        engine.evaluate_until(at(239), ["late"])  # never evaluated before: the last 3 days are replayed
+        alert = page(engine, "late")[-1]
+        assert (alert.starts_at, alert.fired_at, alert.ends_at) == (at(128), at(128), at(179))
+        engine.evaluate_until(at(245), ["late"])
+        engine.notifier.close()
+        assert not [b for b in hook.bodies if b["commonLabels"].get("severity") == "page"]
+    finally:
+        hook.close()
+
+
+def test_low_traffic_guard_keeps_a_quiet_slice_from_paging(store: Store) -> None:
+    # Three orders a night, the last never accepted: bad at minute 7, when the 5-minute window holds
+    # only it (burn 200x) and the hour 1 bad of 3 (66.7x), but the hour's 3 events are below the
+    # minimum of 10: no page.
+    rows, journeys = [], []
+    for i, minute in enumerate((0, 1, 2)):
+        jid = f"night-{i}"
+        rows.append(["quiet", jid, at(minute), "shop", f"r{i}", 0, "order.received"])
+        if i < 2:
+            rows.append(["quiet", jid, at(minute + 1), "erp", f"a{i}", 0, "order.accepted"])
+        journeys.append(["quiet", jid, 1, 1, "open", "web", at(minute)])
+    store.insert_rows(
+        "journey_events", rows, ["tenant", "journey_id", "time", "source", "event_id", "seq", "type"], role="writer"
+    )
+    store.insert_rows(
+        "journeys",
+        journeys,
+        ["tenant", "journey_id", "version", "alive", "status", "channel", "started_at"],
+        role="writer",
+    )
+    clock = ManualClock(at(0))
+    engine = engine_for(store, clock)
+    engine.evaluate_until(at(0), ["quiet"])
+    engine.evaluate_until(at(60), ["quiet"])
+    summary = next(s for s in engine.tenants["quiet"].summaries["order-acceptance"] if not s.labels)
+    assert (summary.good, summary.bad) == (2, 1)
+    assert summary.burn_rates["1h"] == pytest.approx((1 / 3) / 0.005)
+    assert not [a for a in engine.alerts("quiet") if a.severity == "page"]
+    engine.min_events = 3  # the same traffic with the guard lowered pages
+    engine.tenants.clear()
+    engine.evaluate_until(at(0), ["quiet"])
+    engine.evaluate_until(at(60), ["quiet"])
+    paged = [a for a in engine.alerts("quiet") if a.severity == "page" and a.labels.get("channel") == "web"]
+    assert paged and paged[0].starts_at == at(8) and paged[0].fired_at == at(8)
+    engine.notifier.close()
+
+
+def test_notifications_reach_a_real_receiver_firing_then_resolved_none_when_silenced(store: Store) -> None:
+    load_outage(store, "notify")
+    hook = Receiving()
+    try:
+        clock = ManualClock(at(0))
+        receivers = [Receiver("am", "alertmanager", hook.url), Receiver("slack", "slack", hook.url)]
+        engine = engine_for(store, clock, receivers)
+        engine.add_silence(
+            "notify",
+            Silence("s1", (Matcher("channel", "edi"),), at(0), at(1000), "ops", "EDI partner maintenance"),
+        )
+        for minute in range(0, 240, 3):
+            engine.evaluate_until(at(minute), ["notify"])
+        am = wait_for(
+            lambda: (
+                [b for b in hook.bodies if "groupKey" in b and b["commonLabels"].get("severity") == "page"]
+                if len([b for b in hook.bodies if "groupKey" in b]) >= 2
+                else None
+            ),
+            timeout=10,
+        )
+        firing, resolved = am[0], am[-1]
+        assert firing["status"] == "firing" and resolved["status"] == "resolved"
+        labels = [a["labels"] for a in firing["alerts"]]
+        assert {tuple(sorted(x.items())) for x in labels} == {
+            tuple(sorted({"alertname": "SLOBurnRate", "slo": "order-acceptance", "severity": "page", **extra}.items()))
+            for extra in ({}, {"channel": "web"}, {"channel": "marketplace"}, {"warehouse": "dc-east"})
+        }  # the silenced EDI slice is left out
+        assert all(a["status"] == "resolved" and a["endsAt"] != "0001-01-01T00:00:00Z" for a in resolved["alerts"])
+        # Tickets were inhibited while the page fired: their first notification comes after the page resolved.
+        kinds = [(b["commonLabels"].get("severity"), b["status"]) for b in hook.bodies if "groupKey" in b]
+        assert kinds.index(("ticket", "firing")) > kinds.index(("page", "resolved"))
+        slack = [b for b in hook.bodies if "attachments" in b]
+        assert slack and slack[0]["text"].startswith("[FIRING] SLOBurnRate order-acceptance")
+        edi = page(engine, "notify", {"channel": "edi"})[-1]
+        assert edi.silenced_by == ["s1"] or edi.state == "resolved"
+        engine.notifier.close()
+    finally:
+        hook.close()
+
+
+def test_defaults_dir_exists() -> None:
+    assert (Path(__file__).resolve().parents[2] / "slo" / "defaults" / "order-acceptance.yaml").exists()
+
+
+def test_timeslices_budget_counts_bad_minutes(store: Store) -> None:
+    load_outage(store, "slices")
+    text = """
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: acceptance-minutes}
+spec:
+  service: order-to-cash
+  indicator:
+    metadata: {name: acceptance}
+    spec:
+      thresholdMetric:
+        metricSource:
+          type: ControlTower
+          spec: {segment: {from: order.received, to: order.accepted}, threshold: 5m, sliceBy: [channel]}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Timeslices
+  objectives: [{target: 0.99, timeSliceTarget: 0.9, timeSliceWindow: 1m}]
+"""
+    (slo,) = load_text(text).slos
+    engine = SloEngine(store, ManualClock(at(0)), [slo], missing_tracking_min=0, persist=False)
+    engine.evaluate_until(at(0), ["slices"])
+    engine.evaluate_until(at(240), ["slices"])
+    overall = next(s for s in engine.tenants["slices"].summaries["acceptance-minutes"] if not s.labels)
+    # minutes 124..149 held only failures: 26 bad minutes; every other minute of the 30 days is good
+    # (a minute without events too)
+    assert (overall.good, overall.bad) == (30 * 1440 - 26, 26)
+    assert overall.budget_remaining == pytest.approx(1 - (26 / (30 * 1440)) / 0.01)
+    engine.notifier.close()
