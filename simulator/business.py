@@ -66,9 +66,9 @@ class Business:
         Channel("marketplace", 0.25, (1, 2), (1, 3)),
     )
     warehouses: tuple[Warehouse, ...] = (
-        Warehouse("dc-east", "csv", 0.40, (6, 22), 30, Delay(75, 240), Delay(12, 40), Delay(8, 25), 20),
-        Warehouse("dc-west", "x12", 0.35, (8, 23), 60, Delay(110, 360), Delay(18, 60), Delay(10, 30), 22),
-        Warehouse("dc-central", "sdk", 0.25, (0, 24), 20, Delay(50, 150), Delay(10, 30), Delay(6, 20), 21),
+        Warehouse("dc-east", "csv", 0.40, (6, 22), 30, Delay(75, 240), Delay(12, 40), Delay(5, 10), 20),
+        Warehouse("dc-west", "x12", 0.35, (8, 23), 60, Delay(110, 360), Delay(18, 60), Delay(6, 12), 22),
+        Warehouse("dc-central", "sdk", 0.25, (0, 24), 20, Delay(50, 150), Delay(10, 30), Delay(4, 9), 21),
     )
     carriers: tuple[Carrier, ...] = (
         Carrier("ups", "easypost", "UPSN", 0.45, (1, 4), 0.02),
@@ -76,8 +76,8 @@ class Business:
         Carrier("usps", "api", "USPS", 0.20, (2, 6), 0.03),
     )
     skus: int = 60
-    accept: Delay = Delay(1.2, 3.0)  # order.received → order.accepted (the SLO is 5 min)
-    allocate: Delay = Delay(2.0, 8.0)
+    accept: Delay = Delay(0.8, 1.8)  # order.received → order.accepted (the SLO is 5 min at 99.5 %)
+    allocate: Delay = Delay(1.5, 4.0)  # automatic allocation in the ERP (the SLO is 30 min at 99 %)
     status_sync: Delay = Delay(4.0, 9.0)  # first carrier scan → order.status_synced (tracking propagation)
     cancel_rate: float = 0.02
     split_rate: float = 0.12  # orders of 2+ lines shipped in two parcels

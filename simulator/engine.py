@@ -28,6 +28,7 @@ from simulator.truth import Incident, OrderTruth, ShipmentTruth, Truth
 MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+SNAPSHOT_MINUTES = 10
 DAYS_OF_STOCK = 6  # each warehouse is stocked for this many days of its demand, reordered at half
 
 ROUTES = {
@@ -1020,15 +1021,11 @@ class Simulation:
             day += DAY
         t = self.start
         while t < self.end:
+            # every system reports each warehouse's stock every 10 minutes (the freshness SLO allows 15)
             for w in self.business.warehouses:
                 self.at(t, partial(self._wms_snapshot, w))
-            if int((t - self.start).total_seconds()) % 3600 == 0:
-                for w in self.business.warehouses:
-                    self.at(
-                        t + timedelta(minutes=7),
-                        partial(self._erp_snapshot_step, w),
-                    )
-            t += timedelta(minutes=15)
+                self.at(t + timedelta(minutes=3), partial(self._erp_snapshot_step, w))
+            t += timedelta(minutes=SNAPSHOT_MINUTES)
         for s in self.scenarios:
             if s.kind == "stale-inventory":
                 self.at(s.start, partial(self._stale_begins, s))
@@ -1144,9 +1141,9 @@ class Simulation:
                 order.incidents.add("stale-inventory")
 
     def _wms_snapshot(self, w: Warehouse) -> None:
-        """Every 15 minutes each WMS reports a rotating tenth of the catalogue (cycle-count style)."""
+        """Every 10 minutes each WMS reports a rotating tenth of the catalogue (cycle-count style)."""
         b, now = self.business, self._now
-        n = max(1, len(self._skus) // 6)
+        n = max(1, len(self._skus) // 10)
         start = self._snapshot_cursor[w.key]
         self._snapshot_cursor[w.key] = (start + n) % len(self._skus)
         skus = [self._skus[(start + i) % len(self._skus)] for i in range(n)]
@@ -1185,7 +1182,7 @@ class Simulation:
             self.incident("stale-inventory").messages += 1
             rows = list(reversed(rows)) if self.rng.random() < 0.5 else rows
         else:
-            n = max(1, len(self._skus) // 3)
+            n = max(1, len(self._skus) // 10)
             start = self._snapshot_cursor[f"erp:{w.key}"]
             self._snapshot_cursor[f"erp:{w.key}"] = (start + n) % len(self._skus)
             skus = [self._skus[(start + i) % len(self._skus)] for i in range(n)]

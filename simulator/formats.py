@@ -219,7 +219,7 @@ def x12_940(so: str, po: str, ship_date: str, lines: Sequence[tuple[str, str, in
 
 
 def x12_945(so: str, shipment: str, at: datetime, lines: Sequence[tuple[str, str, int]]) -> list[str]:
-    segs = [f"W06*N*{so}*{at:%Y%m%d}*{shipment}"]
+    segs = [f"W06*N*{so}*{at:%Y%m%d}*{shipment}", f"G62*11*{at:%Y%m%d}*8*{at:%H%M%S}"]
     segs += [f"W12*CC*{qty}*{qty}**EA**VN*{sku}" for _, sku, qty in lines]
     segs.append(f"W03*{sum(q for _, _, q in lines)}")
     return segs

@@ -729,7 +729,10 @@ def map_945(ctx: Context) -> list[dict[str, Any]]:
     facts["lines"] = [
         {**line_of(s, 3, 5, 7, str(n)), "ordered": number(s.get(2))} for n, s in enumerate(ctx.all("W12"), 1)
     ]
-    return [event(ctx.base_id, ctx.source, "fulfillment.packed", ctx.time(w06.get(3)), objects, facts=facts)]
+    # G62*11 (shipped on this date), with its time when given, is more exact than W06's bare date
+    g62 = next((s for s in ctx.all("G62") if s.get(1) == "11" and parse_date(s.get(2))), None)
+    when = ctx.time(g62.get(2), g62.get(4)) if g62 else ctx.time(w06.get(3))
+    return [event(ctx.base_id, ctx.source, "fulfillment.packed", when, objects, facts=facts)]
 
 
 MAPPINGS: dict[str, Callable[[Context], list[dict[str, Any]]]] = {

@@ -370,3 +370,25 @@ def test_not_x12() -> None:
     with pytest.raises(AdapterError) as err:
         run(read("staedi/edifact_invoic_d97b.edi"))
     assert err.value.where == "ISA"
+
+
+def test_945_takes_its_shipped_time_from_g62_when_it_gives_one() -> None:
+    def interchange(g62: str) -> bytes:
+        segs = [
+            "ISA*00*          *00*          *ZZ*WESTLOG        *ZZ*ACMEDIST       *260301*2359*U*00401*000000007*0*P*>",
+            "GS*SW*WESTLOG*ACMEDIST*20260301*2359*7*X*004010",
+            "ST*945*0001",
+            "W06*N*SO-0000042*20260301*SH-1",
+            *([g62] if g62 else []),
+            "W12*CC*4*4**EA**VN*SKU-1001",
+            f"SE*{5 if g62 else 4}*0001",
+            "GE*1*7",
+            "IEA*1*000000007",
+        ]
+        return ("~".join(segs) + "~").encode()
+
+    with_time = parse(interchange("G62*11*20260301*8*143005"), {}, {}).events[0]
+    assert with_time["type"] == "fulfillment.packed"
+    assert with_time["time"] == "2026-03-01T14:30:05Z"
+    # without a G62, the W06 date at the group's time, as before
+    assert parse(interchange(""), {}, {}).events[0]["time"] == "2026-03-01T23:59:00Z"
