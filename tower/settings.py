@@ -165,6 +165,17 @@ class Settings(BaseSettings):
     clock: str = Field(
         "system", description="'system', or an RFC 3339 instant to freeze the evaluation clock (tests, replays)."
     )
+    dashboard_api: str | None = Field(
+        None, description="URL of the API the dashboard reads; unset: http://TOWER_HOST:TOWER_PORT."
+    )
+    dashboard_api_key: str | None = Field(
+        None, description="Bearer key the dashboard sends (read scope; admin to acknowledge, silence and replay)."
+    )
+    dashboard_tenant: str | None = Field(None, description="Tenant the dashboard shows; unset: the default tenant.")
+    dashboard_port: int = Field(8501, description="Port of the dashboard (tower dashboard, tower up).")
+    dashboard_refresh_seconds: float = Field(
+        30.0, description="How often the dashboard's pages refresh themselves; 0 turns auto-refresh off."
+    )
 
     @field_validator("journey_hot_days", mode="before")
     @classmethod
@@ -188,6 +199,10 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn:
             return self.clickhouse_dsn
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def dashboard_api_url(self) -> str:
+        return (self.dashboard_api or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def embedded(self) -> bool:

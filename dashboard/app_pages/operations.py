@@ -1,0 +1,161 @@
+"""Operations: SLOs and alerts, stuck orders, reconciliation, integration failures, dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from dashboard import client, data
+from dashboard.notices import problem, section
+
+reader = client.reader()
+LINK = st.column_config.LinkColumn("order", display_text=r"journey=(.*)$")
+st.title("Operations")
+
+
+def acted(message: str) -> None:
+    client.forget()
+    st.toast(message, icon=":material/check:")
+
+
+@st.fragment(run_every=client.refresh_seconds())
+def service_levels() -> None:
+    st.subheader("Service levels")
+    with section():
+        slos = data.slos(reader)
+        left, right = st.columns([2, 3])
+        left.plotly_chart(data.budget_figure(slos), key="budgets")
+        right.dataframe(
+            data.slo_frame(slos),
+            hide_index=True,
+            column_config={
+                "budget remaining": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+                "attainment": st.column_config.NumberColumn(format="percent"),
+                "objective": st.column_config.NumberColumn(format="percent"),
+            },
+        )
+        for slo in slos:
+            with st.expander(f"{slo.get('display_name') or slo['name']}: slices and burn rates"):
+                st.caption(slo.get("description") or "")
+                st.dataframe(data.slice_frame(slo), hide_index=True)
+
+    st.subheader("Active alerts")
+    with section():
+        alerts = data.active_alerts(reader)
+        if not alerts:
+            st.success("No alert is firing or pending.", icon=":material/check_circle:")
+        for alert in alerts:
+            with st.expander(data.alert_line(alert), expanded=alert.get("state") == "firing"):
+                st.write((alert.get("annotations") or {}).get("description") or "")
+                st.caption(
+                    f"since {alert.get('starts_at')}"
+                    + (f" · acknowledged by {alert['acknowledged_by']}" if alert.get("acknowledged_by") else "")
+                    + (" · silenced" if alert.get("silenced_by") else "")
+                )
+                journeys = alert.get("journeys") or []
+                if journeys:
+                    st.caption(f"{alert.get('journeys_total', len(journeys)):,} orders affected; the first:")
+                    st.dataframe(data.journey_links(journeys), hide_index=True, column_config={"order": LINK})
+                    st.page_link(
+                        "app_pages/order_trace.py",
+                        label=f"Trace {journeys[0]}",
+                        query_params={"journey": journeys[0]},
+                        icon=":material/timeline:",
+                    )
+                with st.form(f"act_{alert['id']}", border=False), st.container(horizontal=True):
+                    by = st.text_input("Your name", key=f"by_{alert['id']}")
+                    hours = st.number_input("Silence for hours", 1.0, 168.0, 4.0, key=f"h_{alert['id']}")
+                    ack = st.form_submit_button("Acknowledge", icon=":material/done:")
+                    mute = st.form_submit_button("Silence", icon=":material/notifications_off:")
+                if ack or mute:
+                    try:
+                        if ack:
+                            data.acknowledge(client.api(), alert["id"], by or "dashboard")
+                            acted(f"Acknowledged {alert['id']}")
+                        else:
+                            data.silence(client.api(), alert, hours, by or "dashboard")
+                            acted(f"Silenced alerts like {alert['id']} for {hours:g} h")
+                    except client.ApiProblem as p:
+                        problem(p)
+
+
+@st.fragment(run_every=client.refresh_seconds())
+def stuck_orders() -> None:
+    st.subheader("Stuck orders")
+    st.caption("Open orders waiting in their stage past its threshold, by stage and warehouse.")
+    with section():
+        heat = data.stuck_heatmap(reader)
+        left, right = st.columns([3, 2])
+        left.plotly_chart(heat.figure, key="stuck_heatmap")
+        with right:
+            st.metric("Stuck orders", f"{heat.total:,}")
+            labels = [f"{s} · {w or data.NONE_LABEL} ({n:,})" for s, w, n in heat.cells]
+            choice = st.selectbox("Drill into", range(len(labels)), format_func=lambda i: labels[i], key="drill")
+            stage, warehouse, _ = heat.cells[choice or 0]
+            frame, total, _ = data.journeys_page(reader, status="stuck", stage=stage, warehouse=warehouse)
+            if warehouse is None:
+                st.caption(f"Orders stuck at {stage} in every warehouse (the API filters by a named warehouse only).")
+            st.dataframe(frame, hide_index=True, column_config={"order": LINK}, height=260)
+            st.caption(f"{len(frame)} of {total:,} shown, oldest stage first in the full list on the API.")
+
+
+def reconciliation() -> None:
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Inventory mismatches")
+        with section():
+            items, by_warehouse, total = data.inventory_mismatches(reader)
+            st.bar_chart(by_warehouse, x="warehouse", y="skus", height=220)
+            st.dataframe(items, hide_index=True, height=240)
+            st.caption(f"{len(items):,} of {total:,} open mismatches shown.")
+    with right:
+        st.subheader("Shipments missing tracking")
+        with section():
+            frame, total = data.missing_tracking(reader)
+            st.dataframe(frame, hide_index=True, column_config={"order": LINK}, height=460)
+            st.caption(f"{len(frame):,} of {total:,} shown.")
+    st.subheader("Integration failures by system")
+    with section():
+        frame, figure = data.integration_failures(reader, datetime.now(UTC) - timedelta(days=7))
+        st.plotly_chart(figure, key="integration")
+        st.dataframe(frame, hide_index=True)
+
+
+def dead_letters() -> None:
+    st.subheader("Dead letters")
+    with section():
+        cursor = st.session_state.get("dead_letters_cursor")
+        items, total, nxt = data.dead_letters(reader, cursor)
+        if not items:
+            st.success("No rejected input.", icon=":material/check_circle:")
+            return
+        st.dataframe(data.dead_letter_frame(items), hide_index=True)
+        with st.container(horizontal=True):
+            st.caption(f"{len(items)} of {total:,}, newest first.")
+            if cursor and st.button("Newest", key="dl_first"):
+                st.session_state.dead_letters_cursor = None
+                st.rerun()
+            if nxt and st.button("Older", key="dl_next"):
+                st.session_state.dead_letters_cursor = nxt
+                st.rerun()
+        waiting = [i for i in items if not i.get("replayed_at")]
+        if not waiting:
+            return
+        chosen = st.selectbox(
+            "Dead letter", waiting, format_func=lambda i: f"{i['id']}: {i['reason'][:90]}", key="dl_pick"
+        )
+        with st.expander("Raw input"):
+            st.code(chosen["raw"][:20_000], language="json" if chosen["raw"][:1] in "{[" else None)
+        if st.button("Replay", icon=":material/replay:", key="dl_replay", help="Send it through intake again"):
+            try:
+                result = data.replay(client.api(), chosen["id"])
+                acted(f"Replayed {chosen['id']}: {result['accepted']} accepted, {result['duplicates']} duplicates")
+            except client.ApiProblem as p:
+                problem(p)
+
+
+service_levels()
+stuck_orders()
+reconciliation()
+dead_letters()

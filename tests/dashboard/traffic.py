@@ -1,0 +1,102 @@
+"""A small, realistic day of distributor traffic as canonical events, timed relative to now.
+
+Orders from a web store and an EDI partner go through the ERP, two warehouses and two carriers;
+some are delivered on time, one ships late, some wait past their stage's threshold (stuck), and one
+bad event goes to dead letters. The dashboard tests and the browser test post it to a real server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+TRACKING_LATE = "1Z999AA10000000007"
+
+
+def _event(
+    source: str, eid: str, type_: str, at: datetime, objects: list[dict[str, Any]], **data: Any
+) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": eid,
+        "source": source,
+        "type": type_,
+        "time": at.isoformat().replace("+00:00", "Z"),
+        "traceparent": f"00-{hashlib.md5(f'{source}/{eid}'.encode()).hexdigest()}-{eid.encode().hex()[:16]:0>16}-01",
+        "data": {"objects": objects, **data},
+    }
+
+
+def tracking_number(n: int) -> str:
+    return f"1Z999AA1{n:010d}"
+
+
+def orders(now: datetime | None = None, count: int = 12) -> list[dict[str, Any]]:
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    events: list[dict[str, Any]] = []
+    for n in range(count):
+        web = n % 3 != 0
+        warehouse = "dc-east" if n % 2 else "dc-west"
+        carrier = "ups" if n % 4 < 2 else "fedex"
+        channel_ids = {"shopify/acme": f"#{1000 + n}"} if web else {"po:bigbox": f"450{n:05d}"}
+        order = {"type": "order", "ids": channel_ids}
+        erp_order = {"type": "order", "ids": {**channel_ids, "erp": f"SO-{5000 + n}"}}
+        tracking = TRACKING_LATE if n == 7 else tracking_number(n)
+        shipment = {"type": "shipment", "ids": {f"tracking:{carrier}": tracking}}
+        start = now - timedelta(days=3, hours=n * 3)
+        channel = "web" if web else "edi"
+        source = "shopify/acme" if web else "edi/bigbox"
+        dims = {"channel": channel, "warehouse": warehouse}
+        facts = {
+            "promised_ship_date": (start + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+            "promised_delivery_date": (start + timedelta(days=4)).isoformat().replace("+00:00", "Z"),
+            "lines": [{"line": 1, "sku": f"SKU-{n % 5}", "quantity": 2, "uom": "EA"}],
+        }
+        events.append(_event(source, f"o{n}", "order.received", start, [order], dims=dims, facts=facts))
+        if n in (10, 11):
+            continue  # never accepted: stuck at received
+        events.append(_event("erp/netsuite", f"a{n}", "order.accepted", start + timedelta(minutes=20), [erp_order]))
+        events.append(
+            _event("erp/netsuite", f"al{n}", "inventory.allocated", start + timedelta(hours=1), [erp_order], dims=dims)
+        )
+        if n == 9:
+            continue  # allocated, never released: stuck at allocated
+        wms = f"wms/{warehouse}"
+        pick = {"type": "fulfillment", "ids": {f"{wms}": f"PK-{n}"}}
+        events.append(_event(wms, f"p{n}", "fulfillment.picked", start + timedelta(hours=3), [erp_order, pick]))
+        ship_at = start + timedelta(hours=30 if n == 7 else 5)  # order 7 waits a day past its packing
+        events.append(
+            _event(
+                "shipping/shipstation",
+                f"m{n}",
+                "shipment.manifested",
+                ship_at,
+                [erp_order, shipment],
+                dims={"carrier": carrier},
+            )
+        )
+        if n == 8:
+            continue  # manifested, never scanned
+        events.append(
+            _event(f"carrier/{carrier}", f"t{n}", "shipment.in_transit", ship_at + timedelta(hours=4), [shipment])
+        )
+        if n % 5 == 4:
+            events.append(
+                _event(
+                    f"carrier/{carrier}",
+                    f"x{n}",
+                    "shipment.exception",
+                    ship_at + timedelta(hours=20),
+                    [shipment],
+                    facts={"status": "address not found"},
+                )
+            )
+            continue
+        events.append(
+            _event(f"carrier/{carrier}", f"d{n}", "shipment.delivered", ship_at + timedelta(hours=40), [shipment])
+        )
+    return events
+
+
+BAD_EVENT = b'{"specversion":"1.0","id":"bad-1","source":"erp/netsuite","type":"order.received","data":{}}'
