@@ -96,7 +96,7 @@ def stuck_orders() -> None:
             frame, total, _ = data.journeys_page(reader, status="stuck", stage=stage, warehouse=warehouse)
             if warehouse is None:
                 st.caption(f"Orders stuck at {stage} in every warehouse (the API filters by a named warehouse only).")
-            st.dataframe(frame, hide_index=True, column_config={"order": LINK}, height=260)
+            st.dataframe(frame, hide_index=True, column_config={"order": LINK})
             st.caption(f"{len(frame)} of {total:,} shown, oldest stage first in the full list on the API.")
 
 

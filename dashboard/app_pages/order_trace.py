@@ -104,7 +104,7 @@ if journey_id:
                 st.dataframe(other_spans, hide_index=True)
 
         st.subheader("Identifiers and where they came from")
-        st.dataframe(data.identifiers_frame(j), hide_index=True)
+        st.table(data.identifiers_frame(j).set_index("object"))
 
         st.subheader("Events")
         st.dataframe(data.events_frame(j), hide_index=True)

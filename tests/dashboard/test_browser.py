@@ -1,0 +1,124 @@
+"""End to end in a real browser: a server with a day of traffic, the dashboard on it, Debian's
+chromium driven headless by Playwright through every page, a screenshot of each.
+
+Screenshots land in the test's own folder; with TOWER_UPDATE_SCREENSHOTS=1 they are also copied to
+docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.conftest import REPO, ServerProcess, correlated, free_port, post_events, wait_for
+from tests.dashboard import traffic
+from tower.processes import run_stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: the browser test drives Debian's chromium (never a downloaded one); "
+        "install it with `apt-get install -y chromium` (.ci/run does)"
+    )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def settle(page: Page, expected: str, timeout: float = 60_000) -> None:
+    """Wait until the script has finished running and `expected` and every chart are on screen."""
+    page.get_by_text(expected).first.wait_for(timeout=timeout)
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidget"]')
+              && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                   .every(c => c.querySelector('.main-svg'))
+              && !document.querySelector('[data-testid="stSkeleton"]')""",
+        timeout=timeout,
+    )
+    assert page.get_by_text("Page not found").count() == 0, page.url
+
+
+def shoot(page: Page, out: Path, name: str, expected: str) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its main container, so the viewport
+    grows to the content's height first (and the app settles again after the resize)."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1440, "height": max(1000, int(height) + 40)})
+    settle(page, expected)
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("TOWER_UPDATE_SCREENSHOTS") == "1":
+        docs = REPO / "docs" / "screenshots"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, docs / path.name)
+    return path
+
+
+def test_every_page_in_chromium(
+    server: ServerProcess, api: httpx.Client, tenant: str, browser: Browser, tmp_path: Path
+) -> None:
+    post_events(api, traffic.orders())
+    rejected = api.post(
+        "/v1/events", content=traffic.BAD_EVENT, headers={"Content-Type": "application/cloudevents+json"}
+    )
+    assert rejected.status_code == 400
+    wait_for(lambda: correlated(api))
+
+    with run_stack(
+        api_url=server.url, tenant=tenant, dashboard_port=free_port(), refresh_seconds=0, log_dir=tmp_path
+    ) as stack:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        page.goto(stack.dashboard_url)
+        settle(page, "Orders by stage")
+        assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1  # the funnel, from the summary endpoint
+        assert (
+            page.get_by_text("Not available on this server").count() >= 1
+            or page.get_by_text("Order cycle time").count()
+        )
+        shoot(page, tmp_path, "executive", "Orders by stage")
+
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        page.goto(f"{stack.dashboard_url}/operations")
+        settle(page, "Dead letters")
+        settle(page, "Stuck orders")
+        assert page.get_by_text("Drill into").count() == 1  # the heatmap has cells: four orders are stuck
+        shoot(page, tmp_path, "operations", "Dead letters")
+
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        page.goto(f"{stack.dashboard_url}/order_trace")
+        settle(page, "Find an order by any identifier")
+        box = page.get_by_label("Find an order by any identifier")
+        box.fill(traffic.TRACKING_LATE)
+        box.press("Enter")
+        settle(page, "Segments against their thresholds")
+        settle(page, "Late: shipment")
+        assert f"q={traffic.TRACKING_LATE}" in page.url
+        assert page.get_by_text("SO-5007").count() >= 1  # the ERP's number, among the identifiers
+        shoot(page, tmp_path, "order_trace", "Late: shipment")
+
+        # An order's link from the operations tables opens its trace by journey id.
+        journey_id = api.get("/v1/lookup", params={"q": "SO-5009"}).json()["matches"][0]["journeys"][0]
+        page.goto(f"{stack.dashboard_url}/order_trace?journey={journey_id}")
+        settle(page, f"Journey {journey_id}")
+        assert errors == [], errors
