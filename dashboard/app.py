@@ -12,9 +12,7 @@ from dashboard import client, notices
 st.set_page_config(page_title="Control Tower", page_icon=":material/cell_tower:", layout="wide")
 
 pages = [
-    st.Page(
-        "app_pages/executive.py", title="Executive", icon=":material/insights:", default=True
-    ),
+    st.Page("app_pages/executive.py", title="Executive", icon=":material/insights:", default=True),
     st.Page("app_pages/operations.py", title="Operations", icon=":material/monitor_heart:", url_path="operations"),
     st.Page("app_pages/order_trace.py", title="Order trace", icon=":material/timeline:", url_path="order_trace"),
 ]

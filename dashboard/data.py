@@ -560,7 +560,8 @@ def segments(j: dict[str, Any], now: datetime | None = None) -> pd.DataFrame:
     rows = []
     for lane, ms in lanes:
         path = [m for m in ms if m["stage"] in PATH_STAGES]
-        for a, b in zip(path, [*path[1:], None], strict=True):
+        for i, a in enumerate(path):
+            b = path[i + 1] if i + 1 < len(path) else None
             start = parse_time(a["first"])
             if b is None and (j.get("status") != "open" or a["stage"] != j.get("stage")):
                 continue
