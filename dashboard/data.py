@@ -171,23 +171,29 @@ def kpi_report(reader: Reader, filters: Filters) -> dict[str, Any]:
 
 
 def cycle_time_figure(report: dict[str, Any]) -> go.Figure:
+    """Orders per cycle-time band. The report's buckets are cumulative, as in Prometheus histograms:
+    `{"le": 48, "count": n}` counts orders done within 48 h, and `le: null` counts them all."""
     buckets = report.get("cycle_time_hours", {}).get("buckets", [])
     if not any(b.get("count") for b in buckets):
         raise NoData("no delivered orders in this range yet, so no cycle times")
-    labels, previous = [], 0.0
+    labels, counts = [], []
+    lower, below = 0.0, 0
     for b in buckets:
-        le = b["le"]
-        labels.append(f"≤ {le:g} h" if le not in (None, "+Inf", float("inf")) else f"> {previous:g} h")
-        if isinstance(le, int | float) and le != float("inf"):
-            previous = float(le)
-    fig = go.Figure(go.Bar(x=labels, y=[b["count"] for b in buckets], marker_color="#1f77b4"))
+        le = b.get("le")
+        upper = float(le) if le is not None else None
+        labels.append(f"{lower:g}–{upper:g} h" if upper is not None else f"> {lower:g} h")
+        counts.append(b["count"] - below)
+        below = b["count"]
+        lower = upper if upper is not None else lower
+    fig = go.Figure(go.Bar(x=labels, y=counts, marker_color="#1f77b4", text=counts))
     fig.update_xaxes(title="order cycle time (received → last delivery)", type="category")
     fig.update_yaxes(title="orders")
     return _layout(fig)
 
 
 def on_time_figure(report: dict[str, Any], dimension: str) -> go.Figure:
-    rows = report.get("breakdowns", {}).get(dimension, [])
+    metrics = ("on_time_shipment", "on_time_delivery")
+    rows = [r for r in report.get("breakdowns", {}).get(dimension, []) if any(r.get(m) is not None for m in metrics)]
     if not rows:
         raise NoData(f"no shipped orders by {dimension} in this range yet")
     keys = [r.get("key") or NONE_LABEL for r in rows]
@@ -221,7 +227,10 @@ def kpi_trend_figure(report: dict[str, Any], name: str) -> go.Figure:
     )
     if kpi.get("target") is not None:
         fig.add_hline(y=kpi["target"], line_dash="dash", line_color=LATE, annotation_text=f"target {kpi['target']:.0%}")
-    fig.update_yaxes(tickformat=".0%" if kpi.get("unit") == "ratio" else None)
+    if kpi.get("unit") == "ratio":
+        values = [p["value"] for p in points] + ([kpi["target"]] if kpi.get("target") is not None else [])
+        low = max(0.0, min(values) - 0.02)
+        fig.update_yaxes(tickformat=".1%", range=[low, min(1.0, max(values)) + 0.005])
     return _layout(fig)
 
 
@@ -230,7 +239,7 @@ def exceptions_figure(report: dict[str, Any]) -> go.Figure:
     if not rows:
         raise NoData("no exceptions in this range")
     fig = go.Figure(go.Bar(x=[r["count"] for r in rows], y=[r["type"] for r in rows], orientation="h"))
-    fig.update_xaxes(title="exceptions")
+    fig.update_xaxes(title="exceptions", tickformat=",d", dtick=max(1, -(-max(r["count"] for r in rows) // 5)))
     return _layout(fig, height=max(240, 40 * len(rows)))
 
 
@@ -333,8 +342,10 @@ def acknowledge(api: Api, alert_id: str, by: str, comment: str = "") -> Any:
 
 
 def silence(api: Api, alert: dict[str, Any], hours: float, by: str, comment: str = "") -> Any:
-    """Silence alerts with this alert's labels (all of them) for `hours`."""
-    ends = datetime.now(UTC) + timedelta(hours=hours)
+    """Silence alerts with this alert's labels (all of them) for `hours`, counted from now or from the
+    alert's last update, whichever is later (a server replaying simulated time may be ahead of us)."""
+    seen = parse_time(alert.get("updated_at")) or datetime.now(UTC)
+    ends = max(datetime.now(UTC), seen) + timedelta(hours=hours)
     matchers = [{"name": k, "value": v, "is_regex": False} for k, v in sorted(alert.get("labels", {}).items())]
     return api.post(
         "/v1/silences",

@@ -107,13 +107,13 @@ def reconciliation() -> None:
         with section():
             items, by_warehouse, total = data.inventory_mismatches(reader)
             st.bar_chart(by_warehouse, x="warehouse", y="skus", height=220)
-            st.dataframe(items, hide_index=True, height=240)
+            st.dataframe(items, hide_index=True)
             st.caption(f"{len(items):,} of {total:,} open mismatches shown.")
     with right:
         st.subheader("Shipments missing tracking")
         with section():
             frame, total = data.missing_tracking(reader)
-            st.dataframe(frame, hide_index=True, column_config={"order": LINK}, height=460)
+            st.dataframe(frame, hide_index=True, column_config={"order": LINK})
             st.caption(f"{len(frame):,} of {total:,} shown.")
     st.subheader("Integration failures by system")
     with section():
