@@ -203,3 +203,34 @@ def test_a_key_without_access_is_named(start_server: Any, tmp_path: Any, monkeyp
         data.replay(reader, "no-such-letter")
     with pytest.raises(NotAvailable):
         reader.require("/v1/no-such-endpoint")
+
+
+def test_alerts_can_be_acknowledged_and_silenced(
+    dashboard: OpenPage, api: httpx.Client, server: ServerProcess, tenant: str
+) -> None:
+    post_events(api, traffic.acceptance_outage())
+    wait_for(lambda: correlated(api))
+    if "/v1/alerts" not in served_paths(api):
+        at = dashboard(page_file("operations"))
+        assert "/v1/alerts is not available on the server" in texts(at.info)
+        return
+    alerts = wait_for(lambda: data.active_alerts(reader_for(server, tenant)), timeout=60, interval=0.5)
+    first = alerts[0]
+    assert first["journeys"], "an alert lists the orders it is about"
+
+    at = dashboard(page_file("operations"))
+    assert any(data.alert_line(first) == e.label for e in at.expander)
+    links = [df.value for df in at.dataframe if list(df.value.columns) == ["order"]]
+    assert links and links[0]["order"].iloc[0] == f"order_trace?journey={first['journeys'][0]}"
+    at.text_input(key=f"by_{first['id']}").input("ops-lead")
+    next(b for b in at.button if b.label == "Acknowledge" and b.form_id == f"act_{first['id']}").click().run()
+    assert not at.exception
+    acked = next(a for a in api.get("/v1/alerts").json()["items"] if a["id"] == first["id"])
+    assert acked["acknowledged_by"] == "ops-lead"
+
+    at.text_input(key=f"by_{first['id']}").input("ops-lead")
+    next(b for b in at.button if b.label == "Silence" and b.form_id == f"act_{first['id']}").click().run()
+    assert not at.exception
+    silences = api.get("/v1/silences").json()["items"]
+    assert len(silences) == 1 and silences[0]["created_by"] == "ops-lead"
+    assert {m["name"]: m["value"] for m in silences[0]["matchers"]} == first["labels"]

@@ -100,3 +100,20 @@ def orders(now: datetime | None = None, count: int = 12) -> list[dict[str, Any]]
 
 
 BAD_EVENT = b'{"specversion":"1.0","id":"bad-1","source":"erp/netsuite","type":"order.received","data":{}}'
+
+
+def acceptance_outage(now: datetime | None = None, count: int = 40) -> list[dict[str, Any]]:
+    """EDI orders received over the last hour that the ERP never accepted: an order-acceptance outage
+    that burns its error budget fast enough to raise alerts on a server with the SLO engine."""
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    return [
+        _event(
+            "edi/bigbox",
+            f"outage-{n}",
+            "order.received",
+            now - timedelta(minutes=55 - n),
+            [{"type": "order", "ids": {"po:bigbox": f"OUT-{n:04d}"}}],
+            dims={"channel": "edi", "warehouse": "dc-east"},
+        )
+        for n in range(count)
+    ]
