@@ -96,7 +96,7 @@ def test_every_page_in_chromium(
         settle(page, "Orders by stage")
         assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1  # the funnel, from the summary endpoint
         if "/v1/kpis" in served:
-            assert page.get_by_text("Order cycle time").count() == 1
+            assert page.get_by_text("Order cycle time", exact=True).count() == 1
             assert page.locator('[data-testid="stMetric"]').count() >= 4
         else:
             assert page.get_by_text("/v1/kpis is not available on the server").count() == 1
