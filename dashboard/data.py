@@ -313,11 +313,14 @@ def slice_frame(slo: dict[str, Any]) -> pd.DataFrame:
 def budget_figure(items: list[dict[str, Any]]) -> go.Figure:
     names = [s.get("display_name") or s["name"] for s in items]
     budgets = [s.get("budget_remaining") or 0.0 for s in items]
-    colors = [{"page": LATE, "ticket": "#ff7f0e"}.get(s.get("status") or "", ON_TIME) for s in items]
-    fig = go.Figure(
-        go.Bar(x=budgets, y=names, orientation="h", marker_color=colors, text=[f"{b:.0%}" for b in budgets])
-    )
-    fig.update_xaxes(tickformat=".0%", title="error budget remaining", range=[min(0.0, *budgets), 1])
+    colors = [
+        LATE if s.get("status") == "page" or b < 0 else "#ff7f0e" if s.get("status") == "ticket" else ON_TIME
+        for s, b in zip(items, budgets, strict=True)
+    ]
+    text = [f"{b:.0%}" for b in budgets]
+    shown = [max(-1.0, min(1.0, b)) for b in budgets]  # an overspent budget is drawn at -100%, labelled true
+    fig = go.Figure(go.Bar(x=shown, y=names, orientation="h", marker_color=colors, text=text))
+    fig.update_xaxes(tickformat=".0%", title="error budget remaining", range=[-1 if min(shown) < 0 else 0, 1])
     return _layout(fig, height=max(200, 36 * len(items)))
 
 
