@@ -75,7 +75,7 @@ def shoot(page: Page, out: Path, name: str, expected: str) -> Path:
 def test_every_page_in_chromium(
     server: ServerProcess, api: httpx.Client, tenant: str, browser: Browser, tmp_path: Path
 ) -> None:
-    post_events(api, traffic.orders() + traffic.acceptance_outage())
+    post_events(api, traffic.orders() + traffic.acceptance_outage() + traffic.operations_faults())
     rejected = api.post(
         "/v1/events", content=traffic.BAD_EVENT, headers={"Content-Type": "application/cloudevents+json"}
     )

@@ -92,6 +92,32 @@ def test_operations_heatmap_counts_stuck_orders_and_drills_down(
             assert f"{path} is not available on the server" in texts(at.info)
 
 
+def test_operations_reconciles_stock_and_counts_integration_failures_by_system(
+    dashboard: OpenPage, api: httpx.Client, server: ServerProcess, tenant: str
+) -> None:
+    post_events(api, traffic.operations_faults())
+    wait_for(lambda: correlated(api))
+    paths = served_paths(api)
+    at = dashboard(page_file("operations"))
+    reader = reader_for(server, tenant)
+    if "/v1/reconciliation/inventory" in paths:
+        items, by_warehouse, total = data.inventory_mismatches(reader)
+        assert total == 3 and sorted(items["sku"]) == ["SKU-1", "SKU-1", "SKU-2"]
+        assert dict(zip(by_warehouse["warehouse"], by_warehouse["skus"], strict=True)) == {"dc-east": 2, "dc-west": 1}
+        assert dict(zip(by_warehouse["warehouse"], by_warehouse["units"], strict=True)) == {"dc-east": 16, "dc-west": 2}
+        assert any("SKU-2" in set(df.value.get("sku", [])) for df in at.dataframe)
+    else:
+        assert "/v1/reconciliation/inventory is not available on the server" in texts(at.info)
+    if "/v1/integration/failures" in paths:
+        frame, figure = data.integration_failures(reader)
+        by_system = frame.groupby("system")[["failures", "retries", "dead_lettered"]].sum()
+        assert by_system.loc["erp"].tolist() == [2, 1, 0]
+        assert by_system.loc["shipstation"].tolist() == [1, 0, 1]
+        assert {bar.name for bar in figure.data} == {"failures", "retries", "dead lettered"}
+    else:
+        assert "/v1/integration/failures is not available on the server" in texts(at.info)
+
+
 def test_dead_letters_are_listed_and_a_replay_reports_its_outcome(
     dashboard: OpenPage, day_of_traffic: list[dict], server: ServerProcess, tenant: str
 ) -> None:

@@ -117,3 +117,44 @@ def acceptance_outage(now: datetime | None = None, count: int = 40) -> list[dict
         )
         for n in range(count)
     ]
+
+
+def operations_faults(now: datetime | None = None) -> list[dict[str, Any]]:
+    """What operations reconciles outside journeys: ERP and WMS stock snapshots that disagree on three
+    SKUs (two in dc-east, one in dc-west), and sync failures, retries and dead letters of three systems."""
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    as_of = (now - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+    events = []
+    stock = {("dc-east", "SKU-1"): (40, 36), ("dc-east", "SKU-2"): (12, 0), ("dc-east", "SKU-3"): (8, 8)}
+    stock |= {("dc-west", "SKU-1"): (25, 27), ("dc-west", "SKU-4"): (3, 3)}
+    for (warehouse, sku), (erp, wms) in stock.items():
+        for system, on_hand in (("erp", erp), ("wms", wms)):
+            facts = {"system": system, "warehouse": warehouse, "sku": sku, "on_hand": on_hand, "available": on_hand}
+            events.append(
+                _event(
+                    f"{system}/{warehouse}",
+                    f"snap-{system}-{warehouse}-{sku}",
+                    "inventory.snapshot",
+                    now - timedelta(hours=2),
+                    [],
+                    facts={**facts, "as_of": as_of},
+                )
+            )
+    faults = [
+        ("erp", "post sales order", "HTTP 503 from NetSuite", ("sync.failed", "sync.retried", "sync.failed")),
+        ("wms", "release pick wave", "timeout after 30 s", ("sync.failed", "sync.retried")),
+        ("shipstation", "create label", "address validation failed", ("sync.failed", "sync.dead_lettered")),
+    ]
+    for system, operation, error, types in faults:
+        for i, type_ in enumerate(types):
+            events.append(
+                _event(
+                    f"{system}/sync",
+                    f"fault-{system}-{i}",
+                    type_,
+                    now - timedelta(minutes=30 - i),
+                    [],
+                    facts={"system": system, "operation": operation, "error": error, "attempt": i + 1},
+                )
+            )
+    return events
