@@ -328,7 +328,7 @@ def active_alerts(reader: Reader) -> list[dict[str, Any]]:
     reader.require("/v1/alerts")
     firing = reader.get("/v1/alerts", {"state": "firing"})["items"]
     pending = reader.get("/v1/alerts", {"state": "pending"})["items"]
-    return list(firing) + list(pending)
+    return sorted([*firing, *pending], key=lambda a: (a.get("state") != "firing", a.get("severity") != "page"))
 
 
 def alert_line(alert: dict[str, Any]) -> str:
@@ -337,6 +337,23 @@ def alert_line(alert: dict[str, Any]) -> str:
     summary_text = (alert.get("annotations") or {}).get("summary") or labels.get("alertname", alert["id"])
     return f"{alert.get('severity', '').upper()} · {alert.get('state')} · {summary_text}" + (
         f" ({scope})" if scope else ""
+    )
+
+
+def alerts_frame(alerts: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "severity": a.get("severity"),
+                "state": a.get("state"),
+                "alert": (a.get("annotations") or {}).get("summary") or a.get("labels", {}).get("alertname"),
+                "since": parse_time(a.get("starts_at")),
+                "orders": a.get("journeys_total", len(a.get("journeys") or [])),
+                "acknowledged by": a.get("acknowledged_by"),
+                "silenced": bool(a.get("silenced_by")),
+            }
+            for a in alerts
+        ]
     )
 
 
@@ -447,6 +464,23 @@ def inventory_mismatches(reader: Reader) -> tuple[pd.DataFrame, pd.DataFrame, in
         .sort_values("skus", ascending=False)
     )
     return items, by_warehouse, int(body.get("total", len(items)))
+
+
+def inventory_figure(by_warehouse: pd.DataFrame) -> go.Figure:
+    fig = go.Figure(
+        go.Bar(
+            x=by_warehouse["skus"],
+            y=by_warehouse["warehouse"],
+            orientation="h",
+            text=[
+                f"{n} SKUs, {u:,.0f} units" for n, u in zip(by_warehouse["skus"], by_warehouse["units"], strict=True)
+            ],
+            marker_color="#ff7f0e",
+        )
+    )
+    fig.update_xaxes(title="SKUs where ERP and WMS disagree", tickformat=",d")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, height=max(160, 40 * len(by_warehouse) + 80))
 
 
 def missing_tracking(reader: Reader) -> tuple[pd.DataFrame, int]:

@@ -45,39 +45,38 @@ def service_levels() -> None:
         alerts = data.active_alerts(reader)
         if not alerts:
             st.success("No alert is firing or pending.", icon=":material/check_circle:")
-        for alert in alerts:
-            with st.expander(data.alert_line(alert), expanded=alert.get("state") == "firing"):
-                st.write((alert.get("annotations") or {}).get("description") or "")
-                st.caption(
-                    f"since {alert.get('starts_at')}"
-                    + (f" · acknowledged by {alert['acknowledged_by']}" if alert.get("acknowledged_by") else "")
-                    + (" · silenced" if alert.get("silenced_by") else "")
+        if not alerts:
+            return
+        st.dataframe(data.alerts_frame(alerts), hide_index=True)
+        alert = st.selectbox("Alert", alerts, format_func=data.alert_line, key="alert_pick")
+        st.write((alert.get("annotations") or {}).get("description") or "")
+        journeys = alert.get("journeys") or []
+        if journeys:
+            left, right = st.columns([2, 3])
+            with left:
+                st.caption(f"{alert.get('journeys_total', len(journeys)):,} orders affected; the first:")
+                st.dataframe(data.journey_links(journeys), hide_index=True, column_config={"order": LINK}, height=180)
+                st.page_link(
+                    "app_pages/order_trace.py",
+                    label=f"Trace {journeys[0]}",
+                    query_params={"journey": journeys[0]},
+                    icon=":material/timeline:",
                 )
-                journeys = alert.get("journeys") or []
-                if journeys:
-                    st.caption(f"{alert.get('journeys_total', len(journeys)):,} orders affected; the first:")
-                    st.dataframe(data.journey_links(journeys), hide_index=True, column_config={"order": LINK})
-                    st.page_link(
-                        "app_pages/order_trace.py",
-                        label=f"Trace {journeys[0]}",
-                        query_params={"journey": journeys[0]},
-                        icon=":material/timeline:",
-                    )
-                with st.form(f"act_{alert['id']}", border=False), st.container(horizontal=True):
-                    by = st.text_input("Your name", key=f"by_{alert['id']}")
-                    hours = st.number_input("Silence for hours", 1.0, 168.0, 4.0, key=f"h_{alert['id']}")
-                    ack = st.form_submit_button("Acknowledge", icon=":material/done:")
-                    mute = st.form_submit_button("Silence", icon=":material/notifications_off:")
-                if ack or mute:
-                    try:
-                        if ack:
-                            data.acknowledge(client.api(), alert["id"], by or "dashboard")
-                            acted(f"Acknowledged {alert['id']}")
-                        else:
-                            data.silence(client.api(), alert, hours, by or "dashboard")
-                            acted(f"Silenced alerts like {alert['id']} for {hours:g} h")
-                    except client.ApiProblem as p:
-                        problem(p)
+        with st.form(f"act_{alert['id']}"), st.container(horizontal=True, vertical_alignment="bottom"):
+            by = st.text_input("Your name", key=f"by_{alert['id']}")
+            hours = st.number_input("Silence for hours", 1.0, 168.0, 4.0, key=f"h_{alert['id']}")
+            ack = st.form_submit_button("Acknowledge", icon=":material/done:")
+            mute = st.form_submit_button("Silence alerts like it", icon=":material/notifications_off:")
+        if ack or mute:
+            try:
+                if ack:
+                    data.acknowledge(client.api(), alert["id"], by or "dashboard")
+                    acted(f"Acknowledged {alert['id']}")
+                else:
+                    data.silence(client.api(), alert, hours, by or "dashboard")
+                    acted(f"Silenced alerts like {alert['id']} for {hours:g} h")
+            except client.ApiProblem as p:
+                problem(p)
 
 
 @st.fragment(run_every=client.refresh_seconds())
@@ -106,7 +105,7 @@ def reconciliation() -> None:
         st.subheader("Inventory mismatches")
         with section():
             items, by_warehouse, total = data.inventory_mismatches(reader)
-            st.bar_chart(by_warehouse, x="warehouse", y="skus", height=220)
+            st.plotly_chart(data.inventory_figure(by_warehouse), key="inventory")
             st.dataframe(items, hide_index=True)
             st.caption(f"{len(items):,} of {total:,} open mismatches shown.")
     with right:
