@@ -478,7 +478,9 @@ def inventory_figure(by_warehouse: pd.DataFrame) -> go.Figure:
             marker_color="#ff7f0e",
         )
     )
-    fig.update_xaxes(title="SKUs where ERP and WMS disagree", tickformat=",d")
+    fig.update_xaxes(
+        title="SKUs where ERP and WMS disagree", tickformat=",d", dtick=max(1, -(-int(by_warehouse["skus"].max()) // 5))
+    )
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, height=max(160, 40 * len(by_warehouse) + 80))
 
