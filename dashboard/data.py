@@ -713,57 +713,71 @@ def identifiers_frame(j: dict[str, Any]) -> pd.DataFrame:
     )
 
 
-def _span_field(span: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if span.get(name) is not None:
-            return span[name]
-    return None
+SPAN_COLUMNS = ["start", "service", "name", "duration (ms)", "status", "linked by", "span", "parent", "trace"]
 
 
-def spans_frame(j: dict[str, Any]) -> pd.DataFrame:
-    """The journey's spans as rows: trace, span, parent, name, service, start, end, status."""
+def spans_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
+    """Spans as the journey document carries them (OTel names: trace_id, span_id, parent_span_id,
+    name, service, start, end, duration_ns, status {code, message}), one row each, by start."""
     rows = []
-    for s in j.get("spans", []):
-        start = _span_field(s, "start", "start_time", "timestamp", "Timestamp")
-        end = _span_field(s, "end", "end_time")
-        duration_ms = _span_field(s, "duration_ms")
-        start_t = parse_time(start) if isinstance(start, str) else None
-        end_t = parse_time(end) if isinstance(end, str) else None
-        if end_t is None and start_t is not None and duration_ms is not None:
-            end_t = start_t + timedelta(milliseconds=float(duration_ms))
+    for s in spans:
+        status = s.get("status")
+        start, end = parse_time(s.get("start")), parse_time(s.get("end"))
+        duration_ns = s.get("duration_ns")
+        if duration_ns is None and start and end:
+            duration_ns = (end - start).total_seconds() * 1e9
         rows.append(
             {
-                "trace_id": _span_field(s, "trace_id", "TraceId"),
-                "span_id": _span_field(s, "span_id", "SpanId"),
-                "parent": _span_field(s, "parent_span_id", "ParentSpanId"),
-                "name": _span_field(s, "name", "SpanName"),
-                "service": _span_field(s, "service", "service_name", "ServiceName"),
-                "start": start_t,
-                "end": end_t,
-                "status": _span_field(s, "status", "status_code", "StatusCode"),
+                "start": start,
+                "service": s.get("service"),
+                "name": s.get("name"),
+                "duration (ms)": round(duration_ns / 1e6, 3) if duration_ns is not None else None,
+                "status": (status.get("code") if isinstance(status, dict) else status) or None,
+                "linked by": s.get("linked_by"),
+                "span": s.get("span_id"),
+                "parent": s.get("parent_span_id"),
+                "trace": s.get("trace_id"),
             }
         )
-    return pd.DataFrame(rows, columns=["trace_id", "span_id", "parent", "name", "service", "start", "end", "status"])
+    frame = pd.DataFrame(rows, columns=SPAN_COLUMNS)
+    return frame.sort_values("start", kind="stable") if not frame.empty else frame
+
+
+def spans_figure(frame: pd.DataFrame) -> go.Figure:
+    """A waterfall: each span a bar from its start for its duration, on a row of its service and name."""
+    if frame.empty:
+        raise NoData("no spans")
+    labels = [f"{svc}: {name}" for svc, name in zip(frame["service"], frame["name"], strict=True)]
+    errors = [str(code).upper() in ("ERROR", "STATUS_CODE_ERROR", "2") for code in frame["status"]]
+    fig = go.Figure(
+        go.Bar(
+            base=frame["start"],
+            x=frame["duration (ms)"].fillna(0),
+            y=labels,
+            orientation="h",
+            marker_color=[LATE if e else "#1f77b4" for e in errors],
+            hovertemplate="%{y}: %{x:.1f} ms<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="date")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, height=max(160, 28 * len(frame) + 60))
 
 
 def spans_by_milestone(j: dict[str, Any]) -> tuple[dict[tuple[str, str], pd.DataFrame], pd.DataFrame]:
-    """Spans grouped under the milestone whose event carried their trace; the rest on their own."""
-    spans = spans_frame(j)
+    """The spans beneath each milestone's event (keyed by milestone type and scope), and the journey's
+    spans beneath no milestone (linked by an identifier in their attributes, or under other events)."""
     events = {(e["source"], e["id"]): e for e in j.get("events", [])}
     grouped: dict[tuple[str, str], pd.DataFrame] = {}
-    used: set[str] = set()
+    placed: set[tuple[str, str]] = set()
     for m in j.get("milestones", []):
-        event = events.get((m["source"], m["event_id"]))
-        traceparent = (event or {}).get("traceparent") or ""
-        parts = traceparent.split("-")
-        if len(parts) < 3 or spans.empty:
-            continue
-        mine = spans[spans["trace_id"] == parts[1]]
-        if not mine.empty:
-            grouped[(m["type"], m.get("scope") or "")] = mine.sort_values("start")
-            used.add(parts[1])
-    rest = spans[~spans["trace_id"].isin(used)] if not spans.empty else spans
-    return grouped, rest
+        event = events.get((m["source"], m["event_id"])) or {}
+        spans = event.get("spans") or []
+        if spans:
+            grouped[(m["type"], m.get("scope") or "")] = spans_frame(spans)
+            placed |= {(s.get("trace_id"), s.get("span_id")) for s in spans}
+    rest = [s for s in j.get("spans", []) if (s.get("trace_id"), s.get("span_id")) not in placed]
+    return grouped, spans_frame(rest)
 
 
 def events_frame(j: dict[str, Any]) -> pd.DataFrame:

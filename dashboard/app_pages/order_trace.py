@@ -89,18 +89,25 @@ if journey_id:
 
         st.subheader("Milestones and their spans")
         grouped, other_spans = data.spans_by_milestone(j)
+        opened = False  # the first milestone with spans starts open
         for m in j.get("milestones", []):
             scope = m.get("scope") or ""
             spans = grouped.get((m["type"], scope))
             title = f"{m['first']} · {m['type']} · from {m['source']}" + (f" ×{m['count']}" if m["count"] > 1 else "")
-            with st.expander(title + (f" · {len(spans)} spans" if spans is not None else "")):
+            with st.expander(
+                title + (f" · {len(spans)} spans" if spans is not None else ""),
+                expanded=spans is not None and not opened,
+            ):
+                opened = opened or spans is not None
                 st.caption(f"event {m['event_id']}" + (f" · scope {scope}" if scope else ""))
                 if spans is None:
                     st.caption("No spans linked to this milestone's event.")
                 else:
+                    st.plotly_chart(data.spans_figure(spans), key=f"spans_{m['type']}_{scope}")
                     st.dataframe(spans, hide_index=True)
         if not other_spans.empty:
-            with st.expander(f"{len(other_spans)} spans not under a milestone"):
+            with st.expander(f"{len(other_spans)} spans not beneath a milestone (linked by an identifier)"):
+                st.plotly_chart(data.spans_figure(other_spans), key="spans_other")
                 st.dataframe(other_spans, hide_index=True)
 
         st.subheader("Identifiers and where they came from")

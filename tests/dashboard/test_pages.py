@@ -7,6 +7,7 @@ has them, the tests check what they show instead.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -164,6 +165,31 @@ def test_order_trace_finds_an_order_by_its_tracking_number_and_marks_the_late_se
     # An order linked from the operations page opens by journey id.
     by_id = dashboard(page_file("order_trace"), {"journey": matches[0].journey_id})
     assert f"Journey {matches[0].journey_id}" in texts(by_id.subheader)
+
+
+def test_order_trace_shows_the_spans_of_a_sync_step_beneath_its_milestone(
+    dashboard: OpenPage, day_of_traffic: list[dict], api: httpx.Client
+) -> None:
+    accepted = next(e for e in day_of_traffic if e["id"] == "a7")
+    if "/v1/traces" in served_paths(api):
+        at_time = datetime.fromisoformat(accepted["time"].replace("Z", "+00:00"))
+        posted = api.post("/v1/traces", json=traffic.step_spans("erp/netsuite", "a7", at_time, "netsuite-connector"))
+        assert posted.status_code == 200, posted.text
+    at = dashboard(page_file("order_trace"), {"q": "SO-5007"})
+    titles = [e.label for e in at.expander]
+    accepted_title = next(t for t in titles if "order.accepted" in t)
+    if "/v1/traces" in served_paths(api):
+        assert accepted_title.endswith("· 3 spans")
+        frames = [df.value for df in at.dataframe if "span" in df.value.columns]
+        assert sorted(frames[0]["name"]) == [
+            "POST /record/v1/salesOrder",
+            "POST /record/v1/salesOrder (retry)",
+            "sync sales order",
+        ]
+        assert set(frames[0]["service"]) == {"netsuite-connector"}
+    else:
+        assert "spans" not in accepted_title
+        assert "No spans linked to this milestone's event." in texts(at.caption)
 
 
 def test_order_trace_says_what_to_do_when_nothing_or_several_match(dashboard: OpenPage, api: httpx.Client) -> None:

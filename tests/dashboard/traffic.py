@@ -14,6 +14,47 @@ from typing import Any
 TRACKING_LATE = "1Z999AA10000000007"
 
 
+def traceparent(source: str, eid: str) -> str:
+    """The W3C traceparent of the sync step that emitted an event: stable, so spans can be made for it."""
+    return f"00-{hashlib.md5(f'{source}/{eid}'.encode()).hexdigest()}-{eid.encode().hex()[:16]:0>16}-01"
+
+
+def step_spans(source: str, eid: str, at: datetime, service: str) -> dict[str, Any]:
+    """OTLP/JSON of the sync step behind an event: its span (the traceparent's) and an HTTP call beneath."""
+    _, trace_id, span_id, _ = traceparent(source, eid).split("-")
+    start = int(at.timestamp() * 1e9)
+
+    def span(sid: str, parent: str, name: str, offset_ms: int, ms: int, error: bool = False) -> dict[str, Any]:
+        return {
+            "traceId": trace_id,
+            "spanId": sid,
+            "parentSpanId": parent,
+            "name": name,
+            "kind": 3 if parent else 1,
+            "startTimeUnixNano": str(start + offset_ms * 1_000_000),
+            "endTimeUnixNano": str(start + (offset_ms + ms) * 1_000_000),
+            "status": {"code": 2 if error else 1},
+        }
+
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "tower.sync"},
+                        "spans": [
+                            span(span_id, "", "sync sales order", 0, 900),
+                            span("00000000000000a1", span_id, "POST /record/v1/salesOrder", 50, 400, error=True),
+                            span("00000000000000a2", span_id, "POST /record/v1/salesOrder (retry)", 500, 350),
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+
+
 def _event(
     source: str, eid: str, type_: str, at: datetime, objects: list[dict[str, Any]], **data: Any
 ) -> dict[str, Any]:
@@ -23,7 +64,7 @@ def _event(
         "source": source,
         "type": type_,
         "time": at.isoformat().replace("+00:00", "Z"),
-        "traceparent": f"00-{hashlib.md5(f'{source}/{eid}'.encode()).hexdigest()}-{eid.encode().hex()[:16]:0>16}-01",
+        "traceparent": traceparent(source, eid),
         "data": {"objects": objects, **data},
     }
 
