@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -75,13 +76,19 @@ def shoot(page: Page, out: Path, name: str, expected: str) -> Path:
 def test_every_page_in_chromium(
     server: ServerProcess, api: httpx.Client, tenant: str, browser: Browser, tmp_path: Path
 ) -> None:
-    post_events(api, traffic.orders() + traffic.acceptance_outage() + traffic.operations_faults())
+    events = traffic.orders()
+    post_events(api, events + traffic.acceptance_outage() + traffic.operations_faults())
     rejected = api.post(
         "/v1/events", content=traffic.BAD_EVENT, headers={"Content-Type": "application/cloudevents+json"}
     )
     assert rejected.status_code == 400
     wait_for(lambda: correlated(api))
     served = set(api.get("/openapi.json").json()["paths"])
+    if "/v1/traces" in served:  # the ERP connector's spans of the step that accepted the late order
+        accepted = next(e for e in events if e["id"] == "a7")
+        at = datetime.fromisoformat(accepted["time"].replace("Z", "+00:00"))
+        sent = api.post("/v1/traces", json=traffic.step_spans("erp/netsuite", "a7", at, "netsuite-connector"))
+        assert sent.status_code == 200, sent.text
     if "/v1/alerts" in served:  # the SLO engine evaluates on its own schedule: let the outage raise its alerts
         wait_for(lambda: api.get("/v1/alerts").json()["total"], timeout=60, interval=0.5)
 
@@ -123,6 +130,8 @@ def test_every_page_in_chromium(
         settle(page, "Late: shipment")
         assert f"q={traffic.TRACKING_LATE}" in page.url
         assert page.get_by_text("SO-5007").count() >= 1  # the ERP's number, among the identifiers
+        if "/v1/traces" in served:
+            assert page.get_by_text("order.accepted · from erp/netsuite · 3 spans").count() == 1
         shoot(page, tmp_path, "order_trace", "Late: shipment")
 
         # An order's link from the operations tables opens its trace by journey id.
