@@ -774,7 +774,9 @@ def spans_by_milestone(j: dict[str, Any]) -> tuple[dict[tuple[str, str], pd.Data
         event = events.get((m["source"], m["event_id"])) or {}
         spans = event.get("spans") or []
         if spans:
-            grouped[(m["type"], m.get("scope") or "")] = spans_frame(spans)
+            grouped[(m["type"], m.get("scope") or "")] = spans_frame(
+                [s | {"linked_by": s.get("linked_by") or "traceparent"} for s in spans]
+            )
             placed |= {(s.get("trace_id"), s.get("span_id")) for s in spans}
     rest = [s for s in j.get("spans", []) if (s.get("trace_id"), s.get("span_id")) not in placed]
     return grouped, spans_frame(rest)
