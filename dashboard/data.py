@@ -324,6 +324,26 @@ def budget_figure(items: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, height=max(200, 36 * len(items)))
 
 
+def budget_series_figure(reader: Reader, name: str) -> go.Figure:
+    """An SLO's error budget left over time (`GET /v1/slos/{name}/series`), whole SLO, hourly."""
+    points = reader.get(f"/v1/slos/{name}/series", {"step": "1h"})["items"]
+    points = [p for p in points if p.get("budget_remaining") is not None]
+    if not points:
+        raise NoData(f"no evaluations of {name} yet")
+    fig = go.Figure(
+        go.Scatter(
+            x=[p["t"] for p in points],
+            y=[p["budget_remaining"] for p in points],
+            mode="lines",
+            line_shape="hv",
+            name="budget left",
+        )
+    )
+    fig.add_hline(y=0, line_dash="dash", line_color=LATE, annotation_text="budget spent")
+    fig.update_yaxes(tickformat=".0%", title="error budget left")
+    return _layout(fig, height=260)
+
+
 def active_alerts(reader: Reader) -> list[dict[str, Any]]:
     reader.require("/v1/alerts")
     firing = reader.get("/v1/alerts", {"state": "firing"})["items"]
@@ -563,14 +583,20 @@ class Match:
 
 
 def find(reader: Reader, q: str) -> list[Match]:
-    """Journeys of every object any system knows by `q`, one entry per journey."""
+    """Journeys of every object any system knows by `q`, one entry per journey. NoData when `q` names
+    only objects outside every journey (a product, a customer)."""
     found: dict[str, Match] = {}
+    outside: list[str] = []
     for m in reader.get("/v1/lookup", {"q": q.strip()})["matches"]:
         namespaces = ", ".join(sorted({x["namespace"] for x in m.get("matched", [])}))
+        if not m["journeys"]:
+            outside.append(f"{m['object']['type']} {m['object']['id']}")
         for journey_id in m["journeys"]:
             found.setdefault(
                 journey_id, Match(journey_id, m["object"]["type"], m["object"]["id"], namespaces, m["object"]["ids"])
             )
+    if not found and outside:
+        raise NoData(f"`{q}` names {', '.join(outside)}, which belongs to no order's journey")
     return list(found.values())
 
 

@@ -14,13 +14,26 @@ LINK = st.column_config.LinkColumn("order", display_text=r"journey=(.*)$")
 st.title("Operations")
 
 
-def acted(message: str) -> None:
+def acted(message: str, fragment: bool = False) -> None:
+    """After an action: forget cached answers and run again to show its effect, with a toast saying what
+    was done (kept in the session so the rerun shows it)."""
     client.forget()
-    st.toast(message, icon=":material/check:")
+    st.session_state.acted = message
+    st.rerun(scope="fragment" if fragment else "app")
+
+
+def flash() -> None:
+    """The toast of the action that caused this run, if any."""
+    if "acted" in st.session_state:
+        st.toast(st.session_state.pop("acted"), icon=":material/check:")
+
+
+flash()
 
 
 @st.fragment(run_every=client.refresh_seconds())
 def service_levels() -> None:
+    flash()
     st.subheader("Service levels")
     with section():
         slos = data.slos(reader)
@@ -35,6 +48,10 @@ def service_levels() -> None:
                 "objective": st.column_config.NumberColumn(format="percent"),
             },
         )
+        names = {s["name"]: s.get("display_name") or s["name"] for s in slos}
+        chosen = st.selectbox("Budget over time", list(names), format_func=names.__getitem__, key="slo_series")
+        with section():
+            st.plotly_chart(data.budget_series_figure(reader, chosen), key="slo_budget_series")
         for slo in slos:
             with st.expander(f"{slo.get('display_name') or slo['name']}: slices and burn rates"):
                 st.caption(slo.get("description") or "")
@@ -71,10 +88,10 @@ def service_levels() -> None:
             try:
                 if ack:
                     data.acknowledge(client.api(), alert["id"], by or "dashboard")
-                    acted(f"Acknowledged {alert['id']}")
+                    acted(f"Acknowledged {alert['id']}", fragment=True)
                 else:
                     data.silence(client.api(), alert, hours, by or "dashboard")
-                    acted(f"Silenced alerts like {alert['id']} for {hours:g} h")
+                    acted(f"Silenced alerts like {alert['id']} for {hours:g} h", fragment=True)
             except client.ApiProblem as p:
                 problem(p)
 

@@ -198,6 +198,24 @@ def test_order_trace_says_what_to_do_when_nothing_or_several_match(dashboard: Op
     missing = dashboard(page_file("order_trace"), {"q": "SO-NOPE"})
     assert "No order, shipment or other object is known by `SO-NOPE`" in texts(missing.warning)
 
+    # A product is context, in no order's journey: the page says so rather than "not found".
+    post_events(
+        api,
+        [
+            {
+                "specversion": "1.0",
+                "id": "reorder-1",
+                "source": "erp/netsuite",
+                "type": "inventory.reordered",
+                "time": "2026-11-20T09:00:00Z",
+                "data": {"objects": [{"type": "product", "ids": {"sku": "SKU-9"}}]},
+            }
+        ],
+    )
+    wait_for(lambda: correlated(api))
+    product = dashboard(page_file("order_trace"), {"q": "SKU-9"})
+    assert "`SKU-9` names product" in texts(product.info) and "belongs to no order's journey" in texts(product.info)
+
     # One carton holding two orders: its tracking number belongs to both journeys.
     carton = {"type": "shipment", "ids": {"tracking:ups": "1ZSHARED"}}
     events = [
