@@ -62,15 +62,13 @@ def service_levels() -> None:
         alerts = data.active_alerts(reader)
         if not alerts:
             st.success("No alert is firing or pending.", icon=":material/check_circle:")
-        if not alerts:
             return
         st.dataframe(data.alerts_frame(alerts), hide_index=True)
         alert = st.selectbox("Alert", alerts, format_func=data.alert_line, key="alert_pick")
         st.write((alert.get("annotations") or {}).get("description") or "")
         journeys = alert.get("journeys") or []
         if journeys:
-            left, right = st.columns([2, 3])
-            with left:
+            with st.columns([2, 3])[0]:
                 st.caption(f"{alert.get('journeys_total', len(journeys)):,} orders affected; the first:")
                 st.dataframe(data.journey_links(journeys), hide_index=True, column_config={"order": LINK}, height=180)
                 st.page_link(
@@ -109,11 +107,21 @@ def stuck_orders() -> None:
             labels = [f"{s} · {w or data.NONE_LABEL} ({n:,})" for s, w, n in heat.cells]
             choice = st.selectbox("Drill into", range(len(labels)), format_func=lambda i: labels[i], key="drill")
             stage, warehouse, _ = heat.cells[choice or 0]
-            frame, total, _ = data.journeys_page(reader, status="stuck", stage=stage, warehouse=warehouse)
+            pages = st.session_state.setdefault("drill_pages", {})  # cell → cursors of the pages shown so far
+            cursors = pages.setdefault((stage, warehouse), [None])
+            frame, total, nxt = data.journeys_page(
+                reader, cursors[-1], status="stuck", stage=stage, warehouse=warehouse
+            )
             if warehouse is None:
                 st.caption(f"Orders stuck at {stage} in every warehouse (the API filters by a named warehouse only).")
             st.dataframe(frame, hide_index=True, column_config={"order": LINK})
-            st.caption(f"{len(frame)} of {total:,} shown, oldest stage first in the full list on the API.")
+            with st.container(horizontal=True):
+                first = (len(cursors) - 1) * data.PAGE
+                st.caption(f"{first + 1:,}–{first + len(frame):,} of {total:,}, newest orders first.")
+                if len(cursors) > 1:
+                    st.button("Newer", key="drill_prev", on_click=cursors.pop)
+                if nxt:
+                    st.button("Older", key="drill_next", on_click=cursors.append, args=(nxt,))
 
 
 def reconciliation() -> None:
@@ -138,10 +146,13 @@ def reconciliation() -> None:
         st.dataframe(frame, hide_index=True)
 
 
+CURSOR = "dead_letters_cursor"
+
+
 def dead_letters() -> None:
     st.subheader("Dead letters")
     with section():
-        cursor = st.session_state.get("dead_letters_cursor")
+        cursor = st.session_state.get(CURSOR)
         items, total, nxt = data.dead_letters(reader, cursor)
         if not items:
             st.success("No rejected input.", icon=":material/check_circle:")
@@ -149,12 +160,10 @@ def dead_letters() -> None:
         st.dataframe(data.dead_letter_frame(items), hide_index=True)
         with st.container(horizontal=True):
             st.caption(f"{len(items)} of {total:,}, newest first.")
-            if cursor and st.button("Newest", key="dl_first"):
-                st.session_state.dead_letters_cursor = None
-                st.rerun()
-            if nxt and st.button("Older", key="dl_next"):
-                st.session_state.dead_letters_cursor = nxt
-                st.rerun()
+            if cursor:
+                st.button("Newest", key="dl_first", on_click=st.session_state.update, args=({CURSOR: None},))
+            if nxt:
+                st.button("Older", key="dl_next", on_click=st.session_state.update, args=({CURSOR: nxt},))
         waiting = [i for i in items if not i.get("replayed_at")]
         if not waiting:
             return

@@ -306,3 +306,38 @@ def test_alerts_can_be_acknowledged_and_silenced(
     silences = api.get("/v1/silences").json()["items"]
     assert len(silences) == 1 and silences[0]["created_by"] == "ops-lead"
     assert {m["name"]: m["value"] for m in silences[0]["matchers"]} == first["labels"]
+
+
+def test_drill_down_pages_through_a_cell_on_the_server(dashboard: OpenPage, api: httpx.Client) -> None:
+    post_events(
+        api,
+        [
+            {
+                "specversion": "1.0",
+                "id": f"late-{n}",
+                "source": "shopify/acme",
+                "type": "order.received",
+                "time": f"2026-11-{10 + n % 10:02d}T08:{n % 60:02d}:00Z",
+                "data": {
+                    "objects": [{"type": "order", "ids": {"shopify/acme": f"#9{n:03d}"}}],
+                    "dims": {"warehouse": "dc-north"},
+                },
+            }
+            for n in range(60)
+        ],
+    )
+    wait_for(lambda: correlated(api))
+    at = dashboard(page_file("operations"))
+    assert at.selectbox(key="drill").options == ["received · dc-north (60)"]
+
+    def shown() -> list[str]:
+        return next(list(df.value["order"]) for df in at.dataframe if "stage" in df.value.columns)
+
+    first = shown()
+    assert len(first) == 50 and "1–50 of 60, newest orders first." in texts(at.caption)
+    at.button(key="drill_next").click().run()
+    second = shown()
+    assert len(second) == 10 and "51–60 of 60, newest orders first." in texts(at.caption)
+    assert not set(first) & set(second)
+    at.button(key="drill_prev").click().run()
+    assert shown() == first
