@@ -343,6 +343,7 @@ def dashboard(
 
     settings = _settings()
     url = (api or settings.dashboard_api_url).rstrip("/")
+    _warn_open_dashboard(host)
     try:
         with run_stack(
             host=host, dashboard_port=port or settings.dashboard_port, api_url=url, api_key=api_key, tenant=tenant
@@ -380,6 +381,7 @@ def up(
         raise typer.Exit(2)
     else:
         key, keys = None, "no API keys (TOWER_API_KEYS unset): loopback only, no auth"
+    _warn_open_dashboard(settings.host)
     logs = settings.data_dir / "logs"
     typer.echo(f"starting the server and the dashboard (logs in {logs}) …")
     try:
@@ -404,6 +406,15 @@ def up(
         raise typer.Exit(1) from None
     typer.echo("stopped the server and the dashboard")
     raise typer.Exit(0 if code == 130 else code)
+
+
+def _warn_open_dashboard(host: str) -> None:
+    if not is_loopback(host):
+        typer.echo(
+            f"warning: the dashboard binds {host} and has no login of its own: whoever reaches it reads, "
+            "and acts, with its API key; put it behind your proxy's authentication",
+            err=True,
+        )
 
 
 def _dashboard_key(settings: Settings) -> str | None:
