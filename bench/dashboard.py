@@ -6,8 +6,8 @@ dashboard's own data functions, against a store of N synthetic events.
 The store comes from `python -m bench.ingest --data-dir DIR` or is loaded here over HTTP. Each round,
 timed one after another on one keep-alive connection:
 
-- *executive*: the three filter lists (`/v1/journeys/summary?by=channel|warehouse|carrier`), the
-  empty-tenant check and the stage funnel (`by=stage`), all orders (no date filter: the worst case);
+- *executive*: the filter lists and journey count (`/v1/journeys/summary?by=channel,warehouse,carrier`)
+  and the stage funnel (`by=stage`), all orders (no date filter: the worst case);
 - *operations*: the stuck-order heatmap (`by=stage,warehouse&status=stuck`), the first page of the
   busiest cell's orders, and the first page of dead letters.
 
@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,26 @@ from dashboard import data
 from dashboard.client import Api, Connection
 
 
+class TimedApi(Api):
+    """The dashboard's client, timing each GET by what it asks (path, and `by` and `status` of summaries)."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection, timeout=600)
+        self.times: dict[str, list[float]] = {}
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        t0 = time.perf_counter()
+        body = super().get(path, params)
+        p = params or {}
+        name = path + "".join(f" {k}={p[k]}" for k in ("by", "status") if p.get(k))
+        self.times.setdefault(name, []).append(time.perf_counter() - t0)
+        return body
+
+
 def executive(api: Api) -> int:
-    options = [data.dimension_values(api, d) for d in ("channel", "warehouse", "carrier")]
-    data.journey_count(api)
+    options = data.filter_options(api)
     frame, _ = data.funnel(api, data.Filters())
-    return len(options) + len(frame)
+    return len(options.values) + len(frame)
 
 
 def operations(api: Api) -> int:
@@ -99,11 +115,12 @@ def main() -> None:
             wait_correlated(server.url, stats.accepted)
             if args.data_dir is not None:
                 (data_dir / META).write_text(json.dumps({"events": n_events, "seed": args.seed}))
-        api = Api(Connection(server.url), timeout=600)
-        journeys = data.journey_count(api)
+        api = TimedApi(Connection(server.url))
+        journeys = data.filter_options(api).journeys
         for _ in range(3):  # warm-up
             executive(api)
             operations(api)
+        api.times.clear()
         health: list[float] = []
         pages: dict[str, list[float]] = {"executive": [], "operations": []}
         print(f"timing {args.rounds} rounds of each page's requests over {journeys:,} journeys…", flush=True)
@@ -115,6 +132,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 page(api)
                 pages[name].append(time.perf_counter() - t0)
+        requests = {name: ms(values) for name, values in sorted(api.times.items())}
         t0 = time.perf_counter()
         summary = data.summary(api, "stage,warehouse", status="all")
         summary_seconds = time.perf_counter() - t0
@@ -140,6 +158,7 @@ def main() -> None:
             name: {"p50": round(f["p50_ms"] / base["p50_ms"], 1), "p99": round(f["p99_ms"] / base["p99_ms"], 1)}
             for name, f in figures.items()
         },
+        "requests": requests,
         "summary_all_seconds": round(summary_seconds, 4),
         "paging_all_seconds": round(paged_seconds, 3),
         "paging_all_pages": paged_pages,
@@ -151,6 +170,9 @@ def main() -> None:
     for name, f in figures.items():
         r = result["ratios_vs_healthz"][name]
         rows.append((name, f"{f['p50_ms']:.2f}", f"{f['p99_ms']:.2f}", f"{r['p50']}", f"{r['p99']}"))
+    rows.append(("", "", "", "", ""))
+    for name, f in requests.items():
+        rows.append((f"  GET {name}", f"{f['p50_ms']:.2f}", f"{f['p99_ms']:.2f}", "", ""))
     print()
     print(table(rows))
     print(

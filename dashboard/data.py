@@ -82,13 +82,29 @@ def summary(
     return list(reader.get("/v1/journeys/summary", {"by": by, "status": status, **(filters or {})})["items"])
 
 
-def dimension_values(reader: Reader, dimension: str) -> list[str]:
-    """The values a filter can take, most journeys first, counted by the server."""
-    return [item[dimension] for item in summary(reader, dimension) if item[dimension]]
+DIMENSIONS = ("channel", "warehouse", "carrier")
 
 
-def journey_count(reader: Reader) -> int:
-    return int(reader.get("/v1/journeys", {"limit": 1})["total"])
+@dataclass
+class FilterOptions:
+    values: dict[str, list[str]]  # per dimension, most journeys first
+    journeys: int  # in the tenant, all told
+
+
+def filter_options(reader: Reader) -> FilterOptions:
+    """The values each filter can take and how many journeys there are, from one summary query: the
+    combinations of channel, warehouse and carrier, counted by the server."""
+    items = summary(reader, ",".join(DIMENSIONS))
+    counts: dict[str, dict[str, int]] = {d: {} for d in DIMENSIONS}
+    for item in items:
+        for d in DIMENSIONS:
+            if item[d]:
+                counts[d][item[d]] = counts[d].get(item[d], 0) + item["count"]
+    return FilterOptions({d: _most_first(c) for d, c in counts.items()}, sum(i["count"] for i in items))
+
+
+def _most_first(counts: dict[str, int]) -> list[str]:
+    return sorted(counts, key=lambda v: (-counts[v], v))
 
 
 # --------------------------------------------------------------------------------------------- executive

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,20 +19,18 @@ st.title("Executive")
 today = datetime.now(UTC).date()
 with st.container(horizontal=True):
     chosen = st.date_input("Orders received", (today - timedelta(days=30), today), max_value=today)
-    filters_ok = True
-    options: dict[str, list[str]] = {}
-    for dimension in ("channel", "warehouse", "carrier"):
-        try:
-            options[dimension] = data.dimension_values(reader, dimension)
-        except client.ApiProblem:
-            options[dimension], filters_ok = [], False
-    picked = {d: st.selectbox(d.title(), ["all", *values], key=f"exec_{d}") for d, values in options.items()}
+    options: data.FilterOptions | None = None
+    with contextlib.suppress(client.ApiProblem):  # the sections below say what the problem is
+        options = data.filter_options(reader)
+    picked = {
+        d: st.selectbox(d.title(), ["all", *(options.values[d] if options else [])], key=f"exec_{d}")
+        for d in data.DIMENSIONS
+    }
 start, end = (chosen[0], chosen[1]) if isinstance(chosen, tuple) and len(chosen) == 2 else (None, None)
 filters = data.Filters(start, end, **{d: None if v == "all" else v for d, v in picked.items()})
 
-with section(send_hint=True):
-    if data.journey_count(reader) == 0:
-        st.info(f"No orders yet. {SEND_HINT}", icon=":material/inbox:")
+if options is not None and options.journeys == 0:
+    st.info(f"No orders yet. {SEND_HINT}", icon=":material/inbox:")
 
 
 def chart(title: str, draw: Callable[[], go.Figure], key: str) -> None:
@@ -84,5 +83,5 @@ def overview() -> None:
 
 
 overview()
-if not filters_ok:
+if options is None:
     st.caption("The filter lists could not be loaded: the server's journey summary did not answer.")
