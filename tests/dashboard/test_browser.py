@@ -110,7 +110,8 @@ def test_every_page_in_chromium(
         shoot(page, tmp_path, "executive", "Orders by stage")
 
         page.set_viewport_size({"width": 1440, "height": 1000})
-        page.goto(f"{stack.dashboard_url}/operations")
+        page.get_by_text("Stuck orders by stage and warehouse").click()  # the funnel's link to operations
+        page.wait_for_url("**/operations")
         settle(page, "Dead letters")
         settle(page, "Stuck orders")
         assert page.get_by_text("Drill into").count() == 1  # the heatmap has cells: four orders are stuck
@@ -121,7 +122,8 @@ def test_every_page_in_chromium(
         shoot(page, tmp_path, "operations", "Dead letters")
 
         page.set_viewport_size({"width": 1440, "height": 1000})
-        page.goto(f"{stack.dashboard_url}/order_trace")
+        page.get_by_role("link", name="Order trace").click()  # the navigation
+        page.wait_for_url("**/order_trace")
         settle(page, "Find an order by any identifier")
         box = page.get_by_label("Find an order by any identifier")
         box.fill(traffic.TRACKING_LATE)
