@@ -141,3 +141,23 @@ def test_every_page_in_chromium(
         page.goto(f"{stack.dashboard_url}/order_trace?journey={journey_id}")
         settle(page, f"Journey {journey_id}")
         assert errors == [], errors
+
+
+def test_pages_refresh_themselves(
+    server: ServerProcess, api: httpx.Client, tenant: str, browser: Browser, tmp_path: Path
+) -> None:
+    post_events(api, traffic.orders())
+    wait_for(lambda: correlated(api))
+    with run_stack(
+        api_url=server.url, tenant=tenant, dashboard_port=free_port(), refresh_seconds=2, log_dir=tmp_path
+    ) as stack:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(f"{stack.dashboard_url}/operations")
+        stuck = page.locator('[data-testid="stMetric"]', has_text="Stuck orders")
+        stuck.get_by_text("4", exact=True).wait_for(timeout=60_000)
+        # One more order waits past its threshold; the open page shows it without being reloaded.
+        late = {**traffic.orders()[0], "id": "o-extra"}
+        late["data"] = {**late["data"], "objects": [{"type": "order", "ids": {"shopify/acme": "#EXTRA"}}]}
+        post_events(api, [late])
+        wait_for(lambda: correlated(api))
+        stuck.get_by_text("5", exact=True).wait_for(timeout=30_000)
