@@ -23,27 +23,33 @@ def answers(url: str) -> bool:
         return False
 
 
-def interrupt(proc: subprocess.Popen[str]) -> str:
+def start(args: list[str], out: Path) -> subprocess.Popen[bytes]:
+    """`python -m tower.cli ARGS` with its output in `out` (read while it runs)."""
+    with out.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tower.cli", *args], cwd=REPO, stdout=sink, stderr=subprocess.STDOUT
+        )
+
+
+def interrupt(proc: subprocess.Popen[bytes], out: Path) -> str:
+    """Ctrl-C, as a terminal sends it; the output once the process has ended."""
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    return out
+    proc.wait(timeout=60)
+    return out.read_text()
 
 
 def test_up_starts_server_and_dashboard_and_ctrl_c_stops_both(tmp_path: Path) -> None:
     api_port, dash_port = free_port(), free_port()
     command = ["up", "--port", str(api_port), "--dashboard-port", str(dash_port), "--data-dir", str(tmp_path)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tower.cli", *command],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "up.out"
+    proc = start(command, log)
     try:
-        wait_for(lambda: answers(f"http://127.0.0.1:{api_port}/readyz"), timeout=90, interval=0.3)
-        wait_for(lambda: answers(f"http://127.0.0.1:{dash_port}/_stcore/health"), timeout=90, interval=0.3)
+        # `tower up` says where things are once both answer.
+        wait_for(lambda: "Ctrl-C stops both" in log.read_text(), timeout=120, interval=0.3)
+        assert answers(f"http://127.0.0.1:{api_port}/readyz")
+        assert answers(f"http://127.0.0.1:{dash_port}/_stcore/health")
     finally:
-        out = interrupt(proc)
+        out = interrupt(proc, log)
     assert proc.returncode == 0, out
     assert f"dashboard: http://127.0.0.1:{dash_port}" in out and f"API:       http://127.0.0.1:{api_port}" in out
     assert "stopped the server and the dashboard" in out
@@ -52,20 +58,16 @@ def test_up_starts_server_and_dashboard_and_ctrl_c_stops_both(tmp_path: Path) ->
     assert (tmp_path / "logs" / "server.log").exists() and (tmp_path / "logs" / "dashboard.log").exists()
 
 
-def test_dashboard_alone_reads_the_given_api(server: ServerProcess) -> None:
+def test_dashboard_alone_reads_the_given_api(server: ServerProcess, tmp_path: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tower.cli", "dashboard", "--api", server.url, "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "dashboard.out"
+    proc = start(["dashboard", "--api", server.url, "--port", str(port)], log)
     try:
-        wait_for(lambda: answers(f"http://127.0.0.1:{port}/_stcore/health"), timeout=90, interval=0.3)
+        wait_for(lambda: f"reading {server.url}" in log.read_text(), timeout=120, interval=0.3)
+        assert answers(f"http://127.0.0.1:{port}/_stcore/health")
     finally:
-        out = interrupt(proc)
-    assert f"reading {server.url}" in out
+        interrupt(proc, log)
+    assert proc.returncode == 0
     assert not answers(f"http://127.0.0.1:{port}/_stcore/health")
 
 
