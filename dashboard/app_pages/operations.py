@@ -14,12 +14,12 @@ LINK = st.column_config.LinkColumn("order", display_text=r"journey=(.*)$")
 st.title("Operations")
 
 
-def acted(message: str, fragment: bool = False) -> None:
-    """After an action: forget cached answers and run again to show its effect, with a toast saying what
-    was done (kept in the session so the rerun shows it)."""
+def acted(message: str) -> None:
+    """After an action: forget cached answers and run the page again to show its effect, with a toast
+    saying what was done (kept in the session so the rerun shows it)."""
     client.forget()
     st.session_state.acted = message
-    st.rerun(scope="fragment" if fragment else "app")
+    st.rerun()
 
 
 def flash() -> None:
@@ -33,7 +33,6 @@ flash()
 
 @st.fragment(run_every=client.refresh_seconds())
 def service_levels() -> None:
-    flash()
     st.subheader("Service levels")
     with section():
         slos = data.slos(reader)
@@ -86,10 +85,10 @@ def service_levels() -> None:
             try:
                 if ack:
                     data.acknowledge(client.api(), alert["id"], by or "dashboard")
-                    acted(f"Acknowledged {alert['id']}", fragment=True)
+                    acted(f"Acknowledged {alert['id']}")
                 else:
                     data.silence(client.api(), alert, hours, by or "dashboard")
-                    acted(f"Silenced alerts like {alert['id']} for {hours:g} h", fragment=True)
+                    acted(f"Silenced alerts like {alert['id']} for {hours:g} h")
             except client.ApiProblem as p:
                 problem(p)
 
