@@ -336,12 +336,12 @@ def budget_figure(items: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, height=max(200, 36 * len(items)))
 
 
-def budget_series_figure(reader: Reader, name: str) -> go.Figure:
+def budget_series_figure(reader: Reader, name: str, label: str | None = None) -> go.Figure:
     """An SLO's error budget left over time (`GET /v1/slos/{name}/series`), whole SLO, hourly."""
     points = reader.get(f"/v1/slos/{name}/series", {"step": "1h"})["items"]
     points = [p for p in points if p.get("budget_remaining") is not None]
     if not points:
-        raise NoData(f"no evaluations of {name} yet")
+        raise NoData(f"no evaluations of {label or name} yet")
     fig = go.Figure(
         go.Scatter(
             x=[p["t"] for p in points],

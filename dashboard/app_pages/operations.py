@@ -47,10 +47,13 @@ def service_levels() -> None:
                 "objective": st.column_config.NumberColumn(format="percent"),
             },
         )
-        names = {s["name"]: s.get("display_name") or s["name"] for s in slos}
+        worst_first = sorted(
+            slos, key=lambda s: s.get("budget_remaining") if s.get("budget_remaining") is not None else 1
+        )
+        names = {s["name"]: s.get("display_name") or s["name"] for s in worst_first}
         chosen = st.selectbox("Budget over time", list(names), format_func=names.__getitem__, key="slo_series")
         with section():
-            st.plotly_chart(data.budget_series_figure(reader, chosen), key="slo_budget_series")
+            st.plotly_chart(data.budget_series_figure(reader, chosen, names[chosen]), key="slo_budget_series")
         for slo in slos:
             with st.expander(f"{slo.get('display_name') or slo['name']}: slices and burn rates"):
                 st.caption(slo.get("description") or "")
