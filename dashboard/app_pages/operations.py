@@ -47,9 +47,7 @@ def service_levels() -> None:
                 "objective": st.column_config.NumberColumn(format="percent"),
             },
         )
-        worst_first = sorted(
-            slos, key=lambda s: s.get("budget_remaining") if s.get("budget_remaining") is not None else 1
-        )
+        worst_first = sorted(slos, key=lambda s: float(s.get("budget_remaining") or 0.0))
         names = {s["name"]: s.get("display_name") or s["name"] for s in worst_first}
         chosen = st.selectbox("Budget over time", list(names), format_func=names.__getitem__, key="slo_series")
         with section():
