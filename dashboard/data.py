@@ -336,6 +336,16 @@ def budget_figure(items: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, height=max(200, 36 * len(items)))
 
 
+def least_budget_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """SLOs by error budget left, least first; those without a figure yet last."""
+
+    def left(slo: dict[str, Any]) -> float:
+        budget = slo.get("budget_remaining")
+        return float(budget) if budget is not None else float("inf")
+
+    return sorted(items, key=left)
+
+
 def budget_series_figure(reader: Reader, name: str, label: str | None = None) -> go.Figure:
     """An SLO's error budget left over time (`GET /v1/slos/{name}/series`), whole SLO, hourly."""
     points = reader.get(f"/v1/slos/{name}/series", {"step": "1h"})["items"]

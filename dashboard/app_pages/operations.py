@@ -47,9 +47,7 @@ def service_levels() -> None:
                 "objective": st.column_config.NumberColumn(format="percent"),
             },
         )
-        budgets = {s["name"]: s.get("budget_remaining") for s in slos}  # None (no data yet) sorts last
-        worst_first = sorted(slos, key=lambda s: 1.0 if budgets[s["name"]] is None else float(budgets[s["name"]]))
-        names = {s["name"]: s.get("display_name") or s["name"] for s in worst_first}
+        names = {s["name"]: s.get("display_name") or s["name"] for s in data.least_budget_first(slos)}
         chosen = st.selectbox("Budget over time", list(names), format_func=names.__getitem__, key="slo_series")
         with section():
             st.plotly_chart(data.budget_series_figure(reader, chosen, names[chosen]), key="slo_budget_series")

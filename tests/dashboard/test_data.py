@@ -70,6 +70,15 @@ def test_an_overspent_budget_is_drawn_at_minus_100_percent_in_red() -> None:
     assert list(bars.marker.color) == [data.LATE, data.ON_TIME]
 
 
+def test_the_slo_with_least_budget_left_comes_first() -> None:
+    slos = [
+        {"name": "a", "budget_remaining": None},
+        {"name": "b", "budget_remaining": 0.5},
+        {"name": "c", "budget_remaining": -2.0},
+    ]
+    assert [s["name"] for s in data.least_budget_first(slos)] == ["c", "b", "a"]
+
+
 def test_slo_rows_carry_the_worst_slices_burn_rate() -> None:
     slo = {
         "name": "order-acceptance",
