@@ -214,6 +214,8 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
             for m in merges
         ],
         "traces": traces,
+        # How long an open journey may wait in each stage: what the trace draws each segment against.
+        "stage_thresholds": {stage: hours * 3600 for stage, hours in STUCK_AFTER_HOURS.items()},
         "spans": spans,
     }
 
@@ -224,9 +226,7 @@ SUMMARY_COLUMNS = (
 )
 
 
-def search_journeys(
-    store: Store,
-    tenant: str,
+def journey_filters(
     now: datetime,
     *,
     stage: str | None = None,
@@ -237,9 +237,8 @@ def search_journeys(
     anomaly: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    limit: int = 100,
-    cursor: str | None = None,
-) -> dict[str, Any]:
+) -> tuple[list[str], dict[str, Any]]:
+    """WHERE conditions and their bound values for the filters journey search and summary share."""
     where = ["tenant = {tenant:String}", "alive = 1"]
     params: dict[str, Any] = {}
     for name, value in (("stage", stage), ("channel", channel), ("warehouse", warehouse), ("carrier", carrier)):
@@ -271,6 +270,36 @@ def search_journeys(
     if end:
         where.append("started_at < {end:DateTime64(6, 'UTC')}")
         params["end"] = end
+    return where, params
+
+
+def search_journeys(
+    store: Store,
+    tenant: str,
+    now: datetime,
+    *,
+    stage: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    warehouse: str | None = None,
+    carrier: str | None = None,
+    anomaly: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    where, params = journey_filters(
+        now,
+        stage=stage,
+        status=status,
+        channel=channel,
+        warehouse=warehouse,
+        carrier=carrier,
+        anomaly=anomaly,
+        start=start,
+        end=end,
+    )
     filtered = " AND ".join(where)
     after = read_cursor(cursor)
     page_where = filtered
@@ -312,3 +341,55 @@ def search_journeys(
         last = rows[limit - 1]
         nxt = page_cursor([last["started_at"].strftime("%Y-%m-%d %H:%M:%S.%f"), last["journey_id"]])
     return {"items": items, "total": total, "next": nxt}
+
+
+SUMMARY_DIMENSIONS = ("stage", "status", "channel", "warehouse", "carrier")
+MAX_SUMMARY_GROUPS = 10_000
+
+
+def summarize_journeys(
+    store: Store,
+    tenant: str,
+    now: datetime,
+    by: list[str],
+    *,
+    status: str | None = None,
+    stage: str | None = None,
+    channel: str | None = None,
+    warehouse: str | None = None,
+    carrier: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any]:
+    """Journey counts grouped by up to three dimensions, counted by the store (never rows to the client).
+
+    `status` takes the search's values and `all`; a journey with no value for a dimension is counted
+    under null.
+    """
+    unknown = [d for d in by if d not in SUMMARY_DIMENSIONS]
+    if not by or unknown or len(by) > 3 or len(set(by)) != len(by):
+        raise ApiError(
+            400,
+            "invalid_query",
+            f"by must name one to three distinct dimensions of {', '.join(SUMMARY_DIMENSIONS)}"
+            + (f"; {', '.join(unknown)} is not one" if unknown else ""),
+        )
+    where, params = journey_filters(
+        now,
+        stage=stage,
+        status=None if status == "all" else status,
+        channel=channel,
+        warehouse=warehouse,
+        carrier=carrier,
+        start=start,
+        end=end,
+    )
+    columns = ", ".join(f"toString({d}) AS {d}" for d in by)  # names from the allow-list above
+    rows = store.read(
+        f"SELECT {columns}, count() AS n FROM {{db}}.journeys FINAL WHERE {' AND '.join(where)} "
+        f"GROUP BY {', '.join(by)} ORDER BY n DESC, {', '.join(by)} LIMIT {{limit:UInt32}}",
+        tenant,
+        {**params, "limit": MAX_SUMMARY_GROUPS},
+    )
+    items = [{**{d: r[d] or None for d in by}, "count": r["n"]} for r in rows]
+    return {"by": list(by), "items": items, "total": sum(i["count"] for i in items)}

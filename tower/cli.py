@@ -451,6 +451,107 @@ def demo(
 
 
 @app.command()
+def dashboard(
+    api: Annotated[
+        str | None, typer.Option(help="API URL [TOWER_DASHBOARD_API, else http://TOWER_HOST:TOWER_PORT]")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="TOWER_DASHBOARD_API_KEY", help="Bearer key: read scope, admin to act")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option(envvar="TOWER_DASHBOARD_TENANT", help="Tenant to show")] = None,
+    port: Annotated[int | None, typer.Option(help="Dashboard port [TOWER_DASHBOARD_PORT, 8501]")] = None,
+    host: Annotated[str, typer.Option(help="Address the dashboard binds to")] = "127.0.0.1",
+) -> None:
+    """Run the dashboard (Streamlit) on a running API server."""
+    from tower.processes import StartError, run_stack
+
+    settings = _settings()
+    url = (api or settings.dashboard_api_url).rstrip("/")
+    _warn_open_dashboard(host)
+    try:
+        with run_stack(
+            host=host, dashboard_port=port or settings.dashboard_port, api_url=url, api_key=api_key, tenant=tenant
+        ) as stack:
+            typer.echo(f"dashboard: {stack.dashboard_url}  (reading {url}; Ctrl-C stops it)")
+            code = stack.wait()
+    except StartError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(0 if code == 130 else code)
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Bind address of both [TOWER_HOST, 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="API port [TOWER_PORT, 8000]")] = None,
+    dashboard_port: Annotated[int | None, typer.Option(help="Dashboard port [TOWER_DASHBOARD_PORT, 8501]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Embedded store [TOWER_DATA_DIR, ./.tower]")] = None,
+) -> None:
+    """Run the API server and the dashboard together; Ctrl-C stops both."""
+    from tower.processes import StartError, run_stack
+
+    settings = _settings(host, port, data_dir)
+    if settings.auth_enabled:
+        key = settings.dashboard_api_key or _dashboard_key(settings)
+        if not key:
+            typer.echo("error: TOWER_API_KEYS has no key with the read scope for the dashboard", err=True)
+            raise typer.Exit(2)
+        scopes = "+".join(sorted(settings.keys[key].scopes)) if key in settings.keys else "?"
+        keys = (
+            f"keys from TOWER_API_KEYS (send 'Authorization: Bearer <key>'); the dashboard uses {key[:4]}… ({scopes})"
+        )
+    elif not is_loopback(settings.host):
+        typer.echo(f"error: refusing to bind {settings.host} without API keys; set TOWER_API_KEYS", err=True)
+        raise typer.Exit(2)
+    else:
+        key, keys = None, "no API keys (TOWER_API_KEYS unset): loopback only, no auth"
+    _warn_open_dashboard(settings.host)
+    logs = settings.data_dir / "logs"
+    typer.echo(f"starting the server and the dashboard (logs in {logs}) …")
+    try:
+        with run_stack(
+            host=settings.host,
+            port=settings.port,
+            dashboard_port=dashboard_port or settings.dashboard_port,
+            data_dir=settings.data_dir,
+            api_key=key,
+            tenant=settings.dashboard_tenant,
+            log_dir=logs,
+        ) as stack:
+            typer.echo(
+                f"API:       {stack.api_url}  (docs {stack.api_url}/docs)\n"
+                f"dashboard: {stack.dashboard_url}\n"
+                f"auth:      {keys}\n"
+                "send traffic with `tower simulate` or `tower import FILE`; Ctrl-C stops both"
+            )
+            code = stack.wait()
+    except StartError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("stopped the server and the dashboard")
+    raise typer.Exit(0 if code == 130 else code)
+
+
+def _warn_open_dashboard(host: str) -> None:
+    if not is_loopback(host):
+        typer.echo(
+            f"warning: the dashboard binds {host} and has no login of its own: whoever reaches it reads, "
+            "and acts, with its API key; put it behind your proxy's authentication",
+            err=True,
+        )
+
+
+def _dashboard_key(settings: Settings) -> str | None:
+    """The configured key the dashboard can use best: admin (to act on alerts), else read."""
+    usable = [k for k in settings.keys.values() if k.tenant is None or k.tenant == settings.dashboard_tenant]
+    for scope in ("admin", "read"):
+        for key in usable:
+            if scope in key.scopes:
+                return key.key
+    return None
+
+
+@app.command()
 def settings() -> None:
     """Print every TOWER_* setting with its default and meaning."""
     for name, default, meaning in settings_table():

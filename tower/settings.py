@@ -223,6 +223,17 @@ class Settings(BaseSettings):
     missing_tracking_alert_min: int = Field(
         5, description="Shipments of one carrier missing a scan that raise ShipmentsMissingTracking; 0 disables it."
     )
+    dashboard_api: str | None = Field(
+        None, description="URL of the API the dashboard reads; unset: http://TOWER_HOST:TOWER_PORT."
+    )
+    dashboard_api_key: str | None = Field(
+        None, description="Bearer key the dashboard sends (read scope; admin to acknowledge, silence and replay)."
+    )
+    dashboard_tenant: str | None = Field(None, description="Tenant the dashboard shows; unset: the default tenant.")
+    dashboard_port: int = Field(8501, description="Port of the dashboard (tower dashboard, tower up).")
+    dashboard_refresh_seconds: float = Field(
+        30.0, description="How often the dashboard's pages refresh themselves; 0 turns auto-refresh off."
+    )
 
     @field_validator("journey_hot_days", mode="before")
     @classmethod
@@ -252,6 +263,10 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn:
             return self.clickhouse_dsn
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def dashboard_api_url(self) -> str:
+        return (self.dashboard_api or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def embedded(self) -> bool:

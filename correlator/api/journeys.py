@@ -1,4 +1,5 @@
-"""`GET /v1/journeys/{id}` (one order end to end) and `GET /v1/journeys` (search, e.g. stuck orders)."""
+"""`GET /v1/journeys/{id}` (one order end to end), `GET /v1/journeys` (search, e.g. stuck orders) and
+`GET /v1/journeys/summary` (counts by stage, warehouse… for the dashboard's funnel and heatmap)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,42 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from correlator.queries import journey, search_journeys
+from correlator.queries import SUMMARY_DIMENSIONS, journey, search_journeys, summarize_journeys
 from tower.api import ReadAccess
 
 router = APIRouter(tags=["journeys"])
+
+
+# Declared before /v1/journeys/{journey_id}, which would otherwise take "summary" for a journey id.
+@router.get("/v1/journeys/summary", summary="Journey counts grouped by stage, status, channel, warehouse or carrier")
+def get_journey_summary(
+    request: Request,
+    principal: ReadAccess,
+    by: Annotated[
+        str, Query(description=f"one to three comma-separated dimensions of {', '.join(SUMMARY_DIMENSIONS)}")
+    ] = "stage",
+    status: Annotated[str, Query(description="all, stuck, open, exception, delivered, cancelled or rejected")] = "all",
+    stage: str | None = None,
+    channel: str | None = None,
+    warehouse: str | None = None,
+    carrier: str | None = None,
+    start: Annotated[datetime | None, Query(alias="from", description="journeys started at or after")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="journeys started before")] = None,
+) -> dict[str, Any]:
+    services = request.app.state.services
+    return summarize_journeys(
+        services.store,
+        principal.tenant,
+        services.clock.now(),
+        [d.strip() for d in by.split(",") if d.strip()],
+        status=status,
+        stage=stage,
+        channel=channel,
+        warehouse=warehouse,
+        carrier=carrier,
+        start=start,
+        end=end,
+    )
 
 
 @router.get("/v1/journeys/{journey_id}", summary="One order end to end")
