@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import table, write_result
 from simulator.run import Plan, deliver, generate, secrets_env
-from tower.process import ServerProcess
+from tower.processes import ServerProcess
 
 
 def main() -> None:

@@ -77,10 +77,11 @@ def journey_state(
         for scope in dict.fromkeys(scopes):
             entry = seen.get((r.type, scope))
             if entry is None:
-                seen[(r.type, scope)] = [r.time_us, r.time_us, 1, r.source, r.id]
+                seen[(r.type, scope)] = [r.time_us, r.time_us, 1, r.source, r.id, {r.source: 1}]
             else:
                 entry[1] = r.time_us
                 entry[2] += 1
+                entry[5][r.source] = entry[5].get(r.source, 0) + 1
 
     # Stage: furthest order-level milestone, and for shipments the least advanced shipment.
     order_rank = max((RANK[t] for t in first_of if t in RANK and not BY_TYPE[t].per_shipment), default=None)
@@ -185,17 +186,24 @@ def _anomalies(
     objects: dict[str, Obj],
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for (mtype, scope), entry in sorted(seen.items()):
-        if entry[2] > 1 and mtype not in DUPLICATE_EXEMPT:
-            out.append(
-                {
-                    "kind": "duplicate_milestone",
-                    "milestone": mtype,
-                    "scope": scope or None,
-                    "count": entry[2],
-                    "reason": f"{mtype} reported {entry[2]} times for {scope or 'this journey'}",
-                }
-            )
+    for (mtype, scope), entry in sorted(seen.items(), key=lambda kv: kv[0]):
+        if mtype in DUPLICATE_EXEMPT:
+            continue
+        # Several systems confirming one milestone (the ERP's acceptance and the 855 that tells the
+        # partner, a label and the carrier's pre-transit scan) is how the traffic is meant to look; one
+        # system saying it twice (a resend under a new id, a double-processed message) is the anomaly.
+        for source, count in sorted(entry[5].items()):
+            if count > 1:
+                out.append(
+                    {
+                        "kind": "duplicate_milestone",
+                        "milestone": mtype,
+                        "scope": scope or None,
+                        "source": source,
+                        "count": count,
+                        "reason": f"{mtype} reported {count} times by {source} for {scope or 'this journey'}",
+                    }
+                )
     # Out of sequence: along the path, a later milestone that happened before an earlier one.
     order_level = {t: v for t, v in first_of.items() if BY_TYPE[t].rank is not None and not BY_TYPE[t].per_shipment}
     chains: list[tuple[str | None, dict[str, int]]] = [(None, order_level)]

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.client import Api, Reader
+from dashboard.client import Api, ApiProblem, Reader
 
 # The fulfilment path, in order: the funnel's steps and the heatmap's rows.
 PATH_STAGES = (
@@ -45,6 +45,16 @@ def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def server_now(reader: Reader) -> datetime:
+    """'Now' as the server evaluates it: a tower replaying simulated time lives in its own month, and
+    date ranges, open segments and silences must be counted from its clock, not ours."""
+    try:
+        state = reader.get("/v1/admin/clock")
+    except ApiProblem:  # a server without the clock endpoint evaluates on the system clock
+        return datetime.now(UTC)
+    return parse_time(state.get("evaluated_to") or state.get("now")) or datetime.now(UTC)
 
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 320) -> go.Figure:

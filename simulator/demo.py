@@ -21,7 +21,7 @@ from typing import TextIO
 import httpx
 
 from simulator import run as sim
-from tower.process import ServerProcess
+from tower.processes import ServerProcess, run_stack
 
 
 @dataclass(slots=True)
@@ -54,11 +54,12 @@ def run_demo(
     port: int,
     fresh: bool,
     live_orders_per_day: float,
-    start_dashboard: Callable[[str, str], Callable[[], None] | None] | None = None,
+    dashboard_port: int | None = 8501,
     out: TextIO = sys.stderr,
     wait: Callable[[], None] | None = None,
 ) -> None:
-    """Simulate (once), serve, trickle; `wait` blocks until the demo should stop (Ctrl-C by default)."""
+    """Simulate (once), then serve with the dashboard (unless `dashboard_port` is None) and a live trickle;
+    `wait` blocks until the demo should stop (Ctrl-C by default)."""
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
     keys = keys_for(data_dir)
@@ -87,17 +88,27 @@ def run_demo(
             f"{data_dir / 'simulation' / 'truth.json'}",
             file=out,
         )
-    server = ServerProcess(data_dir, env, port).start()
-    stop_dashboard: Callable[[], None] | None = None
     stopping = threading.Event()
-    try:
-        dashboard_url = None
-        if start_dashboard is not None:
-            stop_dashboard = start_dashboard(server.url, keys.admin)
+    with contextlib.ExitStack() as running:
+        if dashboard_port:
+            stack = running.enter_context(
+                run_stack(
+                    port=port,
+                    dashboard_port=dashboard_port,
+                    data_dir=data_dir,
+                    api_key=keys.admin,
+                    server_env=env,
+                    log_dir=data_dir / "logs",
+                )
+            )
+            api_url, dashboard_url = stack.api_url, stack.dashboard_url
+        else:
+            api_url, dashboard_url = running.enter_context(ServerProcess(data_dir, env, port)).url, None
+        running.callback(stopping.set)  # the trickle stops before the processes do
         trickle = threading.Thread(
             target=sim.live,
             kwargs={
-                "url": server.url,
+                "url": api_url,
                 "seed": seed + 1,
                 "orders_per_day": live_orders_per_day,
                 "api_key": keys.admin,
@@ -111,13 +122,13 @@ def run_demo(
         trickle.start()
         print(
             "\nControl Tower is running on the simulated business, with live traffic trickling in.\n"
-            f"  API        {server.url}  (docs: {server.url}/docs)\n"
+            f"  API        {api_url}  (docs: {api_url}/docs)\n"
             + (f"  dashboard  {dashboard_url}\n" if dashboard_url else "")
             + f"  admin key  {keys.admin}\n"
             f"  read key   {keys.read}\n"
             f"  ingest key {keys.ingest}\n"
             f"  try        curl -H 'Authorization: Bearer {keys.read}' \\\n"
-            f"               '{server.url}/v1/journeys?status=stuck&limit=5'\n"
+            f"               '{api_url}/v1/journeys?status=stuck&limit=5'\n"
             "Ctrl-C stops it; the data stays in " + str(data_dir) + ".",
             file=out,
             flush=True,
@@ -127,8 +138,3 @@ def run_demo(
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
-    finally:
-        stopping.set()
-        if stop_dashboard is not None:
-            stop_dashboard()
-        server.stop()

@@ -389,7 +389,7 @@ def simulate(
                 progress=sim.Progress(begin, days),
             )
         else:
-            from tower.process import ServerProcess
+            from tower.processes import ServerProcess
 
             env = {**sim.secrets_env(), "TOWER_CLOCK": begin.strftime("%Y-%m-%dT%H:%M:%SZ")}
             with ServerProcess(settings.data_dir, env) as server:
@@ -421,6 +421,8 @@ def demo(
     live_orders_per_day: Annotated[float, typer.Option(help="Orders a day once live")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the simulated month")] = 7,
     port: Annotated[int, typer.Option(help="API port")] = 8000,
+    dashboard_port: Annotated[int, typer.Option(help="Dashboard port")] = 8501,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Serve the API only")] = False,
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its store")] = Path(".tower-demo"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Throw away an earlier demo's data first")] = False,
 ) -> None:
@@ -442,6 +444,7 @@ def demo(
             port=port,
             fresh=fresh,
             live_orders_per_day=live_orders_per_day,
+            dashboard_port=None if no_dashboard else dashboard_port,
         )
     except KeyboardInterrupt:
         pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -16,7 +16,7 @@ from dashboard.notices import SEND_HINT, section
 reader = client.reader()
 st.title("Executive")
 
-today = datetime.now(UTC).date()
+today = data.server_now(reader).date()  # the server's clock: a simulated month has its own today
 with st.container(horizontal=True):
     chosen = st.date_input("Orders received", (today - timedelta(days=30), today), max_value=today)
     options: data.FilterOptions | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import streamlit as st
 
@@ -140,7 +140,7 @@ def reconciliation() -> None:
             st.caption(f"{len(frame):,} of {total:,} shown.")
     st.subheader("Integration failures by system")
     with section():
-        frame, figure = data.integration_failures(reader, datetime.now(UTC) - timedelta(days=7))
+        frame, figure = data.integration_failures(reader, data.server_now(reader) - timedelta(days=7))
         st.plotly_chart(figure, key="integration")
         st.dataframe(frame, hide_index=True)
 

@@ -75,7 +75,7 @@ if journey_id:
 
         st.subheader("Segments against their thresholds")
         with section():
-            frame = data.segments(j)
+            frame = data.segments(j, data.server_now(reader))
             st.plotly_chart(data.segments_figure(frame), key="segments")
             late = frame[frame["late"]]
             if not late.empty:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -161,3 +161,59 @@ def test_pages_refresh_themselves(
         post_events(api, [late])
         wait_for(lambda: correlated(api))
         stuck.get_by_text("5", exact=True).wait_for(timeout=30_000)
+
+
+def test_the_simulated_business_in_chromium(
+    start_server: Callable[..., ServerProcess], browser: Browser, tmp_path: Path
+) -> None:
+    """Simulated traffic through the real adapters (an ERP outage and a UPS outage among it), the
+    dashboard on it, an order found by its tracking number; a screenshot of each page."""
+    from simulator.run import Plan, deliver, secrets_env
+
+    start = datetime(2026, 10, 5, tzinfo=UTC)
+    server = start_server(env={**secrets_env(), "TOWER_CLOCK": "2026-10-05T00:00:00Z"})
+    scenarios = [
+        "erp-maintenance:start=1d9h,duration=2h",
+        "carrier-outage:start=1d15h,duration=5h,target=ups",
+        "malformed:start=1d10h,duration=4h,intensity=0.1",
+    ]
+    plan = Plan(start, days=2, orders_per_day=300, seed=21, scenarios=scenarios)
+    simulation, report = deliver(plan, server.url)
+    assert report.unexpected == []
+    with httpx.Client(base_url=server.url, timeout=60) as api:
+        assert api.post("/v1/slos/evaluate").status_code == 200
+        assert api.get("/v1/alerts").json()["total"] > 0  # the ERP outage paged
+    parcel = next(
+        s
+        for o in simulation.truth.orders.values()
+        for s in o.shipments
+        if s.carrier == "ups" and "shipment.delivered" in s.milestones
+    )
+
+    with run_stack(api_url=server.url, dashboard_port=free_port(), refresh_seconds=0, log_dir=tmp_path) as stack:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(stack.dashboard_url)
+        settle(page, "Orders by stage")
+        shoot(page, tmp_path, "executive", "Orders by stage")
+
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        page.goto(f"{stack.dashboard_url}/operations")
+        settle(page, "Dead letters")
+        settle(page, "Stuck orders")
+        assert page.get_by_role("button", name="Silence alerts like it").count() == 1
+        shoot(page, tmp_path, "operations", "Dead letters")
+
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        page.goto(f"{stack.dashboard_url}/order_trace")
+        settle(page, "Find an order by any identifier")
+        box = page.get_by_label("Find an order by any identifier")
+        box.fill(parcel.tracking)
+        box.press("Enter")
+        settle(page, "Segments against their thresholds")
+        assert f"q={parcel.tracking}" in page.url
+        order = next(o for o in simulation.truth.orders.values() if parcel in o.shipments)
+        assert page.get_by_text(order.ids["erp"]).count() >= 1  # the ERP's number among the identifiers
+        shoot(page, tmp_path, "order_trace", "Segments against their thresholds")
+        assert errors == [], errors
