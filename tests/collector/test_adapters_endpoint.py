@@ -15,7 +15,6 @@ def test_an_unknown_adapter_is_a_404_that_lists_the_known_ones(api: httpx.Client
     assert "no adapter 'sap-idoc'" in error["message"]
 
 
-
 def test_a_traceparent_header_stamps_the_events_of_a_native_payload(api: httpx.Client) -> None:
     from tests.conftest import correlated, post_events, wait_for
 
