@@ -5,8 +5,9 @@ exactly by the end of the SLO window; 14.4 over an hour spends 2 % of a 30-day b
 
 `rates` evaluates a window at many instants at once: cumulative sums, one pass.
 `condition` is the multiwindow rule of the SRE workbook, with the low-traffic guard: the long and
-the short window both burn at least the threshold, and the long window saw at least
-`min_events` events (a slice with three orders a night does not page on one failure).
+the short window both burn at least the threshold, and the long window saw at least `min_events`
+events of which at least `min_bad` bad (a slice with three orders a night does not page on one
+failure; nor does a slice of a dozen, where one failure alone is 8 % bad).
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ def condition(
     long_minutes: int,
     short_minutes: int,
     min_events: int,
+    min_bad: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Whether the alert condition holds at each end index, with the long and short burn rates."""
+    long_bad, _ = window_sums(counts, ends, long_minutes)
     long_rate, long_total = rates(counts, ends, long_minutes, objective)
     short_rate, _ = rates(counts, ends, short_minutes, objective)
-    holds = (long_rate >= threshold) & (short_rate >= threshold) & (long_total >= min_events)
+    holds = (long_rate >= threshold) & (short_rate >= threshold) & (long_total >= min_events) & (long_bad >= min_bad)
     return holds, long_rate, short_rate

@@ -85,6 +85,7 @@ class SloEngine:
         *,
         interval_s: int = 60,
         min_events: int = 10,
+        min_bad_events: int = 2,
         lookback_minutes: int = 360,
         backfill_minutes: int = 4320,
         full_refresh_minutes: int = 1440,
@@ -101,6 +102,7 @@ class SloEngine:
         self.slos = {s.name: s for s in slos}
         self.interval = max(1, interval_s // MINUTE)
         self.min_events = min_events
+        self.min_bad_events = min_bad_events
         self.lookback = lookback_minutes
         self.backfill = backfill_minutes
         self.full_refresh = full_refresh_minutes
@@ -254,6 +256,7 @@ class SloEngine:
                         c.long_s // MINUTE,
                         c.short_s // MINUTE,
                         self.min_events,
+                        self.min_bad_events,
                     )
                     if not holds.any():
                         by_severity.setdefault(c.severity, (np.zeros(len(steps), bool), c.alert_after_s, []))
@@ -613,6 +616,7 @@ def build_engine(store: Store, clock: Clock, settings: Any) -> SloEngine:
         loaded.slos,
         interval_s=settings.slo_eval_interval_s,
         min_events=settings.slo_min_events,
+        min_bad_events=settings.slo_min_bad_events,
         lookback_minutes=settings.slo_lookback_minutes,
         backfill_minutes=settings.slo_backfill_minutes,
         receivers=parse_receivers(settings.alert_webhooks),

@@ -203,6 +203,9 @@ class Settings(BaseSettings):
     slo_min_events: int = Field(
         10, description="Events a burn-rate alert's long window needs before it may fire (the low-traffic guard)."
     )
+    slo_min_bad_events: int = Field(
+        2, description="Bad events a burn-rate alert's long window needs before it may fire: one failure never pages."
+    )
     slo_lookback_minutes: int = Field(
         360, description="Minutes before the last evaluation re-read every evaluation, for events that arrive late."
     )
