@@ -86,6 +86,7 @@ class _Parcel:
     label_at: datetime
     lines: list[tuple[str, str, int]]
     ticket: str
+    reference: str  # the shipper's id of this parcel (what a 214 quotes beside the tracking number)
     tracker: str = ""
     history: list[tuple[str, datetime, str]] = field(default_factory=list)
 
@@ -735,7 +736,7 @@ class Simulation:
             carrier = self.rng.choices(b.carriers, weights=[c.share for c in b.carriers])[0]
             shipment = ShipmentTruth(self._tracking(carrier.key), carrier.key, w.key, group)
             t.shipments.append(shipment)
-            parcel = _Parcel(shipment, order, label_at, group, ticket)
+            parcel = _Parcel(shipment, order, label_at, group, ticket, f"{ticket}-{n + 1}")
             order.parcels.append(parcel)
             self.at(label_at, partial(self._label, parcel))
 
@@ -894,7 +895,7 @@ class Simulation:
             po = order.truth.key if order.truth.channel == "edi" else order.so
             self.batch(
                 ("x12", carrier.scac, b.company, "214"),
-                formats.x12_214(s.tracking, order.so, carrier.scac, po, code, at, city),
+                formats.x12_214(s.tracking, parcel.reference, carrier.scac, po, code, at, city),
             )
         else:
             self.batch(("usps",), (s.tracking, status, at, city.title()))
