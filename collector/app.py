@@ -17,16 +17,20 @@ from starlette.exceptions import HTTPException
 
 from adapters.registry import load_all as load_adapters
 from collector.api import adapters, dead_letters, events, health
+from collector.consume import KafkaWriter
+from collector.produce import KafkaAppender
 from collector.quarantine import Quarantine
 from collector.schema import MIGRATIONS as COLLECTOR_MIGRATIONS
 from collector.writer import GroupCommitWriter
 from correlator.api import journeys, lookup
 from correlator.engine import Correlator
+from correlator.feed import KafkaFeed
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from tower import __version__
 from tower.api import JSON, ApiError, error_response
 from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
+from tower.kafka import ensure_topics
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
 
@@ -39,13 +43,18 @@ MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *CORRELATOR_MIGRATIO
 class Services:
     store: Store
     bus: InProcessBus
-    writer: GroupCommitWriter
-    correlator: Correlator
+    writer: GroupCommitWriter | KafkaAppender
+    correlator: Correlator | None
     quarantine: Quarantine
     clock: Clock
+    kafka_writer: KafkaWriter | None = None  # under Kafka, the stages this process runs
+    feed: KafkaFeed | None = None
+    owns_store: bool = True  # False: an ingest-only process beside another that owns the embedded store
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, stages: frozenset[str] | None = None) -> Services:
+    if settings.kafka_bootstrap:
+        return build_kafka_services(settings, stages)
     store = Store(settings.dsn, settings.database)
     bus = InProcessBus(max_events=2 * settings.correlator_batch_events)
     return Services(
@@ -71,7 +80,66 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def build_kafka_services(settings: Settings, stages: frozenset[str] | None = None) -> Services:
+    """Under Kafka: the collector produces; the writer and correlator run here if `stages` names them."""
+    stages = (frozenset({"collector"}) | settings.kafka_stage_names) if stages is None else stages
+    store = Store(settings.dsn, settings.database)
+    owns_store = not settings.embedded or bool(stages & {"writer", "correlator"})
+    bus = InProcessBus(max_events=1)
+    correlator = None
+    if "correlator" in stages:
+        correlator = Correlator(
+            store,
+            bus,
+            settings.levels,
+            batch_events=settings.correlator_batch_events,
+            interval=settings.correlator_interval_ms / 1000,
+            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
+        )
+    return Services(
+        store=store,
+        bus=bus,
+        writer=KafkaAppender(settings, store if owns_store else None),
+        correlator=correlator,
+        quarantine=Quarantine(store),
+        clock=clock_from_setting(settings.clock),
+        kafka_writer=KafkaWriter(store, settings) if "writer" in stages else None,
+        feed=KafkaFeed(correlator, store, settings) if correlator is not None else None,
+        owns_store=owns_store,
+    )
+
+
+async def start_services(services: Services, settings: Settings, stages: frozenset[str] | None) -> None:
+    if services.owns_store:
+        services.store.migrate(MIGRATIONS)
+    if services.feed is None and services.kafka_writer is None and not settings.kafka_bootstrap:
+        await services.writer.start()
+        assert services.correlator is not None
+        await services.correlator.start()
+        return
+    await ensure_topics(settings)
+    if stages is None or "collector" in stages:
+        await services.writer.start()
+    if services.kafka_writer is not None:
+        await services.kafka_writer.start()
+    if services.feed is not None:
+        await services.feed.start()
+
+
+async def stop_services(services: Services) -> None:
+    """Upstream first: the collector flushes to Kafka, the writer commits, the correlator snapshots."""
+    await services.writer.close()
+    if services.kafka_writer is not None:
+        await services.kafka_writer.close()
+    if services.feed is not None:
+        await services.feed.close()
+    elif services.correlator is not None:
+        await services.correlator.close()
+    services.store.close()
+
+
+def create_app(settings: Settings | None = None, stages: frozenset[str] | None = None) -> FastAPI:
+    """The API server. `stages` (Kafka only) picks what this process runs: collector, writer, correlator."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -81,17 +149,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.set_threshold(100_000, 50, 100)
         if settings.embedded:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        services = build_services(settings)
-        services.store.migrate(MIGRATIONS)
-        await services.writer.start()
-        await services.correlator.start()
+        services = build_services(settings, stages)
+        await start_services(services, settings, stages)
         app.state.services = services
         try:
             yield
         finally:
-            await services.writer.close()
-            await services.correlator.close()
-            services.store.close()
+            await stop_services(services)
 
     app = FastAPI(
         title="Control Tower",
@@ -134,6 +198,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     load_adapters()
-    for module in (events, adapters, dead_letters, health, lookup, journeys):
+    routers = (health,) if stages is not None and "collector" not in stages else (
+        events, adapters, dead_letters, health, lookup, journeys
+    )
+    for module in routers:
         app.include_router(module.router)
     return app

@@ -148,8 +148,13 @@ class Store:
             raise StoreError("a tenant-scoped read must filter on {tenant:String}")
         return self.query_dicts(sql, {**(parameters or {}), "tenant": tenant}, role="read", binary=binary)
 
-    def insert_arrow(self, table: str, data: Any, role: str = "writer") -> None:
-        self._retry(lambda: self.client(role).insert_arrow(f"{self.database}.{table}", data), f"INSERT {table}")
+    def insert_arrow(
+        self, table: str, data: Any, role: str = "writer", settings: dict[str, Any] | None = None
+    ) -> None:
+        self._retry(
+            lambda: self.client(role).insert_arrow(f"{self.database}.{table}", data, settings=settings),
+            f"INSERT {table}",
+        )
 
     def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], role: str) -> None:
         if not rows:
@@ -201,6 +206,24 @@ class Store:
             applied.append(migration.number)
             log.info("applied migration %04d %s", migration.number, migration.name)
         return applied
+
+
+def stored_seqs(store: Store, keys: Sequence[tuple[str, str, str]], role: str) -> dict[tuple[str, str, str], int]:
+    """Of these idempotency keys (tenant, source, id), the ones in `events`, with the seq each is stored under."""
+    found: dict[tuple[str, str, str], int] = {}
+    by_tenant: dict[str, list[tuple[str, str]]] = {}
+    for tenant, source, event_id in keys:
+        by_tenant.setdefault(tenant, []).append((source, event_id))
+    for tenant, pairs in by_tenant.items():
+        for start in range(0, len(pairs), 5_000):
+            rows = store.query(
+                "SELECT source, id, min(seq) FROM {db}.events WHERE tenant = {tenant:String} "
+                "AND (source, id) IN {keys:Array(Tuple(String, String))} GROUP BY source, id",
+                {"tenant": tenant, "keys": pairs[start : start + 5_000]},
+                role=role,
+            )
+            found.update(((tenant, s, i), int(seq)) for s, i, seq in rows)
+    return found
 
 
 def check_migrations(migrations: Sequence[Migration]) -> None:

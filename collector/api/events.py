@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from collector.ingest import BodyError, Parsed, media_type, parse_body
+from collector.produce import KafkaAppender
 from collector.quarantine import DeadLetter
 from collector.writer import Backpressure, GroupCommitWriter, WriteResult
 from tower.api import JSON, ApiError, IngestAccess, Principal
@@ -18,7 +19,7 @@ router = APIRouter(tags=["ingest"])
 ENDPOINT = "/v1/events"
 
 
-async def append(writer: GroupCommitWriter, events: list[Event]) -> WriteResult:
+async def append(writer: GroupCommitWriter | KafkaAppender, events: list[Event]) -> WriteResult:
     """Hand events to the group commit; a writer that is behind becomes `429 Retry-After`."""
     try:
         return await writer.submit(events)
