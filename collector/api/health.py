@@ -34,7 +34,12 @@ async def readyz(request: Request) -> JSON:
     checks["writer"] = {"pending": services.writer.pending, "next_seq": services.writer.next_seq}
     if services.kafka_writer is not None:
         k = services.kafka_writer
-        checks["kafka_writer"] = {"stored": k.stats.events, "duplicates": k.stats.duplicates, "lag_events": k.lag.total}
+        checks["kafka_writer"] = {
+            "stored": k.stats.events,
+            "duplicates": k.stats.duplicates,
+            "committed": sum(k.lag.committed.values()),
+            "lag_events": k.lag.total,
+        }
     if services.feed is not None:
         checks["correlator"] = {"applied": services.correlator.stats.events, "lag_events": services.feed.lag_events}
     elif services.correlator is not None:

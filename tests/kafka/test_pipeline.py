@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from tests.conftest import ServerProcess, correlated, post_events, wait_for
