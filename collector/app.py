@@ -55,7 +55,7 @@ class Services:
 def build_services(settings: Settings, stages: frozenset[str] | None = None) -> Services:
     if settings.kafka_bootstrap:
         return build_kafka_services(settings, stages)
-    store = Store(settings.dsn, settings.database)
+    store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
     bus = InProcessBus(max_events=2 * settings.correlator_batch_events)
     return Services(
         store=store,
@@ -83,7 +83,7 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
 def build_kafka_services(settings: Settings, stages: frozenset[str] | None = None) -> Services:
     """Under Kafka: the collector produces; the writer and correlator run here if `stages` names them."""
     stages = (frozenset({"collector"}) | settings.kafka_stage_names) if stages is None else stages
-    store = Store(settings.dsn, settings.database)
+    store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
     owns_store = not settings.embedded or bool(stages & {"writer", "correlator"})
     bus = InProcessBus(max_events=1)
     correlator = None

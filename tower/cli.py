@@ -126,7 +126,7 @@ def migrate(
     settings = _settings(data_dir=data_dir)
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.dsn, settings.database)
+    store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
     try:
         applied = store.migrate(MIGRATIONS)
     finally:

@@ -12,10 +12,10 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from correlator.graph import JourneyGraph
 from correlator.state import journey_state
+from tests.support.ocel import OCEL_ORDER_MANAGEMENT, expected_journey_events, load_ocel, ocel_to_canonical
 from tower.events import Event, validate_event
 from tower.kafka import kafka_seq, routing_key
 from tower.settings import DEFAULT_OBJECT_LEVELS
-from tests.support.ocel import OCEL_ORDER_MANAGEMENT, expected_journey_events, load_ocel, ocel_to_canonical
 
 PARTITIONS = 6
 
