@@ -124,13 +124,21 @@ async def topic_partitions(client: AIOKafkaConsumer, topic: str, attempts: int =
 async def rewind_writers(settings: Settings, offset: int | None, when: datetime | None) -> dict[int, int]:
     """Commit the writer group's offsets back to `offset`, or to the first message at or after `when`.
 
-    The group must have no live members (stop the writers); they resume from here when started.
+    It joins the group to commit inside a generation (brokers refuse commits from outside a group
+    that has had members), so the writers must be stopped: a live member would take partitions.
     """
-    client = consumer(settings, WRITER_GROUP)
+    client = consumer(settings, WRITER_GROUP, settings.kafka_topic)
     await client.start()
     try:
         partitions = await topic_partitions(client, settings.kafka_topic)
-        client.assign(partitions)
+        deadline = asyncio.get_running_loop().time() + 60
+        while set(client.assignment()) != set(partitions):
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"the writer group holds {len(client.assignment())} of {len(partitions)} partitions here; "
+                    "stop every `tower writer` before moving its offsets"
+                )
+            await client.getmany(timeout_ms=200, max_records=1)
         targets: dict[TopicPartition, int] = {}
         if when is not None:
             found = await client.offsets_for_times({tp: int(when.timestamp() * 1000) for tp in partitions})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -51,3 +52,35 @@ def test_ocel_journeys_over_kafka_are_exactly_those_of_embedded_mode(
         assert "tower_kafka_writer_stored_total 21008" in metrics
         assert 'tower_kafka_consumer_lag{group="tower-writer",partition="0"} 0' in metrics
         assert 'tower_kafka_consumer_lag{group="tower-correlator",partition="3"} 0' in metrics
+
+
+def test_a_server_on_kafka_killed_and_restarted_keeps_its_journeys_exact(
+    server: ServerProcess, start_server: Callable[..., ServerProcess], kafka_env: dict[str, str], tmp_path: Path
+) -> None:
+    events = sorted(ocel_to_canonical(load_ocel(OCEL_ORDER_MANAGEMENT)), key=lambda e: (e["time"], e["id"]))[:6_000]
+    tenant = {"X-Tower-Tenant": "killed-kafka"}
+    with httpx.Client(base_url=server.url, headers=tenant, timeout=120) as client:
+        post_events(client, events, batch=500)
+        wait_for(lambda: correlated(client), timeout=120)
+        embedded = summarise(by_order(all_journeys(client)))
+    assert len(embedded) > 300
+
+    def journeys_match(client: httpx.Client) -> bool:
+        return summarise(by_order(all_journeys(client))) == embedded
+
+    data_dir = tmp_path / "store"
+    first = start_server(data_dir=data_dir, env=kafka_env)
+    with httpx.Client(base_url=first.url, headers=tenant, timeout=120) as client:
+        post_events(client, events[::2], batch=500)  # every other event: journeys left incomplete
+    first.kill()  # SIGKILL right after the last 202: the writer and correlator are mid-work
+    second = start_server(data_dir=data_dir, env=kafka_env)
+    with httpx.Client(base_url=second.url, headers=tenant, timeout=120) as client:
+        post_events(client, events[1::2], batch=500)
+        wait_for(lambda: journeys_match(client), timeout=180, interval=2)
+    second.stop()  # a clean stop snapshots the graph with every partition's position
+    third = start_server(data_dir=data_dir, env=kafka_env)
+    with httpx.Client(base_url=third.url, headers=tenant, timeout=120) as client:
+        assert post_events(client, events[:100], batch=100) == {"accepted": 0, "duplicates": 100}
+        assert journeys_match(client)
+        assert client.get("/readyz").json()["checks"]["correlator"]["applied"] == 0  # resumed from the snapshot
+    assert "correlator restored snapshot" in third.log()

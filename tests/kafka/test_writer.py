@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,5 +198,68 @@ def test_writer_killed_mid_batch_and_restarted_loses_nothing_and_stores_nothing_
     try:
         wait_for(lambda: stored(store, "killed")[1] == len(events), timeout=5)
         assert stored(store, "killed") == (len(events), len(events))
+    finally:
+        store.close()
+
+
+def test_replay_from_an_offset_or_a_time_rereads_and_stores_nothing_twice_and_poison_goes_to_dead_letters(
+    broker: Tansu, kafka_env: dict[str, str], tmp_path: Path
+) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    from tower.kafka import dead_letter_topic, rewind_writers
+
+    settings = kafka_settings(broker, kafka_env, tmp_path)
+    store = Store(settings.dsn, settings.database)
+    store.migrate(MIGRATIONS)
+    events = make_events("replayed", 2_000)
+
+    async def scenario() -> tuple[list[int], dict[int, int], dict[int, int], list[bytes]]:
+        await ensure_topics(settings)
+        before = datetime.now(UTC)
+        await produce(settings, events)
+        poison = producer(settings)
+        await poison.start()
+        await poison.send_and_wait(settings.kafka_topic, b'{"id": "p-1", "tenant": "replayed", "specversion": "1.0"}')
+        await poison.send_and_wait(settings.kafka_topic, b"not json at all")
+        await poison.stop()
+        rereads = []
+        moved_offset: dict[int, int] = {}
+        moved_time: dict[int, int] = {}
+        for rewind in (None, "offset", "time"):
+            if rewind == "offset":
+                moved_offset = await rewind_writers(settings, 0, None)
+            elif rewind == "time":
+                moved_time = await rewind_writers(settings, None, before)
+            writer = KafkaWriter(store, settings)
+            await writer.start()
+            deadline = time.monotonic() + 60
+            while writer.lag.total or len(writer.lag.committed) < 4 or not writer.lag.highwater:
+                assert time.monotonic() < deadline, (writer.lag.highwater, writer.lag.committed)
+                await asyncio.sleep(0.1)
+            await writer.close()
+            rereads.append(writer.replayed)
+            assert writer.stats.duplicates == 0
+        reader = AIOKafkaConsumer(
+            dead_letter_topic(settings), bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest"
+        )
+        await reader.start()
+        batch = await reader.getmany(timeout_ms=5_000)
+        await reader.stop()
+        return rereads, moved_offset, moved_time, [m.value for ms in batch.values() for m in ms if m.value]
+
+    try:
+        rereads, moved_offset, moved_time, letters = asyncio.run(scenario())
+        assert rereads == [0, len(events), len(events)]  # re-read in full, found stored, not stored again
+        assert moved_offset == {0: 0, 1: 0, 2: 0, 3: 0}
+        assert moved_time == moved_offset  # every message came after `before`
+        assert stored(store, "replayed") == (len(events), len(events))
+        assert len(letters) >= 2 and {orjson.loads(v)["raw"] for v in letters[:2]} == {
+            '{"id": "p-1", "tenant": "replayed", "specversion": "1.0"}',
+            "not json at all",
+        }
+        rows = store.query("SELECT event_id, reason FROM {db}.dead_letters WHERE endpoint = 'kafka' ORDER BY event_id")
+        assert {r[0] for r in rows} == {"", "p-1"}
+        assert all(reason for _, reason in rows)
     finally:
         store.close()
