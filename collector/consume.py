@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pyarrow as pa
@@ -32,7 +33,7 @@ from collector.quarantine import DeadLetter, Quarantine
 from collector.writer import EVENT_SCHEMA, WriterStats
 from tower.events import Event, event_key_hash, validate_event
 from tower.fingerprints import KeyIndex
-from tower.kafka import WRITER_GROUP, Lag, consumer, dead_letter_topic, kafka_seq, producer
+from tower.kafka import EPOCH, HEADERS, WRITER_GROUP, Lag, consumer, dead_letter_topic, kafka_seq, producer
 from tower.settings import Settings
 from tower.store import Store, stored_seqs
 
@@ -146,16 +147,16 @@ class KafkaWriter:
     def write(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> list[tuple[DeadLetter, bytes]]:
         """Decode, dedupe and insert one batch; runs in a worker thread. Returns the dead letters."""
         started = time.perf_counter()
-        events: list[tuple[int, Event]] = []
+        events: list[tuple[int, Envelope]] = []
         letters: list[tuple[DeadLetter, bytes]] = []
         for tp, messages in fetched.items():
             for m in messages:
                 raw = m.value or b""
-                event, letter = _decode(raw, f"{tp.topic}[{tp.partition}]@{m.offset}")
+                envelope, letter = _envelope(m, f"{tp.topic}[{tp.partition}]@{m.offset}")
                 if letter is not None:
                     letters.append((letter, raw))
-                elif event is not None:
-                    events.append((kafka_seq(tp.partition, m.offset), event))
+                elif envelope is not None:
+                    events.append((kafka_seq(tp.partition, m.offset), envelope))
         hashes = [event_key_hash(e.tenant, e.source, e.id) for _, e in events]
         maybe = self._index.candidates(hashes)
         stored = stored_seqs(self.store, [e.key for (_, e), m in zip(events, maybe, strict=True) if m], role="writer")
@@ -185,7 +186,7 @@ class KafkaWriter:
                     pa.array([e.id for _, e in kept], pa.string()),
                     pa.array([seq for seq, _ in kept], pa.uint64()),
                     pa.array([e.type for _, e in kept], pa.string()),
-                    pa.array([e.time for _, e in kept], pa.timestamp("us", tz="UTC")),
+                    pa.array([e.time_us for _, e in kept], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
                     pa.array([now] * len(kept), pa.timestamp("us", tz="UTC")),
                     pa.array([e.traceparent for _, e in kept], pa.string()),
                     pa.array([hashes[i] for i in keep], pa.uint64()),
@@ -200,7 +201,7 @@ class KafkaWriter:
             self._index.add(hashes[i] for i in keep)
             self.stats.events += len(kept)
             self.stats.batches += 1
-            self.stats.lag_seconds = (now - max(e.time for _, e in kept)).total_seconds()
+            self.stats.lag_seconds = (now - EPOCH).total_seconds() - max(e.time_us for _, e in kept) / 1e6
         self._quarantine.record([letter for letter, _ in letters])
         self.stats.duplicates += duplicates
         elapsed = time.perf_counter() - started
@@ -208,6 +209,40 @@ class KafkaWriter:
         self.stats.last_write_seconds = elapsed
         self.stats.last_batch_events = len(events)
         return letters
+
+
+@dataclass(slots=True)
+class Envelope:
+    """What the writer stores of one event: the columns and the payload as the collector accepted it."""
+
+    tenant: str
+    source: str
+    id: str
+    type: str
+    time_us: int
+    traceparent: str
+    payload: bytes
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.tenant, self.source, self.id)
+
+
+def _envelope(message: ConsumerRecord, where: str) -> tuple[Envelope | None, DeadLetter | None]:
+    """The columns from the collector's headers; a message without them is parsed and validated."""
+    raw = message.value or b""
+    headers = dict(message.headers or ())
+    if all(name in headers for name in HEADERS):
+        try:
+            t, s, i, ty, us, tp = (headers[name].decode() for name in HEADERS)
+            return Envelope(t, s, i, ty, int(us), tp, raw), None
+        except (UnicodeDecodeError, ValueError):
+            pass  # not what the collector writes: judge the payload itself
+    event, letter = _decode(raw, where)
+    if event is None:
+        return None, letter
+    time_us = (event.time - EPOCH) // timedelta(microseconds=1)
+    return Envelope(event.tenant, event.source, event.id, event.type, time_us, event.traceparent, event.payload), None
 
 
 def _decode(raw: bytes, where: str) -> tuple[Event | None, DeadLetter | None]:

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from collector.writer import Backpressure, WriteResult, WriterStats
 from tower.events import Event, event_key_hash
 from tower.fingerprints import KeyIndex
-from tower.kafka import producer, routing_key
+from tower.kafka import event_headers, producer, routing_key
 from tower.settings import Settings
 from tower.store import Store, stored_seqs
 
@@ -72,7 +72,8 @@ class KafkaAppender:
         try:
             fresh = await asyncio.to_thread(self._fresh, events)
             futures = [
-                await self._producer.send(self.topic, value=e.payload, key=routing_key(e)) for e in fresh
+                await self._producer.send(self.topic, value=e.payload, key=routing_key(e), headers=event_headers(e))
+                for e in fresh
             ]
             await asyncio.gather(*futures)  # every one acknowledged by the broker (acks=all)
         finally:

@@ -146,7 +146,11 @@ class WriterProcess:
             stdout=self.log_path.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        wait_for(self.ready, timeout=60, interval=0.1)
+        try:
+            wait_for(self.ready, timeout=120, interval=0.1)
+        except AssertionError:
+            self.kill()
+            raise AssertionError(f"writer not ready in 120s: {self.log_path.read_text()[-3000:]}") from None
         return self
 
     def ready(self) -> bool:
@@ -163,9 +167,9 @@ class WriterProcess:
         return int(checks["kafka_writer"][name])
 
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -185,14 +189,17 @@ def test_writer_killed_mid_batch_and_restarted_loses_nothing_and_stores_nothing_
     random.Random(4).shuffle(sent)
 
     writer = WriterProcess(env, data_dir).start()
-    asyncio.run(produce(settings, sent))
-    for _ in range(2):  # SIGKILL twice while it writes, restart each time
-        wait_for(lambda w=writer: w.check("stored") >= 3_000, timeout=60, interval=0.02)
+    try:
+        asyncio.run(produce(settings, sent))
+        for _ in range(2):  # SIGKILL twice while it writes, restart each time
+            wait_for(lambda w=writer: w.check("stored") >= 3_000, timeout=60, interval=0.02)
+            writer.kill()
+            writer = WriterProcess(env, data_dir).start()
+        # Every message, repeats included, consumed and committed after its write.
+        wait_for(lambda w=writer: w.check("committed") == len(sent), timeout=120, interval=0.2)
+        writer.stop()
+    finally:
         writer.kill()
-        writer = WriterProcess(env, data_dir).start()
-    # Every message, repeats included, consumed and committed after its write.
-    wait_for(lambda w=writer: w.check("committed") == len(sent), timeout=120, interval=0.2)
-    writer.stop()
 
     store = Store(settings.dsn, settings.database)
     try:
