@@ -116,8 +116,10 @@ class KafkaFeed:
                 await self._read_gates()
                 buffered = sum(len(b) for b in self._buffers.values())
                 if buffered < 2 * self.batch and not self._stopping:
+                    # Messages waiting for the writers: look at their offsets again soon.
+                    wait = 0.02 if buffered else self.interval
                     fetched = await self._consumer.getmany(
-                        *self._partitions, timeout_ms=int(self.interval * 1000), max_records=self.batch
+                        *self._partitions, timeout_ms=int(wait * 1000), max_records=self.batch
                     )
                     for tp, messages in fetched.items():
                         self._buffers[tp.partition].extend(messages)
