@@ -74,7 +74,10 @@ class KafkaWriter:
         """Finish the batch in hand, commit it, and leave the group (its partitions move at once)."""
         self._stopping = True
         if self._task:
-            await self._task
+            try:
+                await self._task
+            except Exception:  # the batch in hand stays uncommitted: the next owner re-reads it
+                log.exception("the writer stopped without committing its last batch")
         if self._consumer:
             await self._consumer.stop()
         if self._dlq:
