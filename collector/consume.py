@@ -33,7 +33,7 @@ from collector.quarantine import DeadLetter, Quarantine
 from collector.writer import EVENT_SCHEMA, WriterStats
 from tower.events import Event, event_key_hash, validate_event
 from tower.fingerprints import KeyIndex
-from tower.kafka import EPOCH, HEADERS, WRITER_GROUP, Lag, consumer, dead_letter_topic, kafka_seq, producer
+from tower.kafka import EPOCH, HEADERS, Lag, consumer, dead_letter_topic, kafka_seq, producer, writer_group
 from tower.settings import Settings
 from tower.store import Store, stored_seqs
 
@@ -43,14 +43,14 @@ ENDPOINT = "kafka"
 
 
 class KafkaWriter:
-    def __init__(self, store: Store, settings: Settings, group: str = WRITER_GROUP) -> None:
+    def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self.topic = settings.kafka_topic
-        self.group = group
+        self.group = writer_group(settings)
         self.max_events = settings.commit_max_events
         self.stats = WriterStats()
-        self.lag = Lag(group)
+        self.lag = Lag(self.group)
         self.replayed = 0  # re-read events found stored under their own seq
         self._index = KeyIndex()
         self._consumer: AIOKafkaConsumer | None = None

@@ -17,7 +17,7 @@ too: when a key was seen before (a fingerprint hit), the event is applied only i
 it under this very position.
 
 Resuming: the snapshot keeps each partition's next offset; a restart loads it and seeks there.
-The offsets it commits under its own group (`tower-correlator`) show its progress and lag.
+The offsets it commits under its own group (`<topic>.correlator`) show its progress and lag.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from aiokafka.structs import ConsumerRecord
 from correlator.engine import Correlator
 from tower.events import Event, event_key_hash, validate_event
 from tower.fingerprints import KeyIndex
-from tower.kafka import CORRELATOR_GROUP, WRITER_GROUP, Lag, consumer, kafka_seq, topic_partitions
+from tower.kafka import Lag, consumer, correlator_group, kafka_seq, topic_partitions, writer_group
 from tower.settings import Settings
 from tower.store import Store, stored_seqs
 
@@ -45,18 +45,16 @@ class KafkaFeed:
         correlator: Correlator,
         store: Store,
         settings: Settings,
-        group: str = CORRELATOR_GROUP,
-        writer_group: str = WRITER_GROUP,
     ) -> None:
         self.correlator = correlator
         self.store = store
         self.settings = settings
         self.topic = settings.kafka_topic
-        self.group = group
-        self.writer_group = writer_group
+        self.group = correlator_group(settings)
+        self.writer_group = writer_group(settings)
         self.batch = settings.correlator_batch_events
         self.interval = settings.correlator_interval_ms / 1000
-        self.lag = Lag(group)
+        self.lag = Lag(self.group)
         self.dropped = 0  # repeats the writer did not store
         self._index = KeyIndex()
         self._consumer: AIOKafkaConsumer | None = None

@@ -30,8 +30,15 @@ from tower.settings import Settings
 
 PARTITION_BITS = 10
 MAX_PARTITIONS = 1 << PARTITION_BITS
-WRITER_GROUP = "tower-writer"
-CORRELATOR_GROUP = "tower-correlator"
+
+
+def writer_group(settings: Settings) -> str:
+    """The writers' consumer group, named after the topic (deployments sharing a broker stay apart)."""
+    return f"{settings.kafka_topic}.writer"
+
+
+def correlator_group(settings: Settings) -> str:
+    return f"{settings.kafka_topic}.correlator"
 
 
 def routing_key(event: Event) -> bytes:
@@ -138,7 +145,7 @@ async def rewind_writers(settings: Settings, offset: int | None, when: datetime 
     It joins the group to commit inside a generation (brokers refuse commits from outside a group
     that has had members), so the writers must be stopped: a live member would take partitions.
     """
-    client = consumer(settings, WRITER_GROUP, settings.kafka_topic)
+    client = consumer(settings, writer_group(settings), settings.kafka_topic)
     await client.start()
     try:
         partitions = await topic_partitions(client, settings.kafka_topic)

@@ -50,8 +50,9 @@ def test_ocel_journeys_over_kafka_are_exactly_those_of_embedded_mode(
         assert post_events(client, events, batch=5_000) == {"accepted": 0, "duplicates": 21_008}
         metrics = client.get("/metrics").text
         assert "tower_kafka_writer_stored_total 21008" in metrics
-        assert 'tower_kafka_consumer_lag{group="tower-writer",partition="0"} 0' in metrics
-        assert 'tower_kafka_consumer_lag{group="tower-correlator",partition="3"} 0' in metrics
+        topic = kafka_env["TOWER_KAFKA_TOPIC"]
+        assert f'tower_kafka_consumer_lag{{group="{topic}.writer",partition="0"}} 0' in metrics
+        assert f'tower_kafka_consumer_lag{{group="{topic}.correlator",partition="3"}} 0' in metrics
 
 
 def test_a_server_on_kafka_killed_and_restarted_keeps_its_journeys_exact(
