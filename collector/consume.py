@@ -52,6 +52,7 @@ class KafkaWriter:
         self.stats = WriterStats()
         self.lag = Lag(self.group)
         self.replayed = 0  # re-read events found stored under their own seq
+        self.assignments = 0  # times the group handed this writer its partitions
         self._index = KeyIndex()
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
@@ -289,6 +290,7 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         # Another writer may have stored keys of these partitions since this one last looked.
+        self.writer.assignments += 1
         await self.writer._reload_index()
         consumer = self.writer._consumer
         if consumer is not None:
