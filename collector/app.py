@@ -18,8 +18,10 @@ from starlette.exceptions import HTTPException
 
 from adapters.registry import load_all as load_adapters
 from collector.api import adapters, clock, dead_letters, events, health, logs, traces
+from collector.consume import KafkaWriter
 from collector.otlp.schema import MIGRATIONS as OTLP_MIGRATIONS
 from collector.otlp.writer import TelemetryWriter
+from collector.produce import KafkaAppender
 from collector.quarantine import Quarantine
 from collector.schema import MIGRATIONS as COLLECTOR_MIGRATIONS
 from collector.writer import GroupCommitWriter
@@ -27,6 +29,7 @@ from correlator.api import journeys, lookup
 from correlator.api import logs as log_reads
 from correlator.api import traces as trace_reads
 from correlator.engine import Correlator, HorizonClock
+from correlator.feed import KafkaFeed
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from slo.api import alerts as slo_alerts
 from slo.api import kpis as slo_kpis
@@ -37,6 +40,7 @@ from tower import __version__
 from tower.api import JSON, ApiError, error_response
 from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
+from tower.kafka import ensure_topics
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
 from tower.telemetry import configure_tracing, shutdown_tracing, untraced
@@ -50,19 +54,24 @@ MIGRATIONS: tuple[Migration, ...] = (*COLLECTOR_MIGRATIONS, *OTLP_MIGRATIONS, *C
 class Services:
     store: Store
     bus: InProcessBus
-    writer: GroupCommitWriter
-    correlator: Correlator
+    writer: GroupCommitWriter | KafkaAppender
+    correlator: Correlator | None
     quarantine: Quarantine
     clock: Clock  # the clock: driven by /v1/admin/clock when manual
     telemetry: TelemetryWriter
     # "now" for every evaluation (stuck orders, SLOs): the clock, held back to what the correlator
     # has applied, so a journey is never judged on traffic acknowledged but not yet correlated
     evaluation_clock: Clock
-    slo: SloEngine
+    slo: SloEngine | None  # None where this process runs no correlator (a Kafka writer or collector)
+    kafka_writer: KafkaWriter | None = None  # under Kafka, the stages this process runs
+    feed: KafkaFeed | None = None
+    owns_store: bool = True  # False: an ingest-only process beside another that owns the embedded store
 
 
-def build_services(settings: Settings) -> Services:
-    store = Store(settings.dsn, settings.database)
+def build_services(settings: Settings, stages: frozenset[str] | None = None) -> Services:
+    if settings.kafka_bootstrap:
+        return build_kafka_services(settings, stages)
+    store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
     bus = InProcessBus(max_events=2 * settings.correlator_batch_events)
     clock = clock_from_setting(settings.clock)
     correlator = Correlator(
@@ -94,7 +103,80 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def build_kafka_services(settings: Settings, stages: frozenset[str] | None = None) -> Services:
+    """Under Kafka: the collector produces; the writer and correlator run here if `stages` names them."""
+    stages = (frozenset({"collector"}) | settings.kafka_stage_names) if stages is None else stages
+    store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
+    owns_store = not settings.embedded or bool(stages & {"writer", "correlator"})
+    bus = InProcessBus(max_events=1)
+    clock = clock_from_setting(settings.clock)
+    correlator = None
+    if "correlator" in stages:
+        correlator = Correlator(
+            store,
+            bus,
+            settings.levels,
+            batch_events=settings.correlator_batch_events,
+            interval=settings.correlator_interval_ms / 1000,
+            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
+            clock=clock,
+        )
+    # the SLO engine runs where the correlator does: its "now" is held to what that correlator applied
+    evaluation_clock: Clock = HorizonClock(clock, correlator) if correlator is not None else clock
+    return Services(
+        store=store,
+        bus=bus,
+        writer=KafkaAppender(settings, store if owns_store else None),
+        correlator=correlator,
+        quarantine=Quarantine(store),
+        clock=clock,
+        telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
+        evaluation_clock=evaluation_clock,
+        slo=build_engine(store, evaluation_clock, settings) if correlator is not None else None,
+        kafka_writer=KafkaWriter(store, settings) if "writer" in stages else None,
+        feed=KafkaFeed(correlator, store, settings) if correlator is not None else None,
+        owns_store=owns_store,
+    )
+
+
+async def start_services(services: Services, settings: Settings, stages: frozenset[str] | None) -> None:
+    if services.owns_store:
+        services.store.migrate(MIGRATIONS)
+    if services.feed is None and services.kafka_writer is None and not settings.kafka_bootstrap:
+        await services.writer.start()
+        assert services.correlator is not None
+        await services.correlator.start()
+    else:
+        await ensure_topics(settings)
+        if stages is None or "collector" in stages:
+            await services.writer.start()
+        if services.kafka_writer is not None:
+            await services.kafka_writer.start()
+        if services.feed is not None:
+            await services.feed.start()
+    if services.owns_store:
+        await services.telemetry.start()
+    if services.slo is not None and settings.slo_engine:
+        await services.slo.start()
+
+
+async def stop_services(services: Services) -> None:
+    """Upstream first: the collector flushes to Kafka, the writer commits, the correlator snapshots."""
+    if services.slo is not None:
+        await services.slo.close()
+    await services.telemetry.close()
+    await services.writer.close()
+    if services.kafka_writer is not None:
+        await services.kafka_writer.close()
+    if services.feed is not None:
+        await services.feed.close()
+    elif services.correlator is not None:
+        await services.correlator.close()
+    services.store.close()
+
+
+def create_app(settings: Settings | None = None, stages: frozenset[str] | None = None) -> FastAPI:
+    """The API server. `stages` (Kafka only) picks what this process runs: collector, writer, correlator."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -106,22 +188,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         # Control Tower's own spans (ingest, adapters, correlation), when OTEL_* variables ask for them.
         tracing = configure_tracing("control-tower")
-        services = build_services(settings)
-        services.store.migrate(MIGRATIONS)
-        await services.writer.start()
-        await services.correlator.start()
-        await services.telemetry.start()
-        if settings.slo_engine:
-            await services.slo.start()
+        services = build_services(settings, stages)
+        await start_services(services, settings, stages)
         app.state.services = services
         try:
             yield
         finally:
-            await services.slo.close()
-            await services.telemetry.close()
-            await services.writer.close()
-            await services.correlator.close()
-            services.store.close()
+            await stop_services(services)
             await asyncio.to_thread(shutdown_tracing, tracing)
 
     app = FastAPI(
@@ -167,7 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     load_adapters()
-    routers = (
+    full = (
         events,
         adapters,
         traces,
@@ -184,6 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         slo_kpis,
         reconciliation,
     )
+    routers = (health,) if stages is not None and "collector" not in stages else full
     for module in routers:
         app.include_router(module.router)
     return app

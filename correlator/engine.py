@@ -89,6 +89,11 @@ class Correlator:
         self.applied_seq = 0  # every event up to here is applied and its rows written
         self.graph_seq = 0  # every event up to here is in the graph (rows maybe not yet written)
         self.snapshot_seq = 0
+        # Under Kafka, seqs are log positions (`tower.kafka.kafka_seq`): they come in no global
+        # order, and where to resume is the next offset of every partition, kept in snapshots.
+        self.ordered = True
+        self.positions: dict[int, int] = {}
+        self._events_at_snapshot = 0
         self.stats = CorrelatorStats()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -131,7 +136,8 @@ class Correlator:
             )
             kind, items = pickle.loads(_unpack(data))
             if kind == "meta":
-                graph.watermark_us, self.terminal, graph.evicted = items
+                graph.watermark_us, self.terminal, graph.evicted = items[:3]
+                self.positions = dict(items[3]) if len(items) > 3 else {}
             else:
                 getattr(graph, kind).update(items)
         self.graph = graph
@@ -146,7 +152,7 @@ class Correlator:
             return
         g = self.graph
         seq = self.applied_seq
-        pieces: list[tuple[str, Any]] = [("meta", (g.watermark_us, self.terminal, g.evicted))]
+        pieces: list[tuple[str, Any]] = [("meta", (g.watermark_us, self.terminal, g.evicted, self.positions))]
         for kind in SNAPSHOT_PARTS:
             items = list(getattr(g, kind).items())
             pieces.extend((kind, items[i : i + SNAPSHOT_ITEMS]) for i in range(0, len(items), SNAPSHOT_ITEMS))
@@ -170,6 +176,7 @@ class Correlator:
             role="correlator",
         )
         self.snapshot_seq = seq
+        self._events_at_snapshot = self.stats.events
         self.stats.snapshots += 1
         log.info("correlator snapshot at seq %d: %d pieces, %.1f MB", seq, len(pieces), size / 1e6)
 
@@ -233,27 +240,33 @@ class Correlator:
         self.stats.replayed_from_store += len(pairs)
         return pairs
 
-    def step(self, pairs: list[tuple[int, Event]]) -> None:
+    def step(self, pairs: list[tuple[int, Event]], positions: dict[int, int] | None = None) -> None:
         """Apply a batch of events in seq order and write what changed. Blocking.
 
         The graph's changes are cleared only once written, and events already in the graph are not
         applied again, so a failed write is retried whole on the next step without corrupting state.
+        Unordered (Kafka), `positions` are the partitions' next offsets once this batch is applied.
         """
         started = time.perf_counter()
+        if not self.ordered:
+            pairs = [(seq, e) for seq, e in pairs if seq not in self.graph.records]
+            if not pairs:
+                self.positions.update(positions or {})
+                return
         attributes = {"tower.events": len(pairs), "tower.seq.first": pairs[0][0], "tower.seq.last": pairs[-1][0]}
         with TRACER.start_as_current_span("correlator.step", attributes=attributes) as span:
             failed = self.stats.failed_events
             with TRACER.start_as_current_span("correlator.apply"):
-                self.rehydrate([e for seq, e in pairs if seq > self.graph_seq])
+                self.rehydrate([e for seq, e in pairs if seq > self.graph_seq or not self.ordered])
                 for seq, event in pairs:
-                    if seq <= self.graph_seq:
+                    if self.ordered and seq <= self.graph_seq:
                         continue
                     try:
                         self.graph.apply(event, seq)
                     except Exception:  # one bad event must not stop correlation for everyone
                         self.stats.failed_events += 1
                         log.exception("correlating event %s/%s (seq %d) failed; skipped", event.source, event.id, seq)
-                    self.graph_seq = seq
+                    self.graph_seq = max(self.graph_seq, seq)
             applied = time.perf_counter()
             changed = len(self.graph.changes.journeys)
             with TRACER.start_as_current_span("correlator.write", attributes={"tower.journeys.changed": changed}):
@@ -261,7 +274,7 @@ class Correlator:
             self.graph.take_changes()
             span.set_attribute("tower.journeys.changed", changed)
             span.set_attribute("tower.events.failed", self.stats.failed_events - failed)
-        last = pairs[-1][0]
+        last = max(seq for seq, _ in pairs)
         self.store.insert_rows(
             "correlator_checkpoint", [[self.name, last, datetime.now(UTC)]], ["name", "seq", "at"], role="correlator"
         )
@@ -271,8 +284,10 @@ class Correlator:
         self.stats.last_batch_events = len(pairs)
         self.stats.apply_seconds += applied - started
         self.stats.write_seconds += time.perf_counter() - applied
+        self.positions.update(positions or {})
         self.evict_cold()
-        if self.applied_seq - self.snapshot_seq >= self.snapshot_every:
+        since = self.applied_seq - self.snapshot_seq if self.ordered else self.stats.events - self._events_at_snapshot
+        if since >= self.snapshot_every:
             self.snapshot()
         # What the graph holds now lives until merged away and has no reference cycles: keep the
         # cyclic garbage collector from re-scanning it on every collection.

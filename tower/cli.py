@@ -82,6 +82,38 @@ def serve(
     )
 
 
+def _run_stage(stage: str, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from collector.app import create_app
+
+    _logging()
+    settings = _settings(host, port)
+    if not settings.kafka_bootstrap:
+        typer.echo(f"error: `tower {stage}` needs TOWER_KAFKA_BOOTSTRAP; `tower serve` runs it otherwise", err=True)
+        raise typer.Exit(2)
+    app_ = create_app(settings, stages=frozenset({stage}))
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=30)
+
+
+@app.command()
+def writer(
+    host: Annotated[str | None, typer.Option(help="Bind address of /healthz, /readyz, /metrics [TOWER_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of /healthz, /readyz, /metrics [TOWER_PORT]")] = None,
+) -> None:
+    """Run a Kafka writer: a member of the writer group, storing the events topic in ClickHouse."""
+    _run_stage("writer", host, port)
+
+
+@app.command()
+def correlator(
+    host: Annotated[str | None, typer.Option(help="Bind address of /healthz, /readyz, /metrics [TOWER_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of /healthz, /readyz, /metrics [TOWER_PORT]")] = None,
+) -> None:
+    """Run the correlator on Kafka: it reads every partition as far as the writers stored."""
+    _run_stage("correlator", host, port)
+
+
 @app.command()
 def migrate(
     data_dir: Annotated[Path | None, typer.Option(help="Embedded store [TOWER_DATA_DIR]")] = None,
@@ -94,7 +126,7 @@ def migrate(
     settings = _settings(data_dir=data_dir)
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.dsn, settings.database)
+    store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
     try:
         applied = store.migrate(MIGRATIONS)
     finally:
@@ -300,13 +332,43 @@ def export(
 
 @app.command()
 def replay(
-    letters: Annotated[list[str], typer.Argument(help="Dead-letter ids (GET /v1/dead-letters)")],
+    letters: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids (GET /v1/dead-letters)")] = None,
     url: Annotated[str | None, typer.Option(help="Server URL [http://TOWER_HOST:TOWER_PORT]")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="TOWER_API_KEY", help="Bearer key with the admin scope")] = None,
     tenant: Annotated[str | None, typer.Option(help="Tenant the dead letters belong to")] = None,
+    from_offset: Annotated[
+        int | None, typer.Option(help="Kafka: move the writer group to this offset of every partition")
+    ] = None,
+    from_time: Annotated[
+        str | None, typer.Option(help="Kafka: move the writer group to the first message at or after this time")
+    ] = None,
 ) -> None:
-    """Send dead letters through intake again, once what rejected them is fixed."""
+    """Send dead letters through intake again, once what rejected them is fixed; or, with
+    --from-offset / --from-time, have the Kafka writers read the events topic again from there
+    (stop the writers first; what is already stored is recognised and not stored twice)."""
     settings = _settings()
+    if from_offset is not None or from_time is not None:
+        import asyncio
+
+        from tower.events import parse_time
+        from tower.kafka import rewind_writers
+
+        when = None
+        if from_time is not None:
+            when, problem = parse_time(from_time, "--from-time")
+            if problem is not None:
+                typer.echo(f"error: {problem.field}: {problem.reason}", err=True)
+                raise typer.Exit(2)
+        if not settings.kafka_bootstrap:
+            typer.echo("error: --from-offset and --from-time need TOWER_KAFKA_BOOTSTRAP", err=True)
+            raise typer.Exit(2)
+        moved = asyncio.run(rewind_writers(settings, from_offset, when))
+        for partition, offset in sorted(moved.items()):
+            typer.echo(f"{settings.kafka_topic}[{partition}] → offset {offset}")
+        return
+    if not letters:
+        typer.echo("error: name dead-letter ids, or --from-offset / --from-time", err=True)
+        raise typer.Exit(2)
     headers = _headers(api_key, tenant)
     failed = 0
     with httpx.Client(base_url=url or f"http://{settings.host}:{settings.port}", headers=headers, timeout=60) as c:

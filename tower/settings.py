@@ -140,6 +140,23 @@ class Settings(BaseSettings):
     )
     database: str = Field("tower", description="ClickHouse database holding Control Tower's tables.")
     kafka_bootstrap: str | None = Field(None, description="host:9092,… to put Kafka between the stages.")
+    kafka_topic: str = Field(
+        "tower.events", description="Kafka topic of canonical events; dead letters go to <topic>.dead-letters."
+    )
+    kafka_partitions: int = Field(
+        6, description="Partitions of the events topic when Control Tower creates it (at most 1024)."
+    )
+    kafka_replication: int = Field(1, description="Replication factor of the topics Control Tower creates.")
+    kafka_idempotence: bool = Field(
+        True, description="Idempotent Kafka producer (needs InitProducerId; false for brokers without it, e.g. Tansu)."
+    )
+    kafka_stages: str = Field(
+        "writer,correlator",
+        description="With Kafka, the consumers `tower serve` runs in its own process: writer, correlator, or empty.",
+    )
+    clickhouse_cluster: str | None = Field(
+        None, description="ClickHouse cluster name: tables are made ON CLUSTER as Replicated* + Distributed."
+    )
     host: str = Field("127.0.0.1", description="Address the API server binds to.")
     port: int = Field(8000, description="Port of the API server.")
     object_levels: str | None = Field(
@@ -270,6 +287,14 @@ class Settings(BaseSettings):
     @property
     def dashboard_api_url(self) -> str:
         return (self.dashboard_api or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def kafka_stage_names(self) -> frozenset[str]:
+        names = frozenset(s.strip() for s in self.kafka_stages.split(",") if s.strip())
+        unknown = names - {"writer", "correlator"}
+        if unknown:
+            raise ValueError(f"TOWER_KAFKA_STAGES: unknown stage(s) {sorted(unknown)}; use writer, correlator")
+        return names
 
     @property
     def embedded(self) -> bool:

@@ -23,6 +23,8 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from tower.cluster import cluster_command, cluster_statements, quote
+
 log = logging.getLogger(__name__)
 
 ROLES = ("admin", "writer", "correlator", "read", "quarantine", "health", "telemetry")  # one client each
@@ -45,9 +47,10 @@ class Migration:
 class Store:
     """The ClickHouse clients of one process and the database they work in."""
 
-    def __init__(self, dsn: str, database: str = "tower", readers: int = 4) -> None:
+    def __init__(self, dsn: str, database: str = "tower", readers: int = 4, cluster: str | None = None) -> None:
         self.dsn = dsn
         self.database = database
+        self.cluster = cluster  # tables made ON CLUSTER as replicated local + Distributed (tower/cluster.py)
         self.embedded = dsn.startswith("chdb:")
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
@@ -100,6 +103,8 @@ class Store:
     # --- calls -----------------------------------------------------------------------------------
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None, role: str = "admin") -> Any:
+        if self.cluster:
+            sql = cluster_command(sql, self.cluster)
         return self._retry(lambda: self.client(role).command(self._qualify(sql), parameters=parameters), sql)
 
     def query(
@@ -148,8 +153,13 @@ class Store:
             raise StoreError("a tenant-scoped read must filter on {tenant:String}")
         return self.query_dicts(sql, {**(parameters or {}), "tenant": tenant}, role="read", binary=binary)
 
-    def insert_arrow(self, table: str, data: Any, role: str = "writer") -> None:
-        self._retry(lambda: self.client(role).insert_arrow(f"{self.database}.{table}", data), f"INSERT {table}")
+    def insert_arrow(
+        self, table: str, data: Any, role: str = "writer", settings: dict[str, Any] | None = None
+    ) -> None:
+        self._retry(
+            lambda: self.client(role).insert_arrow(f"{self.database}.{table}", data, settings=settings),
+            f"INSERT {table}",
+        )
 
     def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], role: str) -> None:
         if not rows:
@@ -182,18 +192,21 @@ class Store:
         """Apply the migrations not yet recorded, in number order; return the numbers applied."""
         check_migrations(migrations)
         engine = " ENGINE = Atomic" if self.embedded else ""
-        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}{engine}")
-        self.command(
+        on_cluster = f" ON CLUSTER {quote(self.cluster)}" if self.cluster else ""
+        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}{on_cluster}{engine}")
+        for statement in self._statements(
             "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (number UInt32, name String, "
             "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY number"
-        )
+        ):
+            self.command(statement)
         done = {row[0] for row in self.query("SELECT number FROM {db}.schema_migrations", role="admin")}
         applied = []
         for migration in sorted(migrations, key=lambda m: m.number):
             if migration.number in done:
                 continue
-            for statement in migration.sql:
-                self.command(statement)
+            for sql in migration.sql:
+                for statement in self._statements(sql):
+                    self.command(statement)
             self.command(
                 "INSERT INTO {db}.schema_migrations (number, name) VALUES ({n:UInt32}, {name:String})",
                 {"n": migration.number, "name": migration.name},
@@ -201,6 +214,28 @@ class Store:
             applied.append(migration.number)
             log.info("applied migration %04d %s", migration.number, migration.name)
         return applied
+
+
+    def _statements(self, sql: str) -> list[str]:
+        return cluster_statements(sql, self.cluster, self.database) if self.cluster else [sql]
+
+
+def stored_seqs(store: Store, keys: Sequence[tuple[str, str, str]], role: str) -> dict[tuple[str, str, str], int]:
+    """Of these idempotency keys (tenant, source, id), the ones in `events`, with the seq each is stored under."""
+    found: dict[tuple[str, str, str], int] = {}
+    by_tenant: dict[str, list[tuple[str, str]]] = {}
+    for tenant, source, event_id in keys:
+        by_tenant.setdefault(tenant, []).append((source, event_id))
+    for tenant, pairs in by_tenant.items():
+        for start in range(0, len(pairs), 5_000):
+            rows = store.query(
+                "SELECT source, id, min(seq) FROM {db}.events WHERE tenant = {tenant:String} "
+                "AND (source, id) IN {keys:Array(Tuple(String, String))} GROUP BY source, id",
+                {"tenant": tenant, "keys": pairs[start : start + 5_000]},
+                role=role,
+            )
+            found.update(((tenant, s, i), int(seq)) for s, i, seq in rows)
+    return found
 
 
 def check_migrations(migrations: Sequence[Migration]) -> None:

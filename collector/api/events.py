@@ -10,6 +10,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from collector.ingest import BodyError, Parsed, media_type, parse_body
+from collector.produce import KafkaAppender
 from collector.quarantine import DeadLetter
 from collector.writer import Backpressure, GroupCommitWriter, WriteResult
 from tower.api import JSON, ApiError, IngestAccess, Principal
@@ -22,7 +23,7 @@ ENDPOINT = "/v1/events"
 TRACER = trace.get_tracer("control-tower.collector")
 
 
-async def append(writer: GroupCommitWriter, events: list[Event]) -> WriteResult:
+async def append(writer: GroupCommitWriter | KafkaAppender, events: list[Event]) -> WriteResult:
     """Hand events to the group commit; a writer that is behind becomes `429 Retry-After`."""
     try:
         return await writer.submit(events)

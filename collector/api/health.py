@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from slo.metrics import exposition as slo_exposition
 from tower.api import JSON
+from tower.kafka import LAG_HELP
 
 router = APIRouter(tags=["health"])
 
@@ -24,22 +25,34 @@ async def readyz(request: Request) -> JSON:
     services = request.app.state.services
     checks: dict[str, Any] = {}
     ready = True
-    try:
-        await asyncio.to_thread(services.store.query, "SELECT 1", None, "health")
-        checks["store"] = "ok"
-    except Exception as exc:  # any failure means not ready; say which
-        checks["store"] = f"failed: {exc}"
-        ready = False
+    if services.owns_store:
+        try:
+            await asyncio.to_thread(services.store.query, "SELECT 1", None, "health")
+            checks["store"] = "ok"
+        except Exception as exc:  # any failure means not ready; say which
+            checks["store"] = f"failed: {exc}"
+            ready = False
     checks["writer"] = {"pending": services.writer.pending, "next_seq": services.writer.next_seq}
-    lag = services.bus.high_water - services.correlator.applied_seq
-    checks["correlator"] = {"applied_seq": services.correlator.applied_seq, "lag_events": lag}
+    if services.kafka_writer is not None:
+        k = services.kafka_writer
+        checks["kafka_writer"] = {
+            "stored": k.stats.events,
+            "duplicates": k.stats.duplicates,
+            "committed": sum(k.lag.committed.values()),
+            "lag_events": k.lag.total,
+        }
+    if services.feed is not None:
+        checks["correlator"] = {"applied": services.correlator.stats.events, "lag_events": services.feed.lag_events}
+    elif services.correlator is not None:
+        lag = services.bus.high_water - services.correlator.applied_seq
+        checks["correlator"] = {"applied_seq": services.correlator.applied_seq, "lag_events": lag}
     return JSON({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus exposition", response_class=PlainTextResponse)
 def metrics(request: Request) -> PlainTextResponse:
     s = request.app.state.services
-    w, c = s.writer.stats, s.correlator.stats
+    w = s.writer.stats
     lines = [
         "# HELP tower_events_accepted_total Events made durable.",
         "# TYPE tower_events_accepted_total counter",
@@ -62,29 +75,6 @@ def metrics(request: Request) -> PlainTextResponse:
         "# HELP tower_writer_event_lag_seconds Event time to durable, newest event of the last commit.",
         "# TYPE tower_writer_event_lag_seconds gauge",
         f"tower_writer_event_lag_seconds {w.lag_seconds:.6f}",
-        "# HELP tower_correlator_events_total Events applied by the correlator.",
-        "# TYPE tower_correlator_events_total counter",
-        f"tower_correlator_events_total {c.events}",
-        "# HELP tower_correlator_lag_events Committed events not yet applied.",
-        "# TYPE tower_correlator_lag_events gauge",
-        f"tower_correlator_lag_events {s.bus.high_water - s.correlator.applied_seq}",
-        "# HELP tower_correlator_apply_seconds_total Time spent folding events into the graph.",
-        "# TYPE tower_correlator_apply_seconds_total counter",
-        f"tower_correlator_apply_seconds_total {c.apply_seconds:.6f}",
-        "# HELP tower_correlator_write_seconds_total Time spent writing correlation state.",
-        "# TYPE tower_correlator_write_seconds_total counter",
-        f"tower_correlator_write_seconds_total {c.write_seconds:.6f}",
-        "# HELP tower_correlator_replayed_events_total Events the correlator read back from the log.",
-        "# TYPE tower_correlator_replayed_events_total counter",
-        f"tower_correlator_replayed_events_total {c.replayed_from_store}",
-        "# HELP tower_correlator_failed_total Events or journey states the correlator failed on (see the log).",
-        "# TYPE tower_correlator_failed_total counter",
-        f'tower_correlator_failed_total{{what="event"}} {c.failed_events}',
-        f'tower_correlator_failed_total{{what="journey"}} {c.failed_journeys}',
-        "# HELP tower_correlator_evictions_total Finished journeys that left memory, and ones brought back.",
-        "# TYPE tower_correlator_evictions_total counter",
-        f'tower_correlator_evictions_total{{what="evicted"}} {c.evicted_journeys}',
-        f'tower_correlator_evictions_total{{what="rehydrated"}} {c.rehydrated_journeys}',
         "# HELP tower_telemetry_rows_total Rows stored from /v1/traces and /v1/logs, by table.",
         "# TYPE tower_telemetry_rows_total counter",
         *(f'tower_telemetry_rows_total{{table="{t}"}} {n}' for t, n in sorted(s.telemetry.stats.by_table.items())),
@@ -94,9 +84,59 @@ def metrics(request: Request) -> PlainTextResponse:
         "# HELP tower_telemetry_write_seconds_total Time spent in telemetry group commits.",
         "# TYPE tower_telemetry_write_seconds_total counter",
         f"tower_telemetry_write_seconds_total {s.telemetry.stats.write_seconds:.6f}",
-        "# HELP tower_journeys Journeys held by the correlator.",
-        "# TYPE tower_journeys gauge",
-        f"tower_journeys {len(s.correlator.graph.journeys)}",
-        *slo_exposition(s.slo),
+        *(slo_exposition(s.slo) if s.slo is not None else []),
     ]
+    if s.kafka_writer is not None:
+        k = s.kafka_writer
+        lines += [
+            "# HELP tower_kafka_writer_stored_total Events the Kafka writer stored in ClickHouse.",
+            "# TYPE tower_kafka_writer_stored_total counter",
+            f"tower_kafka_writer_stored_total {k.stats.events}",
+            "# HELP tower_kafka_writer_duplicates_total Repeats of a stored (source, id) the writer dropped.",
+            "# TYPE tower_kafka_writer_duplicates_total counter",
+            f"tower_kafka_writer_duplicates_total {k.stats.duplicates}",
+            "# HELP tower_kafka_writer_reread_total Messages re-read after a crash or rebalance, found stored.",
+            "# TYPE tower_kafka_writer_reread_total counter",
+            f"tower_kafka_writer_reread_total {k.replayed}",
+            "# HELP tower_kafka_writer_assignments_total Times the group (re)assigned this writer its partitions.",
+            "# TYPE tower_kafka_writer_assignments_total counter",
+            f"tower_kafka_writer_assignments_total {k.assignments}",
+            "# HELP tower_kafka_writer_write_seconds_total Time spent writing batches.",
+            "# TYPE tower_kafka_writer_write_seconds_total counter",
+            f"tower_kafka_writer_write_seconds_total {k.stats.write_seconds:.6f}",
+        ]
+    lags = [x.lag for x in (s.kafka_writer, s.feed) if x is not None]
+    if lags:
+        lines += LAG_HELP + [line for lag in lags for line in lag.metrics()]
+    if s.correlator is not None:
+        c = s.correlator.stats
+        correlator_lag = s.feed.lag_events if s.feed is not None else s.bus.high_water - s.correlator.applied_seq
+        lines += [
+            "# HELP tower_correlator_events_total Events applied by the correlator.",
+            "# TYPE tower_correlator_events_total counter",
+            f"tower_correlator_events_total {c.events}",
+            "# HELP tower_correlator_lag_events Committed events not yet applied.",
+            "# TYPE tower_correlator_lag_events gauge",
+            f"tower_correlator_lag_events {correlator_lag}",
+            "# HELP tower_correlator_apply_seconds_total Time spent folding events into the graph.",
+            "# TYPE tower_correlator_apply_seconds_total counter",
+            f"tower_correlator_apply_seconds_total {c.apply_seconds:.6f}",
+            "# HELP tower_correlator_write_seconds_total Time spent writing correlation state.",
+            "# TYPE tower_correlator_write_seconds_total counter",
+            f"tower_correlator_write_seconds_total {c.write_seconds:.6f}",
+            "# HELP tower_correlator_replayed_events_total Events the correlator read back from the log.",
+            "# TYPE tower_correlator_replayed_events_total counter",
+            f"tower_correlator_replayed_events_total {c.replayed_from_store}",
+            "# HELP tower_correlator_failed_total Events or journey states the correlator failed on (see the log).",
+            "# TYPE tower_correlator_failed_total counter",
+            f'tower_correlator_failed_total{{what="event"}} {c.failed_events}',
+            f'tower_correlator_failed_total{{what="journey"}} {c.failed_journeys}',
+            "# HELP tower_correlator_evictions_total Finished journeys that left memory, and ones brought back.",
+            "# TYPE tower_correlator_evictions_total counter",
+            f'tower_correlator_evictions_total{{what="evicted"}} {c.evicted_journeys}',
+            f'tower_correlator_evictions_total{{what="rehydrated"}} {c.rehydrated_journeys}',
+            "# HELP tower_journeys Journeys held by the correlator.",
+            "# TYPE tower_journeys gauge",
+            f"tower_journeys {len(s.correlator.graph.journeys)}",
+        ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -34,7 +34,7 @@ def get_journey_summary(
     return summarize_journeys(
         services.store,
         principal.tenant,
-        services.clock.now(),
+        services.evaluation_clock.now(),
         [d.strip() for d in by.split(",") if d.strip()],
         status=status,
         stage=stage,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from slo import detections
 from slo.alerts import Alert, Matcher, Silence
+from slo.api.engine import slo_engine
 from slo.api.slos import evaluated
 from slo.engine import to_minute
 from slo.sli import bad_journeys
@@ -21,12 +22,12 @@ STATES = ("pending", "firing", "resolved")
 
 
 def alert_view(request: Request, tenant: str, a: Alert, with_journeys: bool = True) -> dict[str, Any]:
-    engine = request.app.state.services.slo
+    engine = slo_engine(request)
     journeys: list[str] = []
     total = 0
     slo = engine.slos.get(a.labels.get("slo", ""))
     if with_journeys and a.labels.get("alertname") == "ShipmentsMissingTracking":
-        now = request.app.state.services.clock.now()
+        now = request.app.state.services.evaluation_clock.now()
         found = [
             i["journey_id"]
             for i in detections.missing_tracking(engine.store, tenant, now, engine.calendars)
@@ -35,7 +36,7 @@ def alert_view(request: Request, tenant: str, a: Alert, with_journeys: bool = Tr
         journeys, total = found[:50], len(found)
     elif with_journeys and slo is not None:
         longest = max((c.long_s for c in slo.conditions), default=3600) // 60
-        end = to_minute(a.ends_at) if a.ends_at else to_minute(request.app.state.services.clock.now())
+        end = to_minute(a.ends_at) if a.ends_at else to_minute(request.app.state.services.evaluation_clock.now())
         journeys, total = bad_journeys(
             engine.store, tenant, slo.sli, a.labels, to_minute(a.starts_at) - longest, end + 1
         )
@@ -93,7 +94,7 @@ class Ack(BaseModel):
 
 @router.post("/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert")
 def acknowledge(request: Request, who: AdminAccess, alert_id: str, body: Ack) -> dict[str, Any]:
-    alert = request.app.state.services.slo.acknowledge(who.tenant, alert_id, body.by, body.comment)
+    alert = slo_engine(request).acknowledge(who.tenant, alert_id, body.by, body.comment)
     if alert is None:
         raise ApiError(404, "not_found", f"no alert {alert_id!r}; GET /v1/alerts lists them")
     return alert_view(request, who.tenant, alert, with_journeys=False)
@@ -128,15 +129,15 @@ def silence_view(s: Silence, now: datetime) -> dict[str, Any]:
 
 @router.get("/v1/silences", summary="Silences, active, pending and expired")
 def list_silences(request: Request, who: ReadAccess) -> dict[str, Any]:
-    now = request.app.state.services.clock.now()
-    items = [silence_view(s, now) for s in request.app.state.services.slo.silences(who.tenant)]
+    now = request.app.state.services.evaluation_clock.now()
+    items = [silence_view(s, now) for s in slo_engine(request).silences(who.tenant)]
     items.sort(key=lambda s: s["ends_at"], reverse=True)
     return {"items": items, "total": len(items), "next": None}
 
 
 @router.post("/v1/silences", status_code=201, summary="Silence alerts matching every matcher until ends_at")
 def create_silence(request: Request, who: AdminAccess, body: SilenceIn) -> dict[str, Any]:
-    now = request.app.state.services.clock.now()
+    now = request.app.state.services.evaluation_clock.now()
     starts = body.starts_at or now
     if starts.tzinfo is None or body.ends_at.tzinfo is None:
         raise ApiError(400, "invalid_silence", "starts_at and ends_at need a time zone (RFC 3339, e.g. …Z)")
@@ -147,13 +148,13 @@ def create_silence(request: Request, who: AdminAccess, body: SilenceIn) -> dict[
     except ValueError as exc:
         raise ApiError(400, "invalid_silence", str(exc)) from None
     silence = Silence(uuid.uuid4().hex[:16], matchers, starts, body.ends_at, body.created_by, body.comment)
-    request.app.state.services.slo.add_silence(who.tenant, silence)
+    slo_engine(request).add_silence(who.tenant, silence)
     return silence_view(silence, now)
 
 
 @router.delete("/v1/silences/{silence_id}", summary="Expire a silence now")
 def delete_silence(request: Request, who: AdminAccess, silence_id: str) -> dict[str, Any]:
-    silence = request.app.state.services.slo.delete_silence(who.tenant, silence_id)
+    silence = slo_engine(request).delete_silence(who.tenant, silence_id)
     if silence is None:
         raise ApiError(404, "not_found", f"no silence {silence_id!r}")
-    return silence_view(silence, request.app.state.services.clock.now())
+    return silence_view(silence, request.app.state.services.evaluation_clock.now())

@@ -27,7 +27,7 @@ def get_kpis(
     start = _parse(from_, "from")
     end = _parse(to, "to")
     services = request.app.state.services
-    now = services.clock.now()
+    now = services.evaluation_clock.now()
     end = end or now
     start = start or end - timedelta(days=30)
     if bucket not in ("day", "week"):

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from slo import detections
+from slo.api.engine import slo_engine
 from slo.api.kpis import _parse
 from tower.api import ApiError, ReadAccess
 
@@ -25,13 +26,13 @@ def inventory(
     request: Request, who: ReadAccess, warehouse: str | None = None, open: bool = True, limit: int = 1000
 ) -> dict[str, Any]:
     s = request.app.state.services
-    return _listing(detections.inventory(s.store, who.tenant, s.clock.now(), warehouse, open), limit)
+    return _listing(detections.inventory(s.store, who.tenant, s.evaluation_clock.now(), warehouse, open), limit)
 
 
 @router.get("/v1/reconciliation/tracking", summary="Shipments manifested without a carrier scan past the cut-off")
 def tracking(request: Request, who: ReadAccess, carrier: str | None = None, limit: int = 1000) -> dict[str, Any]:
     s = request.app.state.services
-    items = detections.missing_tracking(s.store, who.tenant, s.clock.now(), s.slo.calendars)
+    items = detections.missing_tracking(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars)
     return _listing([i for i in items if not carrier or i["carrier"] == carrier], limit)
 
 
@@ -46,20 +47,22 @@ def edi(
     limit: int = 1000,
 ) -> dict[str, Any]:
     s = request.app.state.services
-    items = detections.edi_chains(s.store, who.tenant, s.clock.now(), ack_hours, invoice_hours, asn_hours)
+    items = detections.edi_chains(s.store, who.tenant, s.evaluation_clock.now(), ack_hours, invoice_hours, asn_hours)
     return _listing([i for i in items if not kind or i["kind"] == kind], limit)
 
 
 @router.get("/v1/reconciliation/stuck", summary="Open orders past their stage's calendar-aware deadline")
 def stuck(request: Request, who: ReadAccess, stage: str | None = None, limit: int = 1000) -> dict[str, Any]:
     s = request.app.state.services
-    return _listing(detections.stuck(s.store, who.tenant, s.clock.now(), s.slo.calendars, stage), limit)
+    return _listing(
+        detections.stuck(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars, stage), limit
+    )
 
 
 @router.get("/v1/reconciliation/oversell", summary="Warehouse × SKU with less than nothing available")
 def oversell(request: Request, who: ReadAccess, limit: int = 1000) -> dict[str, Any]:
     s = request.app.state.services
-    return _listing(detections.oversell(s.store, who.tenant, s.clock.now()), limit)
+    return _listing(detections.oversell(s.store, who.tenant, s.evaluation_clock.now()), limit)
 
 
 @router.get("/v1/reconciliation/anomalies", summary="Journeys with duplicates, out-of-sequence events, …")
@@ -78,6 +81,6 @@ def failures(
     limit: int = 1000,
 ) -> dict[str, Any]:
     s = request.app.state.services
-    end: datetime = _parse(to, "to") or s.clock.now()
+    end: datetime = _parse(to, "to") or s.evaluation_clock.now()
     start: datetime = _parse(from_, "from") or end - timedelta(days=1)
     return _listing(detections.integration_failures(s.store, who.tenant, start, end, system), limit)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from slo.api.engine import slo_engine
 from slo.budget import Labels
 from slo.engine import SloEngine
 from tower.api import AdminAccess, ApiError, ReadAccess
@@ -15,7 +16,7 @@ DIMS = ("channel", "warehouse", "carrier", "system")
 
 
 def engine_of(request: Request) -> SloEngine:
-    engine: SloEngine = request.app.state.services.slo
+    engine: SloEngine = slo_engine(request)
     return engine
 
 
@@ -24,7 +25,7 @@ def evaluated(request: Request, tenant: str) -> SloEngine:
     engine = engine_of(request)
     state = engine.tenants.get(tenant)
     if state is None or state.evaluated_at is None:
-        engine.evaluate_until(request.app.state.services.clock.now(), [tenant])
+        engine.evaluate_until(request.app.state.services.evaluation_clock.now(), [tenant])
     return engine
 
 
@@ -109,7 +110,7 @@ def evaluate(request: Request, who: AdminAccess) -> dict[str, Any]:
     """For a driver of simulated time (the simulator, a replay): after moving the clock, evaluation has
     caught up when this returns; the background loop would get there within a second anyway."""
     services = request.app.state.services
-    now = services.clock.now()
+    now = services.evaluation_clock.now()
     engine = engine_of(request)
     engine.evaluate_until(now, [who.tenant])
     state = engine.tenants[who.tenant]

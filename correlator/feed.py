@@ -1,0 +1,199 @@
+"""The correlator under Kafka: it reads every partition of the events topic, as far as the writer stored.
+
+Why every partition, in one correlator: the objects of one journey arrive on different partitions
+(the ERP's event names the SO number, the carrier's only the tracking number; the routing key is
+the event's idempotency key, so they hash anywhere). A journey is a connected piece of a graph
+that is global per tenant, and only a reader that sees all of it can join the pieces. So the
+correlator assigns itself all partitions (no group rebalancing splits them) and folds events from
+all of them into one graph. The graph is built so that its result does not depend on the order
+events arrive in (identity by earliest event time, membership by the graph, state by event
+time), so the interleaving of partitions cannot change a journey; `tests/correlator/
+test_partitions.py` applies the OCEL log partition by partition in shuffled orders to prove it.
+
+Exactly what the writer stored, no more: a partition is read only up to the offset the writer
+group has committed, which it commits only after the insert returned. So every event the
+correlator applies is in `events` under its seq, and a repeat the writer dropped is dropped here
+too: when a key was seen before (a fingerprint hit), the event is applied only if the store holds
+it under this very position.
+
+Resuming: the snapshot keeps each partition's next offset; a restart loads it and seeks there.
+The offsets it commits under its own group (`<topic>.correlator`) show its progress and lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from correlator.engine import Correlator
+from tower.events import Event, event_key_hash, validate_event
+from tower.fingerprints import KeyIndex
+from tower.kafka import Lag, consumer, correlator_group, kafka_seq, topic_partitions, writer_group
+from tower.settings import Settings
+from tower.store import Store, stored_seqs
+
+log = logging.getLogger(__name__)
+
+
+class KafkaFeed:
+    def __init__(
+        self,
+        correlator: Correlator,
+        store: Store,
+        settings: Settings,
+    ) -> None:
+        self.correlator = correlator
+        self.store = store
+        self.settings = settings
+        self.topic = settings.kafka_topic
+        self.group = correlator_group(settings)
+        self.writer_group = writer_group(settings)
+        self.batch = settings.correlator_batch_events
+        self.interval = settings.correlator_interval_ms / 1000
+        self.lag = Lag(self.group)
+        self.dropped = 0  # repeats the writer did not store
+        self._index = KeyIndex()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._gate_reader: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._gate: dict[int, int] = {}
+        self._buffers: dict[int, deque[ConsumerRecord]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def lag_events(self) -> int:
+        """Messages in the topic (as of the last fetch) the correlator has not yet applied or passed."""
+        positions = self.correlator.positions
+        return sum(max(0, mark - positions.get(p, 0)) for p, mark in self.lag.highwater.items())
+
+    async def start(self) -> None:
+        self.correlator.ordered = False
+        await asyncio.to_thread(self.correlator.load)
+        hashes = await asyncio.to_thread(
+            self.store.query_column, "SELECT key_hash FROM {db}.events", None, "correlator"
+        )
+        self._index = KeyIndex(hashes)
+        self._consumer = consumer(self.settings, self.group)
+        await self._consumer.start()
+        self._partitions = await topic_partitions(self._consumer, self.topic)
+        self._consumer.assign(self._partitions)
+        for tp in self._partitions:
+            position = self.correlator.positions.get(tp.partition)
+            if position is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, position)
+            self._buffers[tp.partition] = deque()
+        # Reads the writer group's committed offsets; it never subscribes, so it never joins that group.
+        self._gate_reader = consumer(self.settings, self.writer_group)
+        await self._gate_reader.start()
+        self._task = asyncio.create_task(self._run(), name="kafka-correlator")
+        log.info(
+            "correlator reads %d partitions of %s from %s",
+            len(self._partitions),
+            self.topic,
+            self.correlator.positions or "the beginning",
+        )
+
+    async def close(self) -> None:
+        """Apply what the writer stored and is fetched, then snapshot and stop."""
+        self._stopping = True
+        if self._task:
+            await self._task
+        if self.correlator.applied_seq > self.correlator.snapshot_seq:
+            await asyncio.to_thread(self.correlator.snapshot)
+        for client in (self._consumer, self._gate_reader):
+            if client is not None:
+                await client.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                observed = self.correlator.clock.now()  # before fetching: see Correlator.horizon
+                await self._read_gates()
+                buffered = sum(len(b) for b in self._buffers.values())
+                if buffered < 2 * self.batch and not self._stopping:
+                    # Messages waiting for the writers: look at their offsets again soon.
+                    wait = 0.02 if buffered else self.interval
+                    fetched = await self._consumer.getmany(
+                        *self._partitions, timeout_ms=int(wait * 1000), max_records=self.batch
+                    )
+                    for tp, messages in fetched.items():
+                        self._buffers[tp.partition].extend(messages)
+                    self.lag.seen(self._consumer, self._partitions)
+                ready, positions = self._take_ready()
+                if ready:
+                    pairs = await asyncio.to_thread(self._pairs, ready)
+                    await asyncio.to_thread(self.correlator.step, pairs, positions)
+                    await self._commit(positions)
+                if self.lag_events == 0:
+                    self.correlator.horizon = max(self.correlator.horizon, observed)
+                elif self._stopping:
+                    return
+                elif buffered >= 2 * self.batch:
+                    await asyncio.sleep(self.interval)
+            except Exception:
+                log.exception("correlator step failed; retrying")
+                if self._stopping:
+                    return
+                await asyncio.sleep(1.0)
+
+    async def _read_gates(self) -> None:
+        assert self._gate_reader is not None
+        for tp in self._partitions:
+            self._gate[tp.partition] = await self._gate_reader.committed(tp) or 0
+
+    def _take_ready(self) -> tuple[list[tuple[int, ConsumerRecord]], dict[int, int]]:
+        """Buffered messages the writer has stored (below its committed offsets), up to a batch."""
+        ready: list[tuple[int, ConsumerRecord]] = []
+        positions: dict[int, int] = {}
+        for partition, buffer in self._buffers.items():
+            gate = self._gate.get(partition, 0)
+            while buffer and buffer[0].offset < gate and len(ready) < self.batch:
+                message = buffer.popleft()
+                ready.append((partition, message))
+                positions[partition] = message.offset + 1
+        return ready, positions
+
+    def _pairs(self, ready: list[tuple[int, ConsumerRecord]]) -> list[tuple[int, Event]]:
+        """(seq, event) of the messages the writer stored under their own position."""
+        import orjson
+
+        decoded: list[tuple[int, Event]] = []
+        for partition, message in ready:
+            try:
+                event, _ = validate_event(orjson.loads(message.value or b""))
+            except orjson.JSONDecodeError:
+                event = None
+            if event is not None:  # the writer sent the others to the dead-letter topic
+                decoded.append((kafka_seq(partition, message.offset), event))
+        hashes = [event_key_hash(e.tenant, e.source, e.id) for _, e in decoded]
+        maybe = self._index.candidates(hashes)
+        stored = stored_seqs(
+            self.store, [e.key for (_, e), hit in zip(decoded, maybe, strict=True) if hit], role="correlator"
+        )
+        pairs = []
+        seen: set[tuple[str, str, str]] = set()
+        for (seq, event), hit in zip(decoded, maybe, strict=True):
+            if (hit and stored.get(event.key) != seq) or event.key in seen:
+                self.dropped += 1
+                continue
+            seen.add(event.key)
+            pairs.append((seq, event))
+        self._index.add(hashes)
+        return pairs
+
+    async def _commit(self, positions: dict[int, int]) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit({TopicPartition(self.topic, p): o for p, o in positions.items()})
+        except Exception as exc:  # informational: the snapshot is what a restart resumes from
+            log.warning("committing the correlator's offsets failed: %s", exc)
+            return
+        self.lag.committed.update(positions)

@@ -1,0 +1,70 @@
+"""Cluster mode's DDL, generated from every migration's table definitions (no live cluster here:
+ClickHouse's own parser, in chDB, checks that each generated statement is valid SQL)."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+
+import clickhouse_connect
+import pytest
+
+from collector.app import MIGRATIONS
+from tower.cluster import cluster_command, cluster_statements
+
+CREATES = [(m.number, sql) for m in MIGRATIONS for sql in m.sql if "CREATE TABLE" in sql]
+
+
+@pytest.fixture(scope="module")
+def parser() -> Iterator[object]:
+    with tempfile.TemporaryDirectory() as path:
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+        yield client
+        client.close()
+
+
+def normal(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+@pytest.mark.parametrize(("number", "sql"), CREATES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CREATES)])
+def test_every_table_becomes_a_replicated_local_table_and_a_distributed_one(
+    number: int, sql: str, parser: object
+) -> None:
+    name = re.search(r"\{db\}\.(\w+)", sql).group(1)  # type: ignore[union-attr]
+    local, distributed = cluster_statements(sql, "main", "tower")
+    engine = re.search(r"ENGINE = (\w+)(\(\w*\))?", sql)
+    assert engine is not None
+    args = (engine.group(2) or "()")[1:-1]
+    expected_engine = (
+        f"ENGINE = Replicated{engine.group(1)}('/clickhouse/tables/{{shard}}/{{database}}/{name}_local', '{{replica}}'"
+        + (f", {args})" if args else ")")
+    )
+    assert normal(local).startswith(f"CREATE TABLE IF NOT EXISTS {{db}}.{name}_local ON CLUSTER 'main' (")
+    assert expected_engine in normal(local)
+    # Columns, keys and settings are the migration's own.
+    assert normal(sql.split("(", 1)[1].rsplit(") ENGINE", 1)[0]) in normal(local)
+    assert normal(sql.split("ENGINE", 1)[1].split("MergeTree", 1)[1].lstrip("(" + args + ")")) in normal(local)
+    order = re.search(r"ORDER BY (\([^)]*\)|\w+)", sql).group(1)  # type: ignore[union-attr]
+    shard_key = f"cityHash64{order}" if order.startswith("(") else f"cityHash64({order})"
+    assert normal(distributed) == (
+        f"CREATE TABLE IF NOT EXISTS {{db}}.{name} ON CLUSTER 'main' AS {{db}}.{name}_local "
+        f"ENGINE = Distributed('main', 'tower', '{name}_local', {shard_key})"
+    )
+    for statement in (local, distributed):  # ClickHouse parses both
+        parser.command("EXPLAIN AST " + statement.replace("{db}", "tower"))  # type: ignore[attr-defined]
+
+
+def test_mutations_go_to_the_local_tables_on_every_node() -> None:
+    sql = "ALTER TABLE {db}.correlator_snapshots DELETE WHERE name = {name:String} AND seq < {seq:UInt64}"
+    assert cluster_command(sql, "main") == (
+        "ALTER TABLE {db}.correlator_snapshots_local ON CLUSTER 'main' "
+        "DELETE WHERE name = {name:String} AND seq < {seq:UInt64}"
+    )
+    assert cluster_command("SELECT 1", "main") == "SELECT 1"
+
+
+def test_a_statement_it_cannot_transform_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="cannot transform"):
+        cluster_statements("CREATE VIEW {db}.v AS SELECT 1", "main", "tower")

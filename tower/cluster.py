@@ -1,0 +1,64 @@
+"""Cluster mode: the same table definitions, made ON CLUSTER as replicated local tables plus
+Distributed tables under the original names.
+
+`TOWER_CLICKHOUSE_CLUSTER=name` turns every migration's `CREATE TABLE IF NOT EXISTS {db}.t (…)
+ENGINE = E(args) …` into
+
+- `{db}.t_local ON CLUSTER name`, engine `ReplicatedE('/clickhouse/tables/{shard}/{database}/t_local',
+  '{replica}', args)`, columns, keys and settings unchanged; and
+- `{db}.t ON CLUSTER name AS {db}.t_local ENGINE = Distributed(name, db, t_local, cityHash64(<ORDER BY>))`.
+
+Sharding by the hash of the sorting key keeps every version of one row (ReplacingMergeTree) on
+one shard, so replacement works as on one server. Reads and inserts go through the Distributed
+tables with unchanged SQL; mutations (`ALTER TABLE … DELETE/UPDATE/MODIFY`) go to the local tables
+ON CLUSTER (`cluster_command`). Only strings are transformed here: no cluster is contacted.
+"""
+
+from __future__ import annotations
+
+import re
+
+CREATE = re.compile(
+    r"^\s*CREATE TABLE IF NOT EXISTS (?P<table>\{db\}\.(?P<name>\w+))\s*\((?P<body>.*)\)\s*"
+    r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)(?:\((?P<args>[^)]*)\))?(?P<rest>.*)$",
+    re.DOTALL,
+)
+ORDER_BY = re.compile(r"ORDER BY\s+(\([^)]*\)|[\w.]+)")
+ALTER = re.compile(r"^\s*ALTER TABLE \{db\}\.(?P<name>\w+)\s+(?P<rest>.*)$", re.DOTALL)
+
+
+def quote(name: str) -> str:
+    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def cluster_statements(statement: str, cluster: str, database: str) -> list[str]:
+    """One migration statement as it runs on a cluster (a CREATE TABLE becomes two statements)."""
+    create = CREATE.match(statement)
+    if create is None:
+        alter = ALTER.match(statement)
+        if alter is not None:
+            return [cluster_command(statement, cluster)]
+        raise ValueError(f"cluster mode cannot transform this statement: {statement.strip()[:120]!r}")
+    name, engine, rest = create["name"], create["engine"], create["rest"]
+    order = ORDER_BY.search(rest)
+    if order is None:
+        raise ValueError(f"table {name}: cluster mode needs an ORDER BY to shard by")
+    local = f"{name}_local"
+    path = f"'/clickhouse/tables/{{shard}}/{{database}}/{local}'"
+    args = ", ".join(a for a in (path, "'{replica}'", (create["args"] or "").strip()) if a)
+    key = order.group(1)
+    sharding = f"cityHash64{key}" if key.startswith("(") else f"cityHash64({key})"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {{db}}.{local} ON CLUSTER {quote(cluster)} ({create['body']}) "
+        f"ENGINE = Replicated{engine}({args}){rest}",
+        f"CREATE TABLE IF NOT EXISTS {{db}}.{name} ON CLUSTER {quote(cluster)} AS {{db}}.{local} "
+        f"ENGINE = Distributed({quote(cluster)}, {quote(database)}, {quote(local)}, {sharding})",
+    ]
+
+
+def cluster_command(statement: str, cluster: str) -> str:
+    """A mutation of a table, aimed at its local tables on every node."""
+    alter = ALTER.match(statement)
+    if alter is None:
+        return statement
+    return f"ALTER TABLE {{db}}.{alter['name']}_local ON CLUSTER {quote(cluster)} {alter['rest']}"

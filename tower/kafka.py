@@ -1,0 +1,213 @@
+"""Kafka between the stages (aiokafka): topics, the routing key, positions as seqs, clients, lag.
+
+With `TOWER_KAFKA_BOOTSTRAP` set, the collector produces every accepted event to the events topic
+and answers `202` once the broker has acknowledged it (`acks="all"`): the event is durable in
+Kafka. A writer consumer group stores events in ClickHouse and commits offsets after the write;
+the correlator reads every partition of the topic itself. See README "Scale-out" for the design.
+
+What every stage agrees on lives here:
+- the routing key is the idempotency key (tenant, source, id), so every copy of one event lands on
+  one partition and "the first copy in partition order" is the one that is stored;
+- an event's `seq` is its position in the log, `((offset + 1) << 10) | partition`: the writer
+  stores it and the correlator applies the event under it, without talking to each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from tower.events import Event
+from tower.settings import Settings
+
+PARTITION_BITS = 10
+MAX_PARTITIONS = 1 << PARTITION_BITS
+
+
+def writer_group(settings: Settings) -> str:
+    """The writers' consumer group, named after the topic (deployments sharing a broker stay apart)."""
+    return f"{settings.kafka_topic}.writer"
+
+
+def correlator_group(settings: Settings) -> str:
+    return f"{settings.kafka_topic}.correlator"
+
+
+def routing_key(event: Event) -> bytes:
+    """The message key: the idempotency key, so every copy of an event goes to the same partition."""
+    return f"{event.tenant}\x1f{event.source}\x1f{event.id}".encode()
+
+
+HEADERS = ("tenant", "source", "id", "type", "time_us", "traceparent")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def event_headers(event: Event) -> list[tuple[str, bytes]]:
+    """The columns the writer stores besides the payload, so it stores without parsing JSON."""
+    time_us = (event.time - EPOCH) // timedelta(microseconds=1)
+    values = (event.tenant, event.source, event.id, event.type, str(time_us), event.traceparent)
+    return [(name, value.encode()) for name, value in zip(HEADERS, values, strict=True)]
+
+
+def kafka_seq(partition: int, offset: int) -> int:
+    """The seq of the message at (partition, offset): unique, never 0, stable across readers."""
+    return ((offset + 1) << PARTITION_BITS) | partition
+
+
+def seq_position(seq: int) -> tuple[int, int]:
+    """(partition, offset) of a seq made by `kafka_seq`."""
+    return seq & (MAX_PARTITIONS - 1), (seq >> PARTITION_BITS) - 1
+
+
+def bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise ValueError("TOWER_KAFKA_BOOTSTRAP is not set")
+    return settings.kafka_bootstrap
+
+
+def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """acks=all and, unless TOWER_KAFKA_IDEMPOTENCE=false, the idempotent producer."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap(settings),
+        "acks": "all",
+        "enable_idempotence": settings.kafka_idempotence,
+        "linger_ms": 2,
+        "max_request_size": max(1_048_576, settings.max_body_bytes + 65_536),
+        "compression_type": None,
+        **overrides,
+    }
+    return AIOKafkaProducer(**options)
+
+
+def consumer(settings: Settings, group: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
+    """Manual commits, from the earliest offset for a group that never committed."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap(settings),
+        "group_id": group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 4 * 1_048_576,
+        "fetch_max_wait_ms": 50,
+        **overrides,
+    }
+    return AIOKafkaConsumer(*topics, **options)
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the events and dead-letter topics if they do not exist (idempotent)."""
+    if settings.kafka_partitions > MAX_PARTITIONS:
+        raise ValueError(f"TOWER_KAFKA_PARTITIONS is {settings.kafka_partitions}; at most {MAX_PARTITIONS}")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, partitions, settings.kafka_replication)
+            for name, partitions in (
+                (settings.kafka_topic, settings.kafka_partitions),
+                (dead_letter_topic(settings), 1),
+            )
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created it first
+                await admin.create_topics(wanted)
+    finally:
+        await admin.close()
+
+
+def dead_letter_topic(settings: Settings) -> str:
+    return f"{settings.kafka_topic}.dead-letters"
+
+
+async def topic_partitions(client: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[TopicPartition]:
+    """Every partition of `topic` (metadata may take a moment after the topic is created)."""
+    for _ in range(attempts):
+        parts = client.partitions_for_topic(topic)
+        if parts:
+            return [TopicPartition(topic, p) for p in sorted(parts)]
+        await client.topics()  # refreshes the metadata
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {topic!r} has no partitions in the broker's metadata")
+
+
+async def rewind_writers(settings: Settings, offset: int | None, when: datetime | None) -> dict[int, int]:
+    """Commit the writer group's offsets back to `offset`, or to the first message at or after `when`.
+
+    It joins the group to commit inside a generation (brokers refuse commits from outside a group
+    that has had members), so the writers must be stopped: a live member would take partitions.
+    """
+    client = consumer(settings, writer_group(settings), settings.kafka_topic)
+    await client.start()
+    try:
+        partitions = await topic_partitions(client, settings.kafka_topic)
+        deadline = asyncio.get_running_loop().time() + 60
+        while set(client.assignment()) != set(partitions):
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"the writer group holds {len(client.assignment())} of {len(partitions)} partitions here; "
+                    "stop every `tower writer` before moving its offsets"
+                )
+            await client.getmany(timeout_ms=200, max_records=1)
+        targets: dict[TopicPartition, int] = {}
+        if when is not None:
+            found = await client.offsets_for_times({tp: int(when.timestamp() * 1000) for tp in partitions})
+            for tp in partitions:
+                hit = found.get(tp)
+                if hit is not None:
+                    targets[tp] = hit.offset
+                else:  # nothing that late: start after the last message
+                    await client.seek_to_end(tp)
+                    targets[tp] = await client.position(tp)
+        else:
+            targets = {tp: offset or 0 for tp in partitions}
+        await client.commit(targets)
+        return {tp.partition: o for tp, o in targets.items()}
+    finally:
+        await client.stop()
+
+
+@dataclass
+class Lag:
+    """High-water marks seen in fetch responses and the positions a consumer has committed.
+
+    Lag is computed from the fetched high-water marks, not `end_offsets()`, which some brokers
+    (Tansu) answer late.
+    """
+
+    group: str
+    highwater: dict[int, int] = field(default_factory=dict)
+    committed: dict[int, int] = field(default_factory=dict)
+
+    def seen(self, client: AIOKafkaConsumer, partitions: Iterable[TopicPartition]) -> None:
+        for tp in partitions:
+            mark = client.highwater(tp)
+            if mark is not None:
+                self.highwater[tp.partition] = max(self.highwater.get(tp.partition, 0), mark)
+
+    def by_partition(self) -> dict[int, int]:
+        return {p: max(0, mark - self.committed.get(p, 0)) for p, mark in self.highwater.items()}
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_partition().values())
+
+    def metrics(self) -> list[str]:
+        return [
+            f'tower_kafka_consumer_lag{{group="{self.group}",partition="{p}"}} {n}'
+            for p, n in sorted(self.by_partition().items())
+        ]
+
+
+LAG_HELP = [
+    "# HELP tower_kafka_consumer_lag Messages past the group's committed offset, by partition.",
+    "# TYPE tower_kafka_consumer_lag gauge",
+]
