@@ -62,8 +62,11 @@ def run(mode: str, env: dict[str, str], bodies: list[bytes], total: int, probes:
         visible: list[float] = []
         with httpx.Client(base_url=server.url, timeout=30) as c:
             for n in range(probes):
-                r = c.post("/v1/events", content=orjson.dumps(probe_event(mode, n)),
-                           headers={"Content-Type": "application/cloudevents+json"})
+                r = c.post(
+                    "/v1/events",
+                    content=orjson.dumps(probe_event(mode, n)),
+                    headers={"Content-Type": "application/cloudevents+json"},
+                )
                 assert r.status_code == 202, r.text
                 acked = time.perf_counter()
                 while not c.get("/v1/lookup", params={"q": f"#{mode}-{n}"}).json()["matches"]:
@@ -89,27 +92,49 @@ def main() -> None:
     args = parser.parse_args()
     bodies = list(synthetic.ndjson_batches(args.events, 5_000))
     broker = Tansu(Path(tempfile.mkdtemp(prefix="tansu-")) / "tansu.log").start()
-    kafka_env = {"TOWER_KAFKA_BOOTSTRAP": broker.bootstrap, "TOWER_KAFKA_IDEMPOTENCE": "false",
-                 "TOWER_KAFKA_PARTITIONS": "6"}
+    kafka_env = {
+        "TOWER_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "TOWER_KAFKA_IDEMPOTENCE": "false",
+        "TOWER_KAFKA_PARTITIONS": "6",
+    }
     rounds: dict[str, list[dict[str, Any]]] = {"embedded": [], "kafka": []}
     try:
         for i in range(args.rounds):  # alternating, so both modes see the same machine
             rounds["embedded"].append(run(f"embedded{i}", {}, bodies, args.events, args.probes))
-            rounds["kafka"].append(run(f"kafka{i}", {**kafka_env, "TOWER_KAFKA_TOPIC": f"bench-{i}"}, bodies,
-                                       args.events, args.probes))
+            rounds["kafka"].append(
+                run(f"kafka{i}", {**kafka_env, "TOWER_KAFKA_TOPIC": f"bench-{i}"}, bodies, args.events, args.probes)
+            )
     finally:
         broker.stop()
     results = {mode: max(runs, key=lambda r: r["events_per_s"]) for mode, runs in rounds.items()}
     e, k = results["embedded"], results["kafka"]
-    print(table([
-        ("", "events/s", "202 p50 ms", "visible p50 ms", "visible p99 ms"),
-        *[(name, f"{r['events_per_s']:,.0f}", f"{r['ack_p50_ms']:.1f}", f"{r['visible_p50_ms']:.1f}",
-           f"{r['visible_p99_ms']:.1f}") for name, r in results.items()],
-        ("kafka / embedded", f"{k['events_per_s'] / e['events_per_s']:.2f}", f"{k['ack_p50_ms'] / e['ack_p50_ms']:.2f}",
-         f"{k['visible_p50_ms'] / e['visible_p50_ms']:.2f}", f"{k['visible_p99_ms'] / e['visible_p99_ms']:.2f}"),
-    ]))
-    write_result("kafka", {"benchmark": "kafka", "machine": machine(), "params": vars(args), **results,
-                           "rounds": rounds})
+    print(
+        table(
+            [
+                ("", "events/s", "202 p50 ms", "visible p50 ms", "visible p99 ms"),
+                *[
+                    (
+                        name,
+                        f"{r['events_per_s']:,.0f}",
+                        f"{r['ack_p50_ms']:.1f}",
+                        f"{r['visible_p50_ms']:.1f}",
+                        f"{r['visible_p99_ms']:.1f}",
+                    )
+                    for name, r in results.items()
+                ],
+                (
+                    "kafka / embedded",
+                    f"{k['events_per_s'] / e['events_per_s']:.2f}",
+                    f"{k['ack_p50_ms'] / e['ack_p50_ms']:.2f}",
+                    f"{k['visible_p50_ms'] / e['visible_p50_ms']:.2f}",
+                    f"{k['visible_p99_ms'] / e['visible_p99_ms']:.2f}",
+                ),
+            ]
+        )
+    )
+    write_result(
+        "kafka", {"benchmark": "kafka", "machine": machine(), "params": vars(args), **results, "rounds": rounds}
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -121,8 +122,10 @@ def build_kafka_services(settings: Settings, stages: frozenset[str] | None = Non
             hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
             clock=clock,
         )
-    # the SLO engine runs where the correlator does: its "now" is held to what that correlator applied
+    # The SLO engine runs beside the correlator (its "now" held to what that correlator applied) or
+    # in a process of its own (`tower slo`, on a ClickHouse server) on the plain clock.
     evaluation_clock: Clock = HorizonClock(clock, correlator) if correlator is not None else clock
+    runs_slo = correlator is not None or "slo" in stages
     return Services(
         store=store,
         bus=bus,
@@ -132,7 +135,7 @@ def build_kafka_services(settings: Settings, stages: frozenset[str] | None = Non
         clock=clock,
         telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
         evaluation_clock=evaluation_clock,
-        slo=build_engine(store, evaluation_clock, settings) if correlator is not None else None,
+        slo=build_engine(store, evaluation_clock, settings) if runs_slo else None,
         kafka_writer=KafkaWriter(store, settings) if "writer" in stages else None,
         feed=KafkaFeed(correlator, store, settings) if correlator is not None else None,
         owns_store=owns_store,
@@ -240,24 +243,14 @@ def create_app(settings: Settings | None = None, stages: frozenset[str] | None =
         )
 
     load_adapters()
-    full = (
-        events,
-        adapters,
-        traces,
-        logs,
-        dead_letters,
-        health,
-        lookup,
-        journeys,
-        trace_reads,
-        log_reads,
-        clock,
-        slos,
-        slo_alerts,
-        slo_kpis,
-        reconciliation,
-    )
-    routers = (health,) if stages is not None and "collector" not in stages else full
+    ingest = (events, adapters, traces, logs)
+    reads = (dead_letters, lookup, journeys, trace_reads, log_reads, clock, slos, slo_alerts, slo_kpis, reconciliation)
+    if stages is None or "collector" in stages:
+        routers: tuple[Any, ...] = (*ingest, health, *reads)
+    elif "slo" in stages:  # the SLO engine's process answers every read (the dashboard's API)
+        routers = (health, *reads)
+    else:  # a writer or the correlator: health and metrics only
+        routers = (health,)
     for module in routers:
         app.include_router(module.router)
     return app

@@ -115,6 +115,15 @@ def correlator(
 
 
 @app.command()
+def slo(
+    host: Annotated[str | None, typer.Option(help="Bind address of the read API [TOWER_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of the read API [TOWER_PORT]")] = None,
+) -> None:
+    """Run the SLO engine on its own, with the read API the dashboard uses (journeys, SLOs, alerts, KPIs)."""
+    _run_stage("slo", host, port)
+
+
+@app.command()
 def migrate(
     data_dir: Annotated[Path | None, typer.Option(help="Embedded store [TOWER_DATA_DIR]")] = None,
 ) -> None:

@@ -153,9 +153,7 @@ class Store:
             raise StoreError("a tenant-scoped read must filter on {tenant:String}")
         return self.query_dicts(sql, {**(parameters or {}), "tenant": tenant}, role="read", binary=binary)
 
-    def insert_arrow(
-        self, table: str, data: Any, role: str = "writer", settings: dict[str, Any] | None = None
-    ) -> None:
+    def insert_arrow(self, table: str, data: Any, role: str = "writer", settings: dict[str, Any] | None = None) -> None:
         self._retry(
             lambda: self.client(role).insert_arrow(f"{self.database}.{table}", data, settings=settings),
             f"INSERT {table}",
@@ -214,7 +212,6 @@ class Store:
             applied.append(migration.number)
             log.info("applied migration %04d %s", migration.number, migration.name)
         return applied
-
 
     def _statements(self, sql: str) -> list[str]:
         return cluster_statements(sql, self.cluster, self.database) if self.cluster else [sql]

@@ -60,8 +60,10 @@ def partitioned(events: list[Event]) -> dict[int, list[tuple[int, Event]]]:
 
 def interleavings(parts: dict[int, list[tuple[int, Event]]]) -> dict[str, list[tuple[int, Event]]]:
     rng = random.Random(8)
-    whole = {f"whole partitions in order {order}": [m for p in order for m in parts[p]]
-             for order in ([0, 1, 2, 3, 4, 5], [5, 3, 1, 4, 2, 0])}
+    whole = {
+        f"whole partitions in order {order}": [m for p in order for m in parts[p]]
+        for order in ([0, 1, 2, 3, 4, 5], [5, 3, 1, 4, 2, 0])
+    }
     # Round robin in random-sized slices, as a consumer's fetches would hand them over.
     cursors = {p: 0 for p in parts}
     mixed: list[tuple[int, Event]] = []
