@@ -132,12 +132,12 @@ class KafkaFeed:
                     pairs = await asyncio.to_thread(self._pairs, ready)
                     await asyncio.to_thread(self.correlator.step, pairs, positions)
                     await self._commit(positions)
-                if self.lag_events == 0:
-                    self.correlator.horizon = max(self.correlator.horizon, observed)
                 elif self._stopping:
                     return
                 elif buffered >= 2 * self.batch:
                     await asyncio.sleep(self.interval)
+                if self.lag_events == 0:  # everything acknowledged before `observed` is applied
+                    self.correlator.horizon = max(self.correlator.horizon, observed)
             except Exception:
                 log.exception("correlator step failed; retrying")
                 if self._stopping:
