@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 
@@ -84,7 +84,6 @@ class Business:
     backorder_days: tuple[int, int] = (1, 3)
     shopify_secret: str = "shpss_simulated_webhook_secret"
     easypost_secret: str = "easypost_simulated_webhook_secret"
-    sku_names: tuple[str, ...] = field(default=())
 
     def sku(self, n: int) -> str:
         return f"SKU-{1000 + n}"
@@ -97,10 +96,6 @@ class Business:
 
     def carrier(self, key: str) -> Carrier:
         return next(c for c in self.carriers if c.key == key)
-
-
-def pick(rng: random.Random, items: tuple[object, ...], weights: list[float]) -> object:
-    return rng.choices(items, weights=weights, k=1)[0]
 
 
 def seasonal_rate(at: datetime) -> float:
