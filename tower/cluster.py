@@ -23,7 +23,7 @@ CREATE = re.compile(
     r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)(?:\((?P<args>[^)]*)\))?(?P<rest>.*)$",
     re.DOTALL,
 )
-ORDER_BY = re.compile(r"ORDER BY\s+(\([^)]*\)|[\w.]+)")
+ORDER_BY = re.compile(r"ORDER BY\s+")
 ALTER = re.compile(r"^\s*ALTER TABLE \{db\}\.(?P<name>\w+)\s+(?P<rest>.*)$", re.DOTALL)
 
 
@@ -40,13 +40,12 @@ def cluster_statements(statement: str, cluster: str, database: str) -> list[str]
             return [cluster_command(statement, cluster)]
         raise ValueError(f"cluster mode cannot transform this statement: {statement.strip()[:120]!r}")
     name, engine, rest = create["name"], create["engine"], create["rest"]
-    order = ORDER_BY.search(rest)
-    if order is None:
+    key = sorting_key(rest)
+    if key is None:
         raise ValueError(f"table {name}: cluster mode needs an ORDER BY to shard by")
     local = f"{name}_local"
     path = f"'/clickhouse/tables/{{shard}}/{{database}}/{local}'"
     args = ", ".join(a for a in (path, "'{replica}'", (create["args"] or "").strip()) if a)
-    key = order.group(1)
     sharding = f"cityHash64{key}" if key.startswith("(") else f"cityHash64({key})"
     return [
         f"CREATE TABLE IF NOT EXISTS {{db}}.{local} ON CLUSTER {quote(cluster)} ({create['body']}) "
@@ -54,6 +53,26 @@ def cluster_statements(statement: str, cluster: str, database: str) -> list[str]
         f"CREATE TABLE IF NOT EXISTS {{db}}.{name} ON CLUSTER {quote(cluster)} AS {{db}}.{local} "
         f"ENGINE = Distributed({quote(cluster)}, {quote(database)}, {quote(local)}, {sharding})",
     ]
+
+
+def sorting_key(rest: str) -> str | None:
+    """The ORDER BY expression after the engine: a parenthesised tuple (nested calls and all) or one
+    column or call."""
+    found = ORDER_BY.search(rest)
+    if found is None:
+        return None
+    text = rest[found.end() :]
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0 and text.startswith("("):
+                return text[: i + 1]
+        elif depth == 0 and (ch.isspace() or ch == ","):
+            return text[:i]
+    return text.strip() or None
 
 
 def cluster_command(statement: str, cluster: str) -> str:
