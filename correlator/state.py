@@ -16,7 +16,11 @@ from tower.milestones import BY_TYPE, DEPARTURE, PATH, REQUIRED
 
 RANK_STAGE = {m.rank: m.stage for m in PATH}
 RANK: dict[str, int] = {m.type: m.rank for m in PATH if m.rank is not None}
-DUPLICATE_EXEMPT = frozenset({"shipment.exception", "order.status_synced"})
+# Milestones a system rightly reports more than once: a parcel scanned in transit at every hub,
+# delivery re-attempted, exceptions and status syncs as they come.
+DUPLICATE_EXEMPT = frozenset(
+    {"shipment.in_transit", "shipment.out_for_delivery", "shipment.exception", "order.status_synced"}
+)
 
 
 def iso(time_us: int | None) -> str | None:
