@@ -684,22 +684,35 @@ class Simulation:
             t.milestones["fulfillment.picked"] = now
         plain = [(ln, s, q) for ln, s, q, _ in order.lines]
         send_at = self.wms_send_time(w, now, order)
+        self._confirm(w, order, ticket, "picked", plain, send_at)
+        packed = now + w.pack.draw(self.rng)
+        self.at(packed, lambda: self._pack(order, ticket))
+
+    def _confirm(
+        self,
+        w: Warehouse,
+        order: _Order,
+        ticket: str,
+        status: str,
+        plain: list[tuple[str, str, int]],
+        send_at: datetime,
+    ) -> None:
+        """A CSV or SDK warehouse confirms a pick or a pack of a ticket (the 3PL says it its own way)."""
+        now = self._now
         if w.wms == "csv":
-            rows = [(order.so, ticket, "picked", s, q, w.key.upper(), "", "", now) for _, s, q in plain]
+            rows = [(order.so, ticket, status, s, q, w.key.upper(), "", "", now) for _, s, q in plain]
             self.at(send_at, lambda: self.batch(("csv", w.key), rows))
         elif w.wms == "sdk":
             self.event(
                 f"wms/{w.key}",
-                "fulfillment.picked",
+                f"fulfillment.{status}",
                 now,
                 [{"type": "order", "ids": {"erp": order.so}}, {"type": "fulfillment", "ids": {f"wms/{w.key}": ticket}}],
-                step="wms.confirm_pick",
+                step=f"wms.confirm_{status.removesuffix('ed')}",
                 dims={"warehouse": w.key, "system": "wms"},
                 facts={"lines": [{"line": ln, "sku": s, "quantity": q} for ln, s, q in plain]},
                 delay=send_at - now,
             )
-        packed = now + w.pack.draw(self.rng)
-        self.at(packed, lambda: self._pack(order, ticket))
 
     def _pack(self, order: _Order, ticket: str) -> None:
         b, t, now = self.business, order.truth, self._now
@@ -713,21 +726,9 @@ class Simulation:
         else:
             groups = [plain]
         send_at = self.wms_send_time(w, now, order)
-        if w.wms == "csv":
-            rows = [(order.so, ticket, "packed", s, q, w.key.upper(), "", "", now) for _, s, q in plain]
-            self.at(send_at, lambda: self.batch(("csv", w.key), rows))
-        elif w.wms == "sdk":
-            self.event(
-                f"wms/{w.key}",
-                "fulfillment.packed",
-                now,
-                [{"type": "order", "ids": {"erp": order.so}}, {"type": "fulfillment", "ids": {f"wms/{w.key}": ticket}}],
-                step="wms.confirm_pack",
-                dims={"warehouse": w.key, "system": "wms"},
-                facts={"lines": [{"line": ln, "sku": s, "quantity": q} for ln, s, q in plain]},
-                delay=send_at - now,
-            )
-        else:
+        if w.wms in ("csv", "sdk"):
+            self._confirm(w, order, ticket, "packed", plain, send_at)
+        else:  # the 3PL's 945
             shipment_ref = f"SH-{self.counter('3pl'):07d}"
             segs = formats.x12_945(order.so, shipment_ref, now, plain)
             self.at(send_at, lambda: self.batch(("x12", "WESTLOG", b.company, "945"), segs))
