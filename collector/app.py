@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from adapters.registry import load_all as load_adapters
-from collector.api import adapters, clock, dead_letters, events, health, logs, traces
+from collector.api import adapters, clock, dead_letters, deliveries, events, health, logs, traces
 from collector.consume import KafkaWriter
 from collector.otlp.schema import MIGRATIONS as OTLP_MIGRATIONS
 from collector.otlp.writer import TelemetryWriter
@@ -243,7 +243,7 @@ def create_app(settings: Settings | None = None, stages: frozenset[str] | None =
         )
 
     load_adapters()
-    ingest = (events, adapters, traces, logs)
+    ingest = (events, deliveries, adapters, traces, logs)
     reads = (dead_letters, lookup, journeys, trace_reads, log_reads, clock, slos, slo_alerts, slo_kpis, reconciliation)
     if stages is None or "collector" in stages:
         routers: tuple[Any, ...] = (*ingest, health, *reads)

@@ -43,6 +43,14 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
         return response
 
 
+def carry_traceparent(events: list[dict[str, Any]], traceparent: str | None) -> None:
+    """W3C trace context over HTTP: the sync step that delivered the payload is the one its events
+    came from, unless the payload itself says otherwise."""
+    if traceparent and TRACEPARENT.fullmatch(traceparent.strip()):
+        for produced in events:
+            produced.setdefault("traceparent", traceparent.strip())
+
+
 async def run_adapter(adapter: str, request: Request, principal: Principal, span: Span) -> JSON:
     services = request.app.state.services
     settings = request.app.state.settings
@@ -78,12 +86,7 @@ async def run_adapter(adapter: str, request: Request, principal: Principal, span
         )
         raise ApiError(status, code, reason, [{"index": None, "id": None, "field": where, "reason": reason}]) from None
 
-    # W3C trace context over HTTP: the sync step that delivered the payload is the one its events
-    # came from, unless the payload itself says otherwise.
-    traceparent = request.headers.get("traceparent")
-    if traceparent and TRACEPARENT.fullmatch(traceparent.strip()):
-        for produced in result.events:
-            produced.setdefault("traceparent", traceparent.strip())
+    carry_traceparent(result.events, request.headers.get("traceparent"))
     parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
     valid, rejected, letters = await asyncio.to_thread(screen, parsed, principal, content_type)
     for letter in letters:

@@ -1,0 +1,238 @@
+"""`POST /v1/deliveries`: many native deliveries (webhooks, EDI files, tracking responses) in one request.
+
+Each line of the NDJSON body is one delivery as its platform sent it — the adapter's name, the
+headers it came with (signatures included: each is verified as if it had come alone), the query
+parameters, and the body — and each goes through its adapter exactly as `POST /v1/adapters/{name}`
+would take it: refused ones are dead-lettered with their reason, the events of the others accepted
+once durable. What it saves is the HTTP round trip and the commit per delivery: for replaying an
+archive of webhooks after an outage, for bridges that buffer, and for the simulator, which delivers
+a month of a distributor's traffic in minutes.
+
+    {"adapter": "shopify", "headers": {"x-shopify-topic": "orders/create", …}, "body": "{…}"}
+    {"adapter": "tracking", "params": {"carrier": "ups"}, "headers": {…}, "body_base64": "…"}
+
+The answer (`202`) has one result per line, in order, with what the single route would have said:
+`status` 202 and the counts, or the refusal's status and error. A delivery the writer had no room
+for has status 429 and `retry_after` (seconds), and its index is in `retry`: send those again
+(nothing of them was stored; a delivery sent twice is deduplicated on its events' ids anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from opentelemetry import trace
+
+from adapters.base import AdapterError, AdapterResult
+from adapters.registry import ADAPTERS
+from collector.api.adapters import carry_traceparent
+from collector.api.events import append, read_body, screen
+from collector.ingest import BodyError, Candidate, Parsed, media_type
+from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
+from tower.api import JSON, ApiError, IngestAccess, Principal
+from tower.events import Event
+from tower.telemetry import request_span
+
+router = APIRouter(tags=["ingest"])
+TRACER = trace.get_tracer("control-tower.collector")
+
+ENDPOINT = "/v1/deliveries"
+MAX_DELIVERIES = 5_000  # deliveries in one request (413 above)
+
+
+@dataclass(slots=True)
+class Delivery:
+    index: int
+    adapter: str
+    headers: dict[str, str]  # lower-cased, query parameters as x-tower-param-*
+    body: bytes
+    events: list[Event] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@router.post(
+    ENDPOINT,
+    status_code=202,
+    summary="Ingest many native deliveries (webhooks, EDI files…) in one request, each through its adapter",
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {
+                        "type": "string",
+                        "description": 'one delivery a line: {"adapter", "headers", "params", "body"|"body_base64"}',
+                    }
+                }
+            },
+        }
+    },
+)
+async def post_deliveries(request: Request, principal: IngestAccess) -> JSON:
+    attributes = {"tower.tenant": principal.tenant, "http.request.method": "POST", "http.route": ENDPOINT}
+    with request_span(TRACER, "ingest.deliveries", request.headers, attributes) as span:
+        services = request.app.state.services
+        settings = request.app.state.settings
+        body = b""
+        try:
+            if media_type(request.headers.get("content-type")) != "application/x-ndjson":
+                raise BodyError(415, "unsupported_media_type", "send deliveries as application/x-ndjson, one per line")
+            body = await read_body(request, settings.max_body_bytes)
+            deliveries = read_deliveries(body)
+        except BodyError as exc:
+            letter = DeadLetter(
+                principal.tenant,
+                ENDPOINT,
+                media_type(request.headers.get("content-type")),
+                exc.status,
+                -1 if exc.index is None else exc.index,
+                "",
+                exc.field,
+                exc.message,
+                body if exc.raw is None else exc.raw,
+            )
+            await asyncio.to_thread(services.quarantine.record, [letter])
+            detail = {"index": exc.index, "id": None, "field": exc.field, "reason": exc.message}
+            raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
+
+        # Parsing is CPU work: all of it in one trip off the event loop.
+        letters = await asyncio.to_thread(parse_all, deliveries, principal, settings.secrets)
+        if letters:
+            await asyncio.to_thread(services.quarantine.record, letters)
+        # One writer request per delivery, all queued at once: they land in the same group commit,
+        # and each delivery learns its own accepted and duplicate counts.
+        carrying = [d for d in deliveries if d.events]
+        written = await asyncio.gather(*(append(services.writer, d.events) for d in carrying), return_exceptions=True)
+        for delivery, outcome in zip(carrying, written, strict=True):
+            if isinstance(outcome, ApiError):  # the writer is behind: this delivery is to be sent again
+                delivery.result = refusal(delivery, outcome.status, outcome.code, "", outcome.message)
+                delivery.result["retry_after"] = int(outcome.headers.get("Retry-After", "1"))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                delivery.result["accepted"] = outcome.accepted
+                delivery.result["duplicates"] = outcome.duplicates
+        results = [d.result for d in deliveries]
+        totals = {
+            "deliveries": len(results),
+            "accepted": sum(r.get("accepted", 0) for r in results),
+            "duplicates": sum(r.get("duplicates", 0) for r in results),
+            "refused": sum(1 for r in results if r["status"] != 202 and "retry_after" not in r),
+            "retry": [r["index"] for r in results if "retry_after" in r],
+        }
+        span.set_attributes({f"tower.deliveries.{k}": v for k, v in totals.items()})
+        span.set_attribute("http.response.status_code", 202)
+        return JSON({**totals, "results": results}, status_code=202)
+
+
+def read_deliveries(body: bytes) -> list[Delivery]:
+    """The NDJSON lines as deliveries; a line that is not a delivery refuses the whole request,
+    naming the line and the field (nothing of it was taken yet)."""
+    deliveries: list[Delivery] = []
+    for number, line in enumerate(body.splitlines()):
+        if not line.strip():
+            continue
+        index = len(deliveries)
+        if index >= MAX_DELIVERIES:
+            raise BodyError(413, "too_many_deliveries", f"at most {MAX_DELIVERIES} deliveries per request", index=index)
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise BodyError(400, "invalid_json", f"line {number + 1}: {exc}", index=index) from None
+        if not isinstance(item, dict):
+            raise BodyError(400, "invalid_delivery", f"line {number + 1} is not a JSON object", index=index)
+        adapter = item.get("adapter")
+        if not isinstance(adapter, str) or not adapter:
+            raise BodyError(400, "invalid_delivery", "a delivery names its adapter", "adapter", index)
+        headers, params = item.get("headers") or {}, item.get("params") or {}
+        for name, mapping in (("headers", headers), ("params", params)):
+            if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+                raise BodyError(400, "invalid_delivery", f"{name} must map names to strings", name, index)
+        if isinstance(item.get("body"), str):
+            payload = item["body"].encode()
+        elif isinstance(item.get("body_base64"), str):
+            try:
+                payload = base64.b64decode(item["body_base64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise BodyError(400, "invalid_delivery", "body_base64 is not base64", "body_base64", index) from None
+        else:
+            raise BodyError(400, "invalid_delivery", "a delivery has a body (text) or body_base64", "body", index)
+        lowered = {k.lower(): v for k, v in headers.items()} | {
+            f"x-tower-param-{k.lower()}": v for k, v in params.items()
+        }
+        deliveries.append(Delivery(index, adapter, lowered, payload))
+    if not deliveries:
+        raise BodyError(400, "empty_batch", "the body holds no deliveries")
+    return deliveries
+
+
+def parse_all(deliveries: list[Delivery], principal: Principal, secrets: dict[str, str]) -> list[DeadLetter]:
+    """Run every delivery through its adapter and screen its events; fill in each one's result
+    (refusal or events to write) and return the dead letters. Blocking."""
+    letters: list[DeadLetter] = []
+    for d in deliveries:
+        endpoint = f"/v1/adapters/{d.adapter}"  # a dead letter replays through the single route
+        content_type = media_type(d.headers.get("content-type"))
+        parser = ADAPTERS.get(d.adapter)
+        if parser is None:
+            reason = f"no adapter {d.adapter!r}; known: {', '.join(sorted(ADAPTERS))}"
+            d.result = refusal(d, 404, "unknown_adapter", "adapter", reason)
+            continue
+        try:
+            with TRACER.start_as_current_span(
+                f"adapter.parse {d.adapter}", attributes={"tower.body.bytes": len(d.body)}
+            ):
+                result: AdapterResult = parser.parse(d.body, d.headers, secrets)
+        except AdapterError as exc:
+            code = "unauthorized_payload" if exc.status == 401 else "invalid_payload"
+            d.result = refusal(d, exc.status, code, exc.where, exc.reason)
+            kept = {k: v for k, v in d.headers.items() if k not in KEPT_HEADERS_EXCLUDED}
+            letters.append(
+                DeadLetter(
+                    principal.tenant, endpoint, content_type, exc.status, -1, "", exc.where, exc.reason, d.body, kept
+                )
+            )
+            continue
+        carry_traceparent(result.events, d.headers.get("traceparent"))
+        parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
+        valid, rejected, screened = screen(parsed, principal, content_type)
+        for letter in screened:
+            letter.endpoint = endpoint
+        letters.extend(screened)
+        d.events = valid
+        d.result = {
+            "index": d.index,
+            "adapter": d.adapter,
+            "status": 202,
+            "events": len(result.events),
+            "accepted": 0,
+            "duplicates": 0,
+            "rejected": rejected,
+            "notes": result.notes,
+        }
+        if result.reply is not None:
+            d.result["reply"] = {
+                "content_type": result.reply_content_type,
+                "body": result.reply.decode("utf-8", "replace"),
+            }
+    return letters
+
+
+def refusal(d: Delivery, status: int, code: str, where: str, reason: str) -> dict[str, Any]:
+    return {
+        "index": d.index,
+        "adapter": d.adapter,
+        "status": status,
+        "error": {
+            "code": code,
+            "message": reason,
+            "details": [{"index": None, "id": None, "field": where, "reason": reason}],
+        },
+    }
