@@ -28,8 +28,11 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--orders-per-day", type=float, default=2000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--scenario", action="append", default=[])
+    parser.add_argument(
+        "--per-message", action="store_true", help="one request per delivery instead of a step's in one /v1/deliveries"
+    )
     parser.add_argument("--data-dir", type=Path, help="keep the store here (default: a temporary dir)")
     args = parser.parse_args()
     start = datetime(2026, 9, 1, tzinfo=UTC)
@@ -39,7 +42,7 @@ def main() -> None:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-simulate-"))
     began = time.perf_counter()
     with ServerProcess(data_dir, {**secrets_env(), "TOWER_CLOCK": "2026-09-01T00:00:00Z"}) as server:
-        simulation, report = deliver(plan, server.url, concurrency=args.concurrency)
+        simulation, report = deliver(plan, server.url, concurrency=args.concurrency, batch=not args.per_message)
         end_to_end = time.perf_counter() - began
     if args.data_dir is None:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -50,6 +53,7 @@ def main() -> None:
             "orders_per_day": args.orders_per_day,
             "seed": args.seed,
             "scenarios": args.scenario,
+            "delivery": "per message" if args.per_message else "batched per step (/v1/deliveries)",
         },
         "orders": len(simulation.truth.orders),
         "messages": report.messages,

@@ -104,7 +104,6 @@ def run_demo(
             api_url, dashboard_url = stack.api_url, stack.dashboard_url
         else:
             api_url, dashboard_url = running.enter_context(ServerProcess(data_dir, env, port)).url, None
-        running.callback(stopping.set)  # the trickle stops before the processes do
         trickle = threading.Thread(
             target=sim.live,
             kwargs={
@@ -120,6 +119,12 @@ def run_demo(
             daemon=True,
         )
         trickle.start()
+
+        def stop_trickle() -> None:
+            stopping.set()
+            trickle.join(timeout=30)
+
+        running.callback(stop_trickle)  # the trickle stops before the processes do
         print(
             "\nControl Tower is running on the simulated business, with live traffic trickling in.\n"
             f"  API        {api_url}  (docs: {api_url}/docs)\n"

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from simulator.business import Business
 from simulator.engine import Simulation, Step
 from simulator.scenarios import Scenario, parse
-from simulator.send import Report, Sender
+from simulator.send import DeliveryError, Report, Sender
 
 
 def demo_scenarios(days: float) -> list[str]:
@@ -97,13 +97,16 @@ def deliver(
     url: str,
     *,
     api_key: str | None = None,
-    concurrency: int = 8,
+    concurrency: int = 32,
     drive_clock: bool = True,
     progress: Callable[[Step, Report], None] | None = None,
     resume: dict[str, Any] | None = None,
+    batch: bool = True,
 ) -> tuple[Simulation, Report]:
+    """Send the plan's traffic to the tower at `url`. `batch`: each step's adapter deliveries in one
+    `POST /v1/deliveries` (a month in minutes); otherwise one request per delivery, as in life."""
     simulation = plan.simulation(resume)
-    sender = Sender(url, api_key=api_key, concurrency=concurrency, drive_clock=drive_clock)
+    sender = Sender(url, api_key=api_key, concurrency=concurrency, drive_clock=drive_clock, batch=batch)
     try:
         sender.prepare(plan.start)
         report = sender.deliver(simulation.steps(), progress)
@@ -162,8 +165,13 @@ def live(
                 if stop():
                     return
                 time.sleep(1)
-            for future in sender.submit(step):
-                future.result()
+            try:
+                for future in sender.submit(step):
+                    future.result()
+            except DeliveryError:
+                if stop():  # the tower went down while we were stopping anyway
+                    return
+                raise
             sender.flush_spans()  # live: each minute's spans go out with it
             if state_path is not None:
                 state_path.write_text(json.dumps(simulation.state()))

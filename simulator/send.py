@@ -8,6 +8,7 @@ counted: accepted, duplicates, rejected — the numbers the ground truth is chec
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections import Counter, deque
@@ -18,10 +19,26 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from simulator.engine import ROUTES, Message, Step
 
-SPAN_STEPS = 12  # steps whose spans go out in one request
+DELIVERIES = "/v1/deliveries"
+ADAPTER_ROUTE = "/v1/adapters/"
+BATCH_DELIVERIES = 500  # adapter deliveries in one request when batching
+SPAN_STEPS = 48  # steps whose spans go out in one request (four simulated hours: each costs the tower an insert)
+
+
+def delivery(message: Message) -> dict[str, Any]:
+    """A message as one line of `POST /v1/deliveries`: its adapter, headers, query parameters and body."""
+    path, _, query = message.route.removeprefix(ADAPTER_ROUTE).partition("?")
+    params = dict(pair.split("=", 1) for pair in query.split("&") if "=" in pair)
+    line: dict[str, Any] = {"adapter": path, "headers": message.headers, "params": params}
+    try:
+        line["body"] = message.body.decode()
+    except UnicodeDecodeError:
+        line["body_base64"] = base64.b64encode(message.body).decode()
+    return line
 
 
 class DeliveryError(RuntimeError):
@@ -70,9 +87,10 @@ class Sender:
         url: str,
         *,
         api_key: str | None = None,
-        concurrency: int = 8,
+        concurrency: int = 32,
         drive_clock: bool = True,
         send_spans: bool = True,
+        batch: bool = False,
         timeout: float = 60.0,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -81,6 +99,7 @@ class Sender:
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="simulator-send")
         self.drive_clock = drive_clock
         self.send_spans = send_spans
+        self.batch = batch  # a step's adapter deliveries in one request (`POST /v1/deliveries`)
         self.report = Report()
         self._lock = threading.Lock()
         self._span_bodies: list[bytes] = []
@@ -139,11 +158,14 @@ class Sender:
             self._count(message, response)
 
     def _count(self, message: Message, response: httpx.Response) -> None:
+        status = response.status_code
+        self._tally(message, status, response.json() if status == 202 else None, response.text)
+
+    def _tally(self, message: Message, status: int, payload: dict[str, Any] | None, text: str) -> None:
         report = self.report
         report.messages += 1
         report.by_kind[message.kind] += 1
-        if response.status_code == 202:
-            payload = response.json()
+        if status == 202 and payload is not None:
             report.accepted += payload.get("accepted", 0)
             report.duplicates += payload.get("duplicates", 0)
             if payload.get("duplicates"):
@@ -154,14 +176,43 @@ class Sender:
             report.rejected_events += len(rejected)
             if rejected and not message.malformed:
                 report.unexpected.append({"kind": message.kind, "status": 202, "rejected": rejected[:3]})
-        elif 400 <= response.status_code < 500:
+        elif 400 <= status < 500:
             report.refused_messages += 1
             if not message.malformed:
-                report.unexpected.append(
-                    {"kind": message.kind, "status": response.status_code, "body": response.text[:500]}
-                )
+                report.unexpected.append({"kind": message.kind, "status": status, "body": text[:500]})
         else:
-            raise DeliveryError(f"{message.kind} to {message.route}: {response.status_code} {response.text[:300]}")
+            raise DeliveryError(f"{message.kind} to {message.route}: {status} {text[:300]}")
+
+    def post_batch(self, messages: list[Message]) -> None:
+        """Deliveries to adapters in one `POST /v1/deliveries`; the ones the tower had no room for
+        (status 429 in their result) go again after the time it asks for."""
+        pending = messages
+        for _ in range(30):
+            body = b"".join(orjson.dumps(delivery(m)) + b"\n" for m in pending)
+            response = self.client.post(DELIVERIES, content=body, headers={"Content-Type": "application/x-ndjson"})
+            if response.status_code in (429, 503):
+                with self._lock:
+                    self.report.retries += 1
+                time.sleep(min(float(response.headers.get("Retry-After", "1")), 5.0))
+                continue
+            if response.status_code != 202:
+                raise DeliveryError(f"{DELIVERIES}: {response.status_code} {response.text[:300]}")
+            again: list[Message] = []
+            wait = 0.0
+            with self._lock:
+                for message, result in zip(pending, response.json()["results"], strict=True):
+                    if "retry_after" in result:
+                        again.append(message)
+                        wait = max(wait, float(result["retry_after"]))
+                        self.report.retries += 1
+                    else:
+                        text = orjson.dumps(result.get("error", "")).decode()
+                        self._tally(message, result["status"], result, text)
+            if not again:
+                return
+            pending = again
+            time.sleep(min(wait, 5.0))
+        raise DeliveryError(f"{len(pending)} deliveries: the tower kept refusing them")
 
     def spans(self, body: bytes, count: int) -> None:
         if not (self.send_spans and body):
@@ -187,7 +238,16 @@ class Sender:
         return None
 
     def submit(self, step: Step) -> list[Future[None]]:
-        futures = [self.pool.submit(self.post, m) for m in step.messages]
+        if self.batch:
+            through_adapters = [m for m in step.messages if m.route.startswith(ADAPTER_ROUTE)]
+            others = [m for m in step.messages if not m.route.startswith(ADAPTER_ROUTE)]
+            futures = [
+                self.pool.submit(self.post_batch, through_adapters[i : i + BATCH_DELIVERIES])
+                for i in range(0, len(through_adapters), BATCH_DELIVERIES)
+            ]
+            futures += [self.pool.submit(self.post, m) for m in others]
+        else:
+            futures = [self.pool.submit(self.post, m) for m in step.messages]
         spans = self._gather_spans(step)
         if spans is not None:
             futures.append(spans)

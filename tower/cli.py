@@ -414,7 +414,15 @@ def simulate(
         Path | None, typer.Option(help="Where to write the ground truth [<data dir>/simulation/truth.json]")
     ] = None,
     step_minutes: Annotated[float, typer.Option(help="Simulated minutes per delivery step")] = 5,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight")] = 32,
+    per_message: Annotated[
+        bool,
+        typer.Option(
+            "--per-message",
+            help="One request per delivery, as webhooks arrive in life (default: a step's deliveries in one "
+            "POST /v1/deliveries, each still through its adapter)",
+        ),
+    ] = False,
     no_clock: Annotated[bool, typer.Option("--no-clock", help="Do not drive the tower's clock")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Generate the traffic, send nothing; print its digest")
@@ -458,6 +466,7 @@ def simulate(
                 concurrency=concurrency,
                 drive_clock=not no_clock,
                 progress=sim.Progress(begin, days),
+                batch=not per_message,
             )
         else:
             from tower.processes import ServerProcess
@@ -471,6 +480,7 @@ def simulate(
                     concurrency=concurrency,
                     drive_clock=not no_clock,
                     progress=sim.Progress(begin, days),
+                    batch=not per_message,
                 )
     except Exception as exc:
         typer.echo(f"error: {exc}", err=True)
