@@ -23,6 +23,9 @@ from tower.store import Store
 
 log = logging.getLogger(__name__)
 
+BUSY_SECONDS = 0.1  # a commit ending less than this before the next request means commits come back to back
+BUSY_DELAY_FACTOR = 4.0  # while busy, gather for up to this many times `max_delay`
+
 EVENT_SCHEMA = pa.schema(
     [
         ("tenant", pa.string()),
@@ -93,6 +96,7 @@ class GroupCommitWriter:
         self._index = KeyIndex()
         self._next_seq = 1
         self._closing = False
+        self._last_commit_end = 0.0  # time.perf_counter() when the last commit ended
 
     @property
     def pending(self) -> int:
@@ -145,7 +149,7 @@ class GroupCommitWriter:
                 self._wake.clear()
                 continue
             if self._pending < self.max_events and not self._closing:
-                await asyncio.sleep(self.max_delay)
+                await asyncio.sleep(self._gather_delay())
             batch: list[_Request] = []
             taken = 0
             while self._queue and (not batch or taken + len(self._queue[0].events) <= self.max_events):
@@ -167,6 +171,16 @@ class GroupCommitWriter:
                     self.bus.publish(committed)
             finally:
                 self._pending -= taken
+                self._last_commit_end = time.perf_counter()
+
+    def _gather_delay(self) -> float:
+        """How long to let concurrent requests gather before a commit. A commit costs mostly its
+        insert (one new part), whatever its size: while commits come back to back, wait as long as
+        the last one took (at most BUSY_DELAY_FACTOR × max_delay), so under a stream of small
+        requests commits grow instead of multiplying; a request after a quiet spell waits max_delay."""
+        if time.perf_counter() - self._last_commit_end > BUSY_SECONDS:
+            return self.max_delay
+        return max(self.max_delay, min(self.stats.last_write_seconds, BUSY_DELAY_FACTOR * self.max_delay))
 
     def _commit(self, batch: list[_Request]) -> tuple[list[WriteResult], Committed | None]:
         """Dedupe and insert one group; runs in a worker thread. Returns per-request results."""

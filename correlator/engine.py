@@ -38,6 +38,9 @@ TRACER = trace.get_tracer("control-tower.correlator")
 SNAPSHOT_PARTS = ("objects", "journeys", "records", "identifiers", "parent")
 SNAPSHOT_ITEMS = 50_000  # dict entries per snapshot piece
 TERMINAL = frozenset({"delivered", "cancelled", "rejected"})
+PACE_FACTOR = 2.0  # after a small step, wait this many times its duration before the next
+PACE_MAX_SECONDS = 0.25  # … but never longer than this (or the poll interval, if longer)
+CHECKPOINT_SECONDS = 5.0  # how often `correlator_checkpoint` (where the correlator is, for operators) is written
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Correlator:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._version = 0
+        self._checkpointed = 0.0  # time.monotonic() of the last checkpoint row
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -112,6 +116,8 @@ class Correlator:
             await self._task
         if snapshot and self.applied_seq > self.snapshot_seq:
             await asyncio.to_thread(self.snapshot)
+        if snapshot and self.applied_seq:
+            await asyncio.to_thread(self.checkpoint)
 
     def load(self) -> None:
         """Restore the newest complete snapshot, if any. Blocking."""
@@ -144,6 +150,16 @@ class Correlator:
         gc.freeze()
         self.applied_seq = self.snapshot_seq = self.graph_seq = seq
         log.info("correlator restored snapshot at seq %d (%d journeys)", seq, len(graph.journeys))
+
+    def checkpoint(self) -> None:
+        """Record how far the correlator has written, for operators; resuming reads the snapshots."""
+        self.store.insert_rows(
+            "correlator_checkpoint",
+            [[self.name, self.applied_seq, datetime.now(UTC)]],
+            ["name", "seq", "at"],
+            role="correlator",
+        )
+        self._checkpointed = time.monotonic()
 
     def snapshot(self) -> None:
         """Write the graph as of `applied_seq`. Blocking; called between batches."""
@@ -198,10 +214,13 @@ class Correlator:
                     if self.applied_seq >= due:
                         self.horizon = max(self.horizon, observed)
                     if len(pairs) < self.batch_events:
-                        # A step costs mostly its inserts, whatever its size: after a small one, let
-                        # events gather for as long as it took (at most `interval`), so under load
-                        # steps grow instead of multiplying, and an idle tower still answers at once.
-                        await asyncio.sleep(min(time.perf_counter() - began, self.interval))
+                        # A step costs mostly its inserts (one new part per table), whatever its
+                        # size: after a small one, let events gather for twice as long as it took
+                        # (at most PACE_MAX_SECONDS), so under a steady trickle the correlator
+                        # takes at most a third of a core and steps grow instead of multiplying,
+                        # while an idle tower still answers at once.
+                        took = time.perf_counter() - began
+                        await asyncio.sleep(min(PACE_FACTOR * took, max(self.interval, PACE_MAX_SECONDS)))
                 elif self.bus.high_water > self.applied_seq:
                     pairs = await asyncio.to_thread(self.read_from_store, self.applied_seq, self.batch_events)
                     if pairs:
@@ -275,10 +294,9 @@ class Correlator:
             span.set_attribute("tower.journeys.changed", changed)
             span.set_attribute("tower.events.failed", self.stats.failed_events - failed)
         last = max(seq for seq, _ in pairs)
-        self.store.insert_rows(
-            "correlator_checkpoint", [[self.name, last, datetime.now(UTC)]], ["name", "seq", "at"], role="correlator"
-        )
         self.applied_seq = max(self.applied_seq, last)
+        if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
+            self.checkpoint()
         self.stats.events += len(pairs)
         self.stats.batches += 1
         self.stats.last_batch_events = len(pairs)
