@@ -187,9 +187,17 @@ class Sender:
         """Deliveries to adapters in one `POST /v1/deliveries`; the ones the tower had no room for
         (status 429 in their result) go again after the time it asks for."""
         pending = messages
-        for _ in range(30):
+        for attempt in range(30):
             body = b"".join(orjson.dumps(delivery(m)) + b"\n" for m in pending)
-            response = self.client.post(DELIVERIES, content=body, headers={"Content-Type": "application/x-ndjson"})
+            try:
+                response = self.client.post(DELIVERIES, content=body, headers={"Content-Type": "application/x-ndjson"})
+            except httpx.TransportError as exc:  # a kept-alive connection the server closed, say: send again
+                if attempt == 29:
+                    raise DeliveryError(f"{len(pending)} deliveries to {DELIVERIES}: {exc}") from None
+                time.sleep(min(0.2 * 2**attempt, 5))
+                with self._lock:
+                    self.report.retries += 1
+                continue
             if response.status_code in (429, 503):
                 with self._lock:
                     self.report.retries += 1
