@@ -11,10 +11,6 @@ import json
 import math
 import os
 import platform
-import signal
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,82 +18,28 @@ from typing import Any
 
 import httpx
 
+from tower.processes import ServerProcess, free_port
+
+__all__ = ["Server", "free_port"]
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 META = "bench-meta.json"  # written into a data dir the benchmarks loaded: how many events, which seed
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`python -m tower.cli serve` on a free loopback port; its log goes to `data_dir/server.log`."""
+class Server(ServerProcess):
+    """`python -m tower.cli serve` on a free loopback port, logging at WARNING to `data_dir/server.log`."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.env = {**os.environ, "TOWER_LOG_LEVEL": "WARNING", **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "server.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        super().__init__(data_dir, {"TOWER_LOG_LEVEL": "WARNING", **(env or {})})
 
     def start(self, timeout: float = 120) -> Server:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tower.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                ],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+        super().start(timeout)
+        return self
 
     def stop(self, timeout: float = 300) -> float:
         """SIGTERM and wait (the correlator snapshots on a clean shutdown); return the seconds it took."""
-        started = time.perf_counter()
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-        return time.perf_counter() - started
+        return super().stop(timeout)
 
 
 def proc_status(pid: int) -> dict[str, int]:

@@ -6,11 +6,6 @@ session; tests that kill or restart a server start their own with `start_server`
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,68 +15,23 @@ from typing import Any
 import httpx
 import pytest
 
+import tower.processes
+from tower.processes import free_port
+
+__all__ = ["REPO", "ServerProcess", "free_port"]
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerProcess:
-    """`python -m tower.cli serve` in a subprocess; logs go to `data_dir/server.log`."""
+class ServerProcess(tower.processes.ServerProcess):
+    """`python -m tower.cli serve` in a subprocess, logging at INFO to `data_dir/server.log`."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
-        self.data_dir = data_dir
-        self.port = port or free_port()
-        self.env = {**os.environ, "TOWER_LOG_LEVEL": "INFO", **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "server.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(data_dir, {"TOWER_LOG_LEVEL": "INFO", **(env or {})}, port)
 
     def start(self, timeout: float = 60) -> ServerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tower.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no snapshot, no flush."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
+        super().start(timeout)
+        return self
 
 
 @pytest.fixture(scope="session")

@@ -234,6 +234,7 @@ class ServerProcess:
     def start(self, timeout: float = 120) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with socket.socket() as probe:  # else the readiness check below would find someone else's server
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a restart may reuse it
             try:
                 probe.bind(("127.0.0.1", self.port))
             except OSError:
@@ -270,8 +271,16 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
 
-    def stop(self, timeout: float = 60) -> None:
-        """SIGTERM, so the server flushes and snapshots; SIGKILL if it does not stop in time."""
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError("the server is not started")
+        return self.proc.pid
+
+    def stop(self, timeout: float = 60) -> float:
+        """SIGTERM, so the server flushes and snapshots; SIGKILL if it does not stop in time.
+        Returns the seconds the shutdown took."""
+        started = time.perf_counter()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -279,6 +288,13 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        return time.perf_counter() - started
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no snapshot, no flush (what the crash tests need)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
 
     def __enter__(self) -> ServerProcess:
         return self.start()
