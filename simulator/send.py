@@ -134,26 +134,26 @@ class Sender:
         if response.status_code != 200:
             raise DeliveryError(f"moving the tower's clock to {at.isoformat()} failed: {response.text[:300]}")
 
-    def post(self, message: Message) -> None:
-        response: httpx.Response | None = None
+    def _send(self, route: str, body: bytes, headers: dict[str, str], what: str) -> httpx.Response:
+        """POST until the tower takes it: again after a transport error (a kept-alive connection
+        the server closed, say) and after `429`/`503`, waiting as long as it asks."""
         for attempt in range(30):
             try:
-                response = self.client.post(message.route, content=message.body, headers=message.headers)
+                response = self.client.post(route, content=body, headers=headers)
             except httpx.TransportError as exc:
                 if attempt == 29:
-                    raise DeliveryError(f"{message.kind} to {message.route}: {exc}") from None
+                    raise DeliveryError(f"{what} to {route}: {exc}") from None
                 time.sleep(min(0.2 * 2**attempt, 5))
-                with self._lock:
-                    self.report.retries += 1
-                continue
-            if response.status_code in (429, 503):
-                with self._lock:
-                    self.report.retries += 1
+            else:
+                if response.status_code not in (429, 503):
+                    return response
                 time.sleep(min(float(response.headers.get("Retry-After", "1")), 5.0))
-                continue
-            break
-        if response is None or response.status_code in (429, 503):
-            raise DeliveryError(f"{message.kind}: the tower kept refusing it")
+            with self._lock:
+                self.report.retries += 1
+        raise DeliveryError(f"{what}: the tower kept refusing it")
+
+    def post(self, message: Message) -> None:
+        response = self._send(message.route, message.body, message.headers, message.kind)
         with self._lock:
             self._count(message, response)
 
@@ -187,22 +187,10 @@ class Sender:
         """Deliveries to adapters in one `POST /v1/deliveries`; the ones the tower had no room for
         (status 429 in their result) go again after the time it asks for."""
         pending = messages
-        for attempt in range(30):
+        for _ in range(30):
             body = b"".join(orjson.dumps(delivery(m)) + b"\n" for m in pending)
-            try:
-                response = self.client.post(DELIVERIES, content=body, headers={"Content-Type": "application/x-ndjson"})
-            except httpx.TransportError as exc:  # a kept-alive connection the server closed, say: send again
-                if attempt == 29:
-                    raise DeliveryError(f"{len(pending)} deliveries to {DELIVERIES}: {exc}") from None
-                time.sleep(min(0.2 * 2**attempt, 5))
-                with self._lock:
-                    self.report.retries += 1
-                continue
-            if response.status_code in (429, 503):
-                with self._lock:
-                    self.report.retries += 1
-                time.sleep(min(float(response.headers.get("Retry-After", "1")), 5.0))
-                continue
+            ndjson = {"Content-Type": "application/x-ndjson"}
+            response = self._send(DELIVERIES, body, ndjson, f"{len(pending)} deliveries")
             if response.status_code != 202:
                 raise DeliveryError(f"{DELIVERIES}: {response.status_code} {response.text[:300]}")
             again: list[Message] = []
