@@ -29,6 +29,7 @@ MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 SNAPSHOT_MINUTES = 10
+POLL_MINUTES = 5  # the integration platform polls each carrier's tracking API this often
 DAYS_OF_STOCK = 6  # each warehouse is stocked for this many days of its demand, reordered at half
 
 ROUTES = {
@@ -1028,25 +1029,32 @@ class Simulation:
                 self.at(t, partial(self._wms_snapshot, w))
                 self.at(t + timedelta(minutes=3), partial(self._erp_snapshot_step, w))
             t += timedelta(minutes=SNAPSHOT_MINUTES)
+        # the integration platform polls each carrier's tracking API every few minutes and reports
+        # each run's outcome, as iPaaS flows do: acknowledged, or failed while the carrier is down
+        t = self.start
+        while t < self.end:
+            for c in self.business.carriers:
+                self.at(t + timedelta(seconds=20), partial(self._tracking_poll, c.key))
+            t += timedelta(minutes=POLL_MINUTES)
         for s in self.scenarios:
             if s.kind == "stale-inventory":
                 self.at(s.start, partial(self._stale_begins, s))
                 self.at(s.end, partial(self._stale_ends, s))
-            if s.kind == "carrier-outage":
-                t = s.start
-                while t < s.end:
-                    self.at(
-                        t,
-                        partial(
-                            self._sync_failed,
-                            f"carrier/{s.target}",
-                            "tracking.poll",
-                            "503 Service Unavailable",
-                            1,
-                            None,
-                        ),
-                    )
-                    t += timedelta(minutes=10)
+
+    def _tracking_poll(self, carrier: str) -> None:
+        now = self._now
+        if self.scenario("carrier-outage", now, carrier):
+            self._sync_failed(f"carrier/{carrier}", "tracking.poll", "503 Service Unavailable", 1, None)
+            return
+        self.event(
+            "ipaas/celigo",
+            "sync.acknowledged",
+            now,
+            [],
+            step="sync tracking.poll",
+            dims={"system": f"carrier/{carrier}"},
+            facts={"system": f"carrier/{carrier}", "operation": "tracking.poll"},
+        )
 
     def _ship_loads(self, w: Warehouse) -> None:
         """The day's partner parcels leave on one truck per carrier: one consolidated 856 each."""

@@ -375,8 +375,7 @@ class SloEngine:
                 b = budget(counts, slo.objective)
                 ends = np.array([counts.shape[1]])
                 burn = {w: float(rates(counts, ends, m, slo.objective)[0][0]) for w, m in WINDOWS.items()}
-                severities = firing.get((name, key), set())
-                status = "page" if "page" in severities else ("ticket" if severities else "ok")
+                status = slice_status(firing.get((name, key), set()), b.remaining)
                 rows.append(SliceSummary(dict(key), b.good, b.bad, b.attainment, b.remaining, burn, status))
             out[name] = rows
         return out
@@ -588,6 +587,16 @@ def _silence_from_row(r: dict[str, Any]) -> Silence:
         comment=r["comment"],
         deleted=bool(r["deleted"]),
     )
+
+
+def slice_status(firing: set[str], budget_remaining: float) -> str:
+    """`page` while a page fires; `ticket` while a ticket fires or the error budget is overspent (the
+    SLO is breached over its window even when no burn is fast enough to alert now); else `ok`."""
+    if "page" in firing:
+        return "page"
+    if firing or budget_remaining < 0:
+        return "ticket"
+    return "ok"
 
 
 def _sums(counts: np.ndarray, ends: np.ndarray, minutes: int) -> tuple[np.ndarray, np.ndarray]:

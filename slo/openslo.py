@@ -71,6 +71,7 @@ class SliSpec:
     stream_by: tuple[str, ...] = ()
     good_types: tuple[str, ...] = ()
     bad_types: tuple[str, ...] = ()
+    good_delivered: bool = False  # success ratio: a system's own business events count as its good steps
     slice_by: tuple[str, ...] = ()
 
 
@@ -208,8 +209,15 @@ def _control_tower_sli(spec: Any, where: str, objective_value: Any) -> SliSpec:
         "success_ratio",
         good_types=_types(ratio.get("good", ["sync.acknowledged"]), f"{where}.spec.successRatio.good"),
         bad_types=_types(ratio["bad"], f"{where}.spec.successRatio.bad"),
+        good_delivered=_flag(ratio.get("goodDelivered", False), f"{where}.spec.successRatio.goodDelivered"),
         slice_by=slice_by,
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise OpenSLOError(f"{where}: expected true or false, got {value!r}")
+    return value
 
 
 def _metric_sources(indicator_spec: dict[str, Any]) -> list[tuple[str, Any]]:

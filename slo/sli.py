@@ -15,6 +15,11 @@ good when its newest snapshot (`facts.as_of`, else the event time) is at most `t
 the end of that minute, bad otherwise; a stream that stops reporting burns budget every minute.
 
 Success ratio: events of the `good` types count good, of the `bad` types bad, at their event time.
+Many systems report only their failures (`sync.failed` without a `sync.acknowledged` for every step
+that worked): read as it is, such a system is 100 % bad. With `goodDelivered`, every business event
+a system delivered (any type outside `sync.*`) counts as one of its good steps, attributed to a
+system the same way as the failures, so the ERP's acceptances, allocations and invoices are the
+steps its failures are measured against.
 """
 
 from __future__ import annotations
@@ -89,11 +94,14 @@ RATIO_SQL = f"""
 SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
        {SYSTEM_EXPR} AS system,
        JSONExtractString(payload, 'data', 'dims', 'carrier') AS carrier,
-       countIf(type IN {{good:Array(String)}}) AS good, countIf(type IN {{bad:Array(String)}}) AS bad
+       countIf(type IN {{good:Array(String)}} OR ({{delivered:UInt8}} = 1 AND NOT startsWith(type, 'sync.')))
+           AS good,
+       countIf(type IN {{bad:Array(String)}}) AS bad
 FROM {{db}}.events
-WHERE tenant = {{tenant:String}} AND type IN {{types:Array(String)}}
+WHERE tenant = {{tenant:String}} AND (type IN {{types:Array(String)}} OR {{delivered:UInt8}} = 1)
   AND time >= {{lo:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
 GROUP BY minute, system, carrier
+HAVING good + bad > 0
 """
 
 SNAPSHOT_STREAM = (
@@ -144,6 +152,7 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
                 "good": list(sli.good_types),
                 "bad": list(sli.bad_types),
                 "types": [*sli.good_types, *sli.bad_types],
+                "delivered": int(sli.good_delivered),
                 "lo": _dt(lo_us),
                 "hi": _dt(hi_us),
             },
