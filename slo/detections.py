@@ -210,7 +210,8 @@ def missing_tracking(store: Store, tenant: str, now: datetime, calendars: Calend
         ns_value = tracking.get(item["shipment_id"] or "")
         if ns_value:
             item["tracking"] = ns_value[1]
-            item["carrier"] = item["carrier"] or ns_value[0].split(":", 1)[1]
+            # the parcel's own carrier, from its tracking namespace, over the journey's first-seen one
+            item["carrier"] = ns_value[0].split(":", 1)[1]
     items.sort(key=lambda i: i["manifested_at"])
     return items
 

@@ -119,6 +119,7 @@ class SloEngine:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._tenants_read_at = -1e9
+        self._tenants_read_clock: datetime | None = None
         self.keep_minutes = max((s.window_s for s in slos), default=30 * 86400) // MINUTE + 4320 + self.lookback
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -175,11 +176,19 @@ class SloEngine:
             )
         return state
 
-    def known_tenants(self) -> list[str]:
-        """Tenants with journeys or integration events; the list is refreshed at most once a minute."""
-        if time.monotonic() - self._tenants_read_at < 60:
+    def known_tenants(self, now: datetime | None = None) -> list[str]:
+        """Tenants with journeys or integration events; the list is refreshed at most once a minute of
+        wall time, and also whenever the evaluation clock moved an hour since (a simulator replays a
+        month in minutes: a tenant it creates must not wait for a wall-clock minute, by then days old)."""
+        moved = (
+            now is not None
+            and self._tenants_read_clock is not None
+            and (now - self._tenants_read_clock).total_seconds() >= 3600
+        )
+        if time.monotonic() - self._tenants_read_at < 60 and not moved:
             return sorted(self.tenants)
         self._tenants_read_at = time.monotonic()
+        self._tenants_read_clock = now
         rows = self.store.query(
             "SELECT DISTINCT tenant FROM {db}.journeys UNION DISTINCT "
             "SELECT DISTINCT tenant FROM {db}.events WHERE type IN {types:Array(String)}",
@@ -194,7 +203,7 @@ class SloEngine:
         """Step every tenant's evaluation up to `now` (synchronous; tests and the simulator call it)."""
         with self._lock:
             started = time.perf_counter()
-            for tenant in tenants if tenants is not None else self.known_tenants():
+            for tenant in tenants if tenants is not None else self.known_tenants(now):
                 self._evaluate_tenant(tenant, now)
             self.stats.seconds += time.perf_counter() - started
 

@@ -193,8 +193,11 @@ def _control_tower_sli(spec: Any, where: str, objective_value: Any) -> SliSpec:
         stream_by = fresh.get("streamBy", ["system", "warehouse"])
         if not isinstance(stream_by, list) or any(d not in ("system", "warehouse") for d in stream_by):
             raise OpenSLOError(f"{where}.spec.freshness.streamBy: a list of system, warehouse; got {stream_by!r}")
-        if any(d not in stream_by for d in slice_by):
-            raise OpenSLOError(f"{where}.spec.sliceBy: a freshness SLI can only be sliced by its streamBy {stream_by}")
+        if any(d not in stream_by and d != "stream" for d in slice_by):
+            raise OpenSLOError(
+                f"{where}.spec.sliceBy: a freshness SLI can only be sliced by its streamBy {stream_by} "
+                "or by stream (each stream on its own)"
+            )
         return SliSpec(
             "freshness",
             threshold_s=parse_duration(spec.get("threshold"), f"{where}.spec.threshold"),

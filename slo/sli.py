@@ -13,6 +13,8 @@ evaluation's `now` counts: events later in event time are not there yet.
 Freshness: every stream (e.g. system × warehouse) that has ever reported is, minute by minute,
 good when its newest snapshot (`facts.as_of`, else the event time) is at most `threshold` old at
 the end of that minute, bad otherwise; a stream that stops reporting burns budget every minute.
+Sliced by `stream` (`erp/netsuite@dc-east`), each stream has a budget of its own: one stale feed
+among six is a sixth of a warehouse's or a system's minutes, but all of its own.
 
 Success ratio: events of the `good` types count good, of the `bad` types bad, at their event time.
 Many systems report only their failures (`sync.failed` without a `sync.acknowledged` for every step
@@ -231,7 +233,8 @@ def _freshness(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: int
         newest = np.maximum.accumulate(newest)
         alive = ends > first_us
         fresh = (newest >= 0) & (ends - newest <= thr_us)
-        dims = (("system", system), ("warehouse", warehouse))
+        stream = "@".join(v for v in (system, warehouse) if v)
+        dims = (("system", system), ("warehouse", warehouse), ("stream", stream))
         for i in np.flatnonzero(alive):
             good = bool(fresh[i])
             out.append((lo_min + int(i), dims, int(good), int(not good)))
