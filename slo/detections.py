@@ -278,10 +278,22 @@ ORDER BY as_of
 
 
 def inventory(
-    store: Store, tenant: str, now: datetime, warehouse: str | None = None, open_only: bool = True
+    store: Store,
+    tenant: str,
+    now: datetime,
+    warehouse: str | None = None,
+    open_only: bool = True,
+    include_unconfirmed: bool = False,
 ) -> list[dict[str, Any]]:
     """ERP against WMS per warehouse and SKU, newest snapshot of each; a mismatch is open since the
-    last moment both agreed (or since both first reported)."""
+    last moment both agreed (or since both first reported).
+
+    Each system reports a SKU when its turn comes, so the two newest snapshots are taken at
+    different moments; stock that moves in both systems at once (an allocation) looks, for a while,
+    like a difference: one side has reported the move, the other not yet. A difference is only
+    `confirmed` once the side that did not open it has reported since and still disagrees; the
+    open list holds confirmed mismatches (`include_unconfirmed` adds the others, flagged).
+    """
     rows = store.read(SNAPSHOT_SQL, tenant, {"now": now, "warehouse": warehouse or ""})
     pairs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -301,6 +313,7 @@ def inventory(
             "erp": _side(erp),
             "wms": _side(wms),
             "difference": difference,
+            "confirmed": None,
             "open_since": None,
             "open_seconds": None,
         }
@@ -308,12 +321,17 @@ def inventory(
         if difference != 0:
             mismatched.append((wh, sku))
     if mismatched:
-        since = _open_since(store, tenant, now, mismatched)
+        opened = _open_since(store, tenant, now, mismatched)
         for item in items:
-            at = since.get((item["warehouse"], item["sku"]))
-            if at is not None and item["difference"] != 0:
+            if item["difference"] == 0:
+                continue
+            at, confirmed = opened.get((item["warehouse"], item["sku"]), (None, False))
+            item["confirmed"] = confirmed
+            if at is not None:
                 item["open_since"] = rfc3339(at)
                 item["open_seconds"] = round((now - at).total_seconds())
+    if open_only and not include_unconfirmed:
+        items = [i for i in items if i["confirmed"]]
     return items
 
 
@@ -323,20 +341,29 @@ def _side(r: dict[str, Any]) -> dict[str, Any]:
 
 def _open_since(
     store: Store, tenant: str, now: datetime, pairs: list[tuple[str, str]]
-) -> dict[tuple[str, str], datetime]:
+) -> dict[tuple[str, str], tuple[datetime, bool]]:
+    """Per pair: since when the two systems disagree, and whether both have reported since then."""
     history = store.read(HISTORY_SQL, tenant, {"now": now, "pairs": pairs})
     latest: dict[tuple[str, str], dict[str, float]] = {}
     since: dict[tuple[str, str], datetime | None] = {}
+    reported: dict[tuple[str, str], set[str]] = {}
+    seen_at: dict[tuple[str, str], dict[str, datetime]] = {}
     for r in history:
         key = (r["warehouse"], r["sku"])
         sides = latest.setdefault(key, {})
         sides[r["kind"]] = r["on_hand"]
+        at = _utc(r["as_of"])
+        seen_at.setdefault(key, {})[r["kind"]] = at
         if "erp" in sides and "wms" in sides:
             if sides["erp"] == sides["wms"]:
                 since[key] = None
             elif since.get(key) is None:
-                since[key] = _utc(r["as_of"])
-    return {k: v for k, v in since.items() if v is not None}
+                since[key] = at
+                # snapshots of the same instant compare like with like: both count as reported
+                reported[key] = {kind for kind, t in seen_at[key].items() if t >= at}
+            else:
+                reported[key].add(r["kind"])
+    return {k: (v, len(reported[k]) == 2) for k, v in since.items() if v is not None}
 
 
 def oversell(store: Store, tenant: str, now: datetime) -> list[dict[str, Any]]:

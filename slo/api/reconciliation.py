@@ -25,11 +25,14 @@ def inventory(
     who: ReadAccess,
     warehouse: str | None = None,
     open: bool = True,
+    unconfirmed: Annotated[
+        bool, Query(description="also differences the other system has not reported on since they appeared")
+    ] = False,
     limit: int = 1000,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     s = request.app.state.services
-    items = detections.inventory(s.store, who.tenant, s.evaluation_clock.now(), warehouse, open)
+    items = detections.inventory(s.store, who.tenant, s.evaluation_clock.now(), warehouse, open, unconfirmed)
     return page(items, lambda i: (i["warehouse"], i["sku"]), limit, cursor)
 
 
