@@ -223,9 +223,12 @@ def score_alerts(
         assert start is not None and end is not None
         windows.append((start, end))
         expected = expected_alert(incident, truth, thresholds, calendars)
-        in_window = [a for a in alerts if start <= (_at(a["starts_at"]) or start) <= end + RESOLVE_GRACE]
         pages = sorted(
-            {_alert_name(a) for a in in_window if a["severity"] == "page"},
+            {
+                _alert_name(a)
+                for a in alerts
+                if a["severity"] == "page" and start <= (_at(a["starts_at"]) or start) <= end + timedelta(hours=1)
+            }
         )
         row: dict[str, Any] = {
             "scenario": incident["scenario"],
@@ -233,24 +236,29 @@ def score_alerts(
             "start": incident["start"],
             "end": incident["end"],
             "expected": expected.describe() if expected else f"no alert: {NO_ALERT.get(incident['scenario'], '')}",
-            "pages_in_window": pages,
+            "pages_in_window": pages,  # pages that started inside it (or in the hour after)
         }
         if expected is not None:
+            # an alert can only fire once its SLI can tell: a parcel is not missing before its deadline
+            until = max(end, expected.observable) + RESOLVE_GRACE
             found = sorted(
-                (a for a in in_window if expected.matches(a)),
+                (a for a in alerts if expected.matches(a) and start <= (_at(a["starts_at"]) or start) <= until),
                 key=lambda a: a.get("fired_at") or a["starts_at"],
             )
             first = found[0] if found else None
             fired = _at(first.get("fired_at") or first["starts_at"]) if first else None
-            ends = _at(first.get("ends_at")) if first else None
+            ends = [_at(a.get("ends_at")) for a in found]
+            active = [a for a in found if a["state"] != "resolved"]
+            last_end = max((e for e in ends if e is not None), default=None)
             row |= {
                 "fired_at": first and (first.get("fired_at") or first["starts_at"]),
                 "minutes_from_start": _minutes(fired, start),
                 "observable_at": expected.observable.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "minutes_from_observable": _minutes(fired, expected.observable),
-                "state": first["state"] if first else None,
-                "resolved_at": first and first.get("ends_at"),
-                "resolved_after_end": bool(first and first["state"] == "resolved" and ends and ends >= end),
+                "episodes": len(found),  # more than one: it resolved and fired again during the incident
+                "state": ("firing" if active else "resolved") if found else None,
+                "resolved_at": None if active or last_end is None else last_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "resolved_after_end": bool(found and not active and last_end and last_end >= end),
             }
         rows.append(row)
     unexplained = [
@@ -451,7 +459,7 @@ def score_tower(url: str, truth: dict[str, Any], api_key: str | None = None) -> 
 def render(card: dict[str, Any]) -> str:
     """The scorecard as a few plain-text tables."""
     lines = ["alerts per fault scenario", ""]
-    head = f"{'scenario':<18} {'expected alert':<58} {'fired':>8} {'+obs':>7} {'resolved':>9}"
+    head = f"{'scenario':<18} {'expected alert':<58} {'fired':>8} {'+obs':>7} {'resolved':>9} {'episodes':>8}"
     lines += [head, "-" * len(head)]
     for r in card["alerts"]["scenarios"]:
         if "fired_at" not in r:
@@ -461,7 +469,9 @@ def render(card: dict[str, Any]) -> str:
         fired = "never" if r["fired_at"] is None else f"{r['minutes_from_start']:g}m"
         obs = "" if r["minutes_from_observable"] is None else f"{r['minutes_from_observable']:g}m"
         resolved = "yes" if r["resolved_after_end"] else (r["state"] or "-")
-        lines.append(f"{r['scenario']:<18} {r['expected'][:58]:<58} {fired:>8} {obs:>7} {resolved:>9}")
+        lines.append(
+            f"{r['scenario']:<18} {r['expected'][:58]:<58} {fired:>8} {obs:>7} {resolved:>9} {r['episodes']:>8}"
+        )
     unexplained = card["alerts"]["unexplained_pages"]
     lines += ["", f"pages outside every incident: {len(unexplained)}"]
     lines += [f"  {u['starts_at']} {u['alert']}" for u in unexplained[:10]]
