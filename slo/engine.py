@@ -65,6 +65,7 @@ class TenantState:
     summaries: dict[str, list[SliceSummary]] = field(default_factory=dict)
     evaluated_at: datetime | None = None
     restored: bool = False  # alerts were loaded from the store: they are the history, not to be replayed
+    detected: dict[str, Candidate] = field(default_factory=dict)  # the last judgement of the detection alerts
 
 
 @dataclass
@@ -328,20 +329,25 @@ class SloEngine:
             for idx in np.flatnonzero(holds).tolist():
                 by_step.setdefault(idx, []).append(fp)
         book, dispatcher = state.book, state.dispatcher
+        last = len(steps) - 1
         for i, minute in enumerate(steps.tolist()):
             live = minute >= live_from
+            # detections are judged at the batch's `now` (its last step); until then the previous
+            # judgement holds, so a batch that covers half an hour does not date a new one back
+            detected = extra if i == last else state.detected
             fps = by_step.get(i) or []
-            if not fps and not (extra and live) and not book.active and not dispatcher.groups:
+            if not fps and not (detected and live) and not book.active and not dispatcher.groups:
                 continue
             at = from_minute(int(minute))
             candidates = {fp: series[fp][1] for fp in fps}
             if live:
-                candidates.update(extra)
+                candidates.update(detected)
             book.step(at, candidates)
             if live:
                 for n in dispatcher.tick(at, book):
                     self._notify(tenant, n)
             self.stats.steps += 1
+        state.detected = extra
 
     def _notify(self, tenant: str, n: Any) -> None:
         targets = list(self.receivers)

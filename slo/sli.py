@@ -18,10 +18,11 @@ among six is a sixth of a warehouse's or a system's minutes, but all of its own.
 
 Success ratio: events of the `good` types count good, of the `bad` types bad, at their event time.
 Many systems report only their failures (`sync.failed` without a `sync.acknowledged` for every step
-that worked): read as it is, such a system is 100 % bad. With `goodDelivered`, every business event
-a system delivered (any type outside `sync.*`) counts as one of its good steps, attributed to a
-system the same way as the failures, so the ERP's acceptances, allocations and invoices are the
-steps its failures are measured against.
+that worked): read as it is, such a system is 100 % bad. With `goodDelivered`, what a system
+delivered (events of any type outside `sync.*`) counts as its good steps, attributed to a system
+the same way as the failures, so the ERP's acceptances, allocations and invoices are the steps its
+failures are measured against. A step is one (source, type, instant): a stock report of sixty SKUs
+sent at once is one step that worked, not sixty, as one failed call is one failure.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ RATIO_SQL = f"""
 SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
        {SYSTEM_EXPR} AS system,
        JSONExtractString(payload, 'data', 'dims', 'carrier') AS carrier,
-       countIf(type IN {{good:Array(String)}} OR ({{delivered:UInt8}} = 1 AND NOT startsWith(type, 'sync.')))
+       countIf(type IN {{good:Array(String)}})
+           + if({{delivered:UInt8}} = 1, uniqExactIf((source, type, time), NOT startsWith(type, 'sync.')), 0)
            AS good,
        countIf(type IN {{bad:Array(String)}}) AS bad
 FROM {{db}}.events

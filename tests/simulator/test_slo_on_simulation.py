@@ -9,7 +9,7 @@ Two simulated runs, each shared by the tests of its fixture:
   incidents; the stuck-order, missing-tracking and inventory-mismatch lists at the end agree with
   the truth with precision and recall of at least 0.95;
 - a whole month without incidents at 40 orders a day and a catalogue of 12 SKUs, delivered in
-  steps of 30 simulated minutes (the engine still judges every minute), so it fits in CI: no page.
+  steps of two simulated hours (the engine still judges every minute), so it fits in CI: no page.
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ SCENARIOS = [
     "missing-tracking:start=3d08h,duration=6h,intensity=0.3",
 ]
 # How soon each alert must fire after its SLI could tell (`observable_at`), in simulated minutes.
-# wms-delay is measured against the WMS's other steps too: its stock snapshots keep succeeding,
-# so the failing import is a quarter of its steps and a fast burn needs half an hour to build.
-WITHIN_MINUTES = {"wms-delay": 45.0}
+# wms-delay is measured against the WMS's other steps too: its stock reports (one every 10 min)
+# keep succeeding beside the failing import (every 5 min), so the 1h window reaches 14.4 % bad
+# at the third failure, 10–11 minutes in.
+WITHIN_MINUTES = {"wms-delay": 15.0}
 
 
 @dataclass
@@ -106,12 +107,13 @@ def test_no_page_outside_the_incidents(scored: Scored) -> None:
 def test_lists_page_with_a_cursor(scored: Scored, path: str) -> None:
     with httpx.Client(base_url=scored.url, timeout=120) as api:
         whole = api.get(path, params={"limit": 1000}).json()
-        assert whole["next"] is None and whole["total"] == len(whole["items"]) > 3
+        assert whole["next"] is None and whole["total"] == len(whole["items"]) > 1
+        size = max(1, whole["total"] // 4)  # a few pages whatever the list's length
         seen: list[dict[str, Any]] = []
         cursor = None
         while True:
-            body = api.get(path, params={"limit": 3, **({"cursor": cursor} if cursor else {})}).json()
-            assert len(body["items"]) <= 3 and body["total"] == whole["total"]
+            body = api.get(path, params={"limit": size, **({"cursor": cursor} if cursor else {})}).json()
+            assert len(body["items"]) <= size and body["total"] == whole["total"]
             seen.extend(body["items"])
             cursor = body["next"]
             if cursor is None:
@@ -133,7 +135,7 @@ def test_detections_agree_with_the_truth(scored: Scored, detection: str) -> None
 def test_a_quiet_month_pages_nobody(start_server: Callable[..., ServerProcess]) -> None:
     start = datetime(2026, 9, 1, tzinfo=UTC)
     server = start_server(env={**secrets_env(), "TOWER_CLOCK": start.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    plan = Plan(start, days=30, orders_per_day=40, seed=23, scenarios=[], step_minutes=30, business=Business(skus=12))
+    plan = Plan(start, days=30, orders_per_day=40, seed=23, scenarios=[], step_minutes=120, business=Business(skus=12))
     _, report = deliver(plan, server.url)
     assert report.unexpected == []
     with httpx.Client(base_url=server.url, timeout=300) as api:
@@ -141,7 +143,7 @@ def test_a_quiet_month_pages_nobody(start_server: Callable[..., ServerProcess]) 
         clock = api.get("/v1/admin/clock").json()
         pages = api.get("/v1/alerts", params={"severity": "page", "limit": 1000}).json()
         slos = api.get("/v1/slos").json()["items"]
-    assert clock["evaluated_to"] >= (start + timedelta(days=30) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+    assert clock["evaluated_to"] >= (start + timedelta(days=30) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     assert pages["total"] == 0, [(a["labels"], a["starts_at"], a["annotations"]) for a in pages["items"]]
     assert all(s["status"] == "ok" for s in slos), [(s["name"], s["status"], s["budget_remaining"]) for s in slos]
     assert sum(s["slices"][0]["total"] for s in slos if s["slices"]) > 0  # the month was measured
