@@ -29,7 +29,6 @@ MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 SNAPSHOT_MINUTES = 10
-POLL_MINUTES = 5  # the integration platform polls each carrier's tracking API this often
 DAYS_OF_STOCK = 6  # each warehouse is stocked for this many days of its demand, reordered at half
 
 ROUTES = {
@@ -1038,7 +1037,7 @@ class Simulation:
                 self.at(t + timedelta(seconds=20), partial(self._tracking_poll, c.key))
             for w in self.business.warehouses:
                 self.at(t + timedelta(seconds=40), partial(self._confirmation_import, w.key))
-            t += timedelta(minutes=POLL_MINUTES)
+            t += timedelta(minutes=self.business.poll_minutes)
         for s in self.scenarios:
             if s.kind == "stale-inventory":
                 self.at(s.start, partial(self._stale_begins, s))
