@@ -216,16 +216,29 @@ def missing_tracking(store: Store, tenant: str, now: datetime, calendars: Calend
     return items
 
 
-def missing_tracking_counts(store: Store, tenant: str, now: datetime, calendars: Calendars) -> dict[str, int]:
-    """Per carrier, journeys waiting in manifested past their scan deadline: the cheap count the
-    alert rule needs (the journey row's stage time, without reading every shipment's milestones)."""
+def missing_tracking_deadlines(
+    store: Store, tenant: str, now: datetime, calendars: Calendars
+) -> dict[str, list[float]]:
+    """Per carrier, the scan deadlines (Unix seconds) of journeys still waiting in manifested at `now`:
+    the cheap input of the alert rule (the journey row's stage time, without reading every shipment's
+    milestones). A journey still unscanned now was unscanned at every earlier instant since its
+    label, so the count past deadline at any instant up to `now` is the deadlines before it."""
     sql = OPEN_SQL.replace("{state}", "").replace("{state_agg}", "")
-    counts: dict[str, int] = {}
+    out: dict[str, list[float]] = {}
     for r in store.read(sql + " AND stage = 'manifested'", tenant, {"now": now}):
         stage_at = _utc(r["stage_at"])
-        if stage_at <= now and calendars.scan_deadline(r["carrier"], stage_at) < now:
-            counts[r["carrier"]] = counts.get(r["carrier"], 0) + 1
-    return counts
+        if stage_at <= now:
+            out.setdefault(r["carrier"], []).append(calendars.scan_deadline(r["carrier"], stage_at).timestamp())
+    return out
+
+
+def missing_tracking_counts(store: Store, tenant: str, now: datetime, calendars: Calendars) -> dict[str, int]:
+    """Per carrier, journeys waiting in manifested past their scan deadline at `now`."""
+    cut = now.timestamp()
+    counts = {
+        c: sum(1 for d in ds if d < cut) for c, ds in missing_tracking_deadlines(store, tenant, now, calendars).items()
+    }
+    return {c: n for c, n in counts.items() if n}
 
 
 def _carrier_of(shipment_id: str | None, state: dict[str, Any]) -> str:

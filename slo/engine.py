@@ -65,7 +65,6 @@ class TenantState:
     summaries: dict[str, list[SliceSummary]] = field(default_factory=dict)
     evaluated_at: datetime | None = None
     restored: bool = False  # alerts were loaded from the store: they are the history, not to be replayed
-    detected: dict[str, Candidate] = field(default_factory=dict)  # the last judgement of the detection alerts
 
 
 @dataclass
@@ -233,9 +232,8 @@ class SloEngine:
         steps = np.arange(state.next_step, hi + 1, self.interval, dtype=np.int64)
         if steps.size == 0:
             return
-        series = self._conditions(state, steps)
-        extra = self._detection_candidates(tenant, now)
-        self._step(tenant, state, steps, series, extra, live_from)
+        series = self._conditions(state, steps) | self._detection_series(tenant, now, steps, live_from)
+        self._step(tenant, state, steps, series, live_from)
         state.next_step = int(steps[-1]) + self.interval
         state.summaries = self._summaries(state, hi)
         state.evaluated_at = now
@@ -294,16 +292,24 @@ class SloEngine:
                     out[cand.fingerprint] = (holds, cand)
         return out
 
-    def _detection_candidates(self, tenant: str, now: datetime) -> dict[str, Candidate]:
-        """Detection alerts, judged at the batch's `now`: shipments missing tracking per carrier."""
+    def _detection_series(
+        self, tenant: str, now: datetime, steps: np.ndarray, live_from: int
+    ) -> dict[str, tuple[np.ndarray, Candidate]]:
+        """Detection alerts per step, live steps only: shipments missing tracking per carrier, from the
+        scan deadlines of the parcels still unscanned at the batch's `now`, so a ticket fires at the
+        minute the deadlines pass however late the batch is evaluated."""
         if self.missing_tracking_min <= 0:
             return {}
-        per_carrier = detections.missing_tracking_counts(self.store, tenant, now, self.calendars)
+        per_carrier = detections.missing_tracking_deadlines(self.store, tenant, now, self.calendars)
         self.stats.queries += 1
         out = {}
-        for carrier, n in per_carrier.items():
-            if n < self.missing_tracking_min:
+        instants = steps.astype(np.float64) * MINUTE
+        for carrier, deadlines in per_carrier.items():
+            past = np.searchsorted(np.sort(np.array(deadlines)), instants, side="left")  # deadlines before each step
+            holds = (past >= self.missing_tracking_min) & (steps >= live_from)
+            if not holds.any():
                 continue
+            n = int(past[-1])
             cand = Candidate(
                 {"alertname": "ShipmentsMissingTracking", "severity": "ticket", "carrier": carrier},
                 {
@@ -312,7 +318,7 @@ class SloEngine:
                 },
                 0,
             )
-            out[cand.fingerprint] = cand
+            out[cand.fingerprint] = (holds, cand)
         return out
 
     def _step(
@@ -321,7 +327,6 @@ class SloEngine:
         state: TenantState,
         steps: np.ndarray,
         series: dict[str, tuple[np.ndarray, Candidate]],
-        extra: dict[str, Candidate],
         live_from: int,
     ) -> None:
         by_step: dict[int, list[str]] = {}
@@ -329,25 +334,18 @@ class SloEngine:
             for idx in np.flatnonzero(holds).tolist():
                 by_step.setdefault(idx, []).append(fp)
         book, dispatcher = state.book, state.dispatcher
-        last = len(steps) - 1
         for i, minute in enumerate(steps.tolist()):
             live = minute >= live_from
-            # detections are judged at the batch's `now` (its last step); until then the previous
-            # judgement holds, so a batch that covers half an hour does not date a new one back
-            detected = extra if i == last else state.detected
             fps = by_step.get(i) or []
-            if not fps and not (detected and live) and not book.active and not dispatcher.groups:
+            if not fps and not book.active and not dispatcher.groups:
                 continue
             at = from_minute(int(minute))
             candidates = {fp: series[fp][1] for fp in fps}
-            if live:
-                candidates.update(detected)
             book.step(at, candidates)
             if live:
                 for n in dispatcher.tick(at, book):
                     self._notify(tenant, n)
             self.stats.steps += 1
-        state.detected = extra
 
     def _notify(self, tenant: str, n: Any) -> None:
         targets = list(self.receivers)

@@ -3,8 +3,8 @@
 Two simulated runs, each shared by the tests of its fixture:
 
 - every fault scenario in a window of its own, with quiet hours between (4 days at 250 orders a
-  day): each raises the alert `simulator/score.py` says is right for it, at the severity it says,
-  within ten simulated minutes of the moment its SLI can tell, and the alert resolves after the
+  day, a catalogue of 30 SKUs): each raises the alert `simulator/score.py` says is right for it,
+  at the severity it says, within ten simulated minutes of the moment its SLI can tell, and the alert resolves after the
   incident ends; deduplicated resends and refused payloads page nobody; no page fires outside the
   incidents; the stuck-order, missing-tracking and inventory-mismatch lists at the end agree with
   the truth with precision and recall of at least 0.95;
@@ -60,7 +60,7 @@ class Scored:
 @pytest.fixture(scope="module")
 def scored(start_server: Callable[..., ServerProcess]) -> Scored:
     server = start_server(env={**secrets_env(), "TOWER_CLOCK": START.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    plan = Plan(START, days=4.1, orders_per_day=250, seed=17, scenarios=SCENARIOS)
+    plan = Plan(START, days=4.1, orders_per_day=250, seed=17, scenarios=SCENARIOS, business=Business(skus=30))
     simulation, report = deliver(plan, server.url)
     assert report.unexpected == []
     with httpx.Client(base_url=server.url, timeout=300) as api:
