@@ -4,10 +4,10 @@ Two simulated runs, each shared by the tests of its fixture:
 
 - every fault scenario in a window of its own, with quiet hours between (4 days at 250 orders a
   day, a catalogue of 30 SKUs): each raises the alert `simulator/score.py` says is right for it,
-  at the severity it says, within ten simulated minutes of the moment its SLI can tell, and the alert resolves after the
-  incident ends; deduplicated resends and refused payloads page nobody; no page fires outside the
-  incidents; the stuck-order, missing-tracking and inventory-mismatch lists at the end agree with
-  the truth with precision and recall of at least 0.95;
+  at the severity it says, within ten simulated minutes of the moment its SLI can tell, and the
+  alert resolves after the incident ends; deduplicated resends and refused payloads page nobody;
+  no page fires outside the incidents; the stuck-order, missing-tracking and inventory-mismatch
+  lists at the end agree with the truth with precision and recall of at least 0.95;
 - a whole month without incidents at 40 orders a day, a catalogue of 12 SKUs and the integration
   platform's flows every 30 minutes, delivered in steps of two simulated hours (the engine still
   judges every minute), so it fits in CI: no page.
