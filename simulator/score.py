@@ -211,7 +211,11 @@ def expected_alert(
 
 
 def score_alerts(
-    alerts: list[dict[str, Any]], truth: dict[str, Any], thresholds: dict[str, int], calendars: Calendars
+    alerts: list[dict[str, Any]],
+    truth: dict[str, Any],
+    thresholds: dict[str, int],
+    calendars: Calendars,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """Per incident: the expected alert, when it fired (from the start and from when it was
     observable), whether it resolved after the incident's end, and what else paged meanwhile; and
@@ -232,6 +236,7 @@ def score_alerts(
         )
         row: dict[str, Any] = {
             "scenario": incident["scenario"],
+            "ongoing": at is not None and end > at,  # still on when the tower was scored: nothing to resolve yet
             "target": incident.get("target"),
             "start": incident["start"],
             "end": incident["end"],
@@ -445,7 +450,7 @@ def scorecard(client: httpx.Client, truth: dict[str, Any], calendars: Calendars 
     thresholds = {s["name"]: int(s.get("threshold_seconds") or 0) for s in client.get("/v1/slos").json()["items"]}
     alerts = _all_pages(client, "/v1/alerts")
     return {
-        "alerts": score_alerts(alerts, truth, thresholds, calendars),
+        "alerts": score_alerts(alerts, truth, thresholds, calendars, at),
         "detections": score_detections(client, truth, at, calendars),
     }
 
@@ -468,7 +473,7 @@ def render(card: dict[str, Any]) -> str:
             continue
         fired = "never" if r["fired_at"] is None else f"{r['minutes_from_start']:g}m"
         obs = "" if r["minutes_from_observable"] is None else f"{r['minutes_from_observable']:g}m"
-        resolved = "yes" if r["resolved_after_end"] else (r["state"] or "-")
+        resolved = "yes" if r["resolved_after_end"] else ("ongoing" if r["ongoing"] else (r["state"] or "-"))
         lines.append(
             f"{r['scenario']:<18} {r['expected'][:58]:<58} {fired:>8} {obs:>7} {resolved:>9} {r['episodes']:>8}"
         )
