@@ -405,37 +405,47 @@ def _prf(tower: set[Any], truth: set[Any]) -> dict[str, Any]:
     }
 
 
-def score_detections(client: httpx.Client, truth: dict[str, Any], at: datetime, calendars: Calendars) -> dict[str, Any]:
-    """Precision and recall of the stuck-order, missing-tracking and inventory-mismatch lists at `at`."""
-    by_id = {value: order["key"] for order in truth["orders"] for value in order["ids"].values()}
-    by_id.update({order["key"]: order["key"] for order in truth["orders"]})
-    stuck_truth = truth_stuck(truth, at, calendars)
-    stuck_tower: set[str] = set()
-    for item in _all_pages(client, "/v1/reconciliation/stuck"):
-        journey = client.get(f"/v1/journeys/{item['journey_id']}").json()
-        keys = {
-            by_id[v]
-            for o in journey.get("objects", [])
-            if o.get("type") == "order"
-            for v in o.get("ids", {}).values()
-            if v in by_id
+DETECTIONS = ("stuck_orders", "missing_tracking", "inventory_mismatches")
+
+
+def score_detections(
+    client: httpx.Client,
+    truth: dict[str, Any],
+    at: datetime,
+    calendars: Calendars,
+    kinds: tuple[str, ...] = DETECTIONS,
+) -> dict[str, Any]:
+    """Precision and recall of the stuck-order, missing-tracking and inventory-mismatch lists at `at`
+    (inventory only at the end of a run: its truth is what the systems hold at the end)."""
+    out: dict[str, Any] = {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if "stuck_orders" in kinds:
+        by_id = {value: order["key"] for order in truth["orders"] for value in order["ids"].values()}
+        by_id.update({order["key"]: order["key"] for order in truth["orders"]})
+        stuck_truth = truth_stuck(truth, at, calendars)
+        stuck_tower: set[str] = set()
+        for item in _all_pages(client, "/v1/reconciliation/stuck"):
+            journey = client.get(f"/v1/journeys/{item['journey_id']}").json()
+            keys = {
+                by_id[v]
+                for o in journey.get("objects", [])
+                if o.get("type") == "order"
+                for v in o.get("ids", {}).values()
+                if v in by_id
+            }
+            stuck_tower |= keys or {f"journey:{item['journey_id']}"}
+        out["stuck_orders"] = _prf(stuck_tower, set(stuck_truth))
+        out["stuck_orders"]["by_stage"] = dict(sorted(Counter(v["stage"] for v in stuck_truth.values()).items()))
+    if "missing_tracking" in kinds:
+        tracking_tower = {
+            i["tracking"] or f"shipment:{i['shipment_id']}" for i in _all_pages(client, "/v1/reconciliation/tracking")
         }
-        stuck_tower |= keys or {f"journey:{item['journey_id']}"}
-    tracking_truth = truth_missing_tracking(truth, at, calendars)
-    tracking_tower = {
-        i["tracking"] or f"shipment:{i['shipment_id']}" for i in _all_pages(client, "/v1/reconciliation/tracking")
-    }
-    mismatch_tower = {
-        (i["warehouse"], i["sku"]) for i in _all_pages(client, "/v1/reconciliation/inventory", {"open": "true"})
-    }
-    stuck = _prf(stuck_tower, set(stuck_truth))
-    stuck["by_stage"] = dict(sorted(Counter(v["stage"] for v in stuck_truth.values()).items()))
-    return {
-        "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "stuck_orders": stuck,
-        "missing_tracking": _prf(tracking_tower, set(tracking_truth)),
-        "inventory_mismatches": _prf(mismatch_tower, truth_mismatches(truth)),
-    }
+        out["missing_tracking"] = _prf(tracking_tower, set(truth_missing_tracking(truth, at, calendars)))
+    if "inventory_mismatches" in kinds:
+        mismatch_tower = {
+            (i["warehouse"], i["sku"]) for i in _all_pages(client, "/v1/reconciliation/inventory", {"open": "true"})
+        }
+        out["inventory_mismatches"] = _prf(mismatch_tower, truth_mismatches(truth))
+    return out
 
 
 def scorecard(client: httpx.Client, truth: dict[str, Any], calendars: Calendars | None = None) -> dict[str, Any]:
@@ -484,7 +494,9 @@ def render(card: dict[str, Any]) -> str:
     lines += ["", f"detections at {d['at']}", ""]
     head = f"{'detection':<22} {'precision':>9} {'recall':>7} {'tower':>6} {'truth':>6} {'agree':>6}"
     lines += [head, "-" * len(head)]
-    for name in ("stuck_orders", "missing_tracking", "inventory_mismatches"):
+    for name in DETECTIONS:
+        if name not in d:
+            continue
         x = d[name]
         lines.append(
             f"{name:<22} {x['precision']:>9.3f} {x['recall']:>7.3f} {x['tower']:>6} {x['truth']:>6} {x['agreeing']:>6}"

@@ -304,9 +304,10 @@ def inventory(
     Each system reports a SKU when its turn comes, so the two newest snapshots are taken at
     different moments; stock that moves in both systems at once (an allocation) looks, for a while,
     like a difference: one side has reported the move, the other not yet. A difference is only
-    `confirmed` once the side that did not open it has reported since and still disagrees, or it
-    has been open `CONFIRM_SILENT_AFTER` with that side silent; the open list holds confirmed
-    mismatches (`include_unconfirmed` adds the others, flagged).
+    `confirmed` once the side that did not open it has reported since and still disagrees; the
+    open list holds confirmed mismatches (`include_unconfirmed` adds the others, flagged). A side
+    that went silent leaves its differences unconfirmed: against a stale feed a difference proves
+    nothing either way, and the inventory-freshness SLO pages about the silence itself.
     """
     rows = store.read(SNAPSHOT_SQL, tenant, {"now": now, "warehouse": warehouse or ""})
     pairs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
@@ -349,11 +350,6 @@ def inventory(
     return items
 
 
-# A difference the other system has not reported on since it appeared still counts after this long:
-# a system that went silent (an ERP down, a feed stopped) must not hide a real mismatch.
-CONFIRM_SILENT_AFTER = timedelta(hours=2)
-
-
 def _side(r: dict[str, Any]) -> dict[str, Any]:
     return {"on_hand": r["on_hand"], "available": r["available"], "as_of": rfc3339(r["as_of"])}
 
@@ -382,7 +378,7 @@ def _open_since(
                 reported[key] = {kind for kind, t in seen_at[key].items() if t >= at}
             else:
                 reported[key].add(r["kind"])
-    return {k: (v, len(reported[k]) == 2 or now - v >= CONFIRM_SILENT_AFTER) for k, v in since.items() if v is not None}
+    return {k: (v, len(reported[k]) == 2) for k, v in since.items() if v is not None}
 
 
 def oversell(store: Store, tenant: str, now: datetime) -> list[dict[str, Any]]:
