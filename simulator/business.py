@@ -76,6 +76,7 @@ class Business:
         Carrier("usps", "api", "USPS", 0.20, (2, 6), 0.03),
     )
     skus: int = 60
+    poll_minutes: int = 5  # the integration platform's periodic flows: carrier tracking polls, WMS imports
     accept: Delay = Delay(0.6, 1.2)  # order.received → order.accepted (the SLO is 5 min at 99.5 %)
     allocate: Delay = Delay(1.5, 4.0)  # automatic allocation in the ERP (the SLO is 30 min at 99 %)
     status_sync: Delay = Delay(4.0, 9.0)  # first carrier scan → order.status_synced (tracking propagation)

@@ -1028,25 +1028,45 @@ class Simulation:
                 self.at(t, partial(self._wms_snapshot, w))
                 self.at(t + timedelta(minutes=3), partial(self._erp_snapshot_step, w))
             t += timedelta(minutes=SNAPSHOT_MINUTES)
+        # the integration platform polls each carrier's tracking API every few minutes and reports
+        # each run's outcome, as iPaaS flows do: acknowledged, or failed while the carrier is down
+        # and runs each warehouse's confirmation import (WMS → ERP) as often
+        t = self.start
+        while t < self.end:
+            for c in self.business.carriers:
+                self.at(t + timedelta(seconds=20), partial(self._tracking_poll, c.key))
+            for w in self.business.warehouses:
+                self.at(t + timedelta(seconds=40), partial(self._confirmation_import, w.key))
+            t += timedelta(minutes=self.business.poll_minutes)
         for s in self.scenarios:
             if s.kind == "stale-inventory":
                 self.at(s.start, partial(self._stale_begins, s))
                 self.at(s.end, partial(self._stale_ends, s))
-            if s.kind == "carrier-outage":
-                t = s.start
-                while t < s.end:
-                    self.at(
-                        t,
-                        partial(
-                            self._sync_failed,
-                            f"carrier/{s.target}",
-                            "tracking.poll",
-                            "503 Service Unavailable",
-                            1,
-                            None,
-                        ),
-                    )
-                    t += timedelta(minutes=10)
+
+    def _tracking_poll(self, carrier: str) -> None:
+        if self.scenario("carrier-outage", self._now, carrier):
+            self._sync_failed(f"carrier/{carrier}", "tracking.poll", "503 Service Unavailable", 1, None)
+        else:
+            self._sync_acknowledged(f"carrier/{carrier}", "tracking.poll")
+
+    def _confirmation_import(self, warehouse: str) -> None:
+        """While a warehouse's confirmations are held up, the import that carries them to the ERP fails."""
+        if self.scenario("wms-delay", self._now, warehouse):
+            error = "WMS confirmation export unavailable: connection timed out"
+            self._sync_failed(f"wms/{warehouse}", "fulfillment.confirmations", error, 1, None)
+        else:
+            self._sync_acknowledged(f"wms/{warehouse}", "fulfillment.confirmations")
+
+    def _sync_acknowledged(self, system: str, operation: str) -> None:
+        self.event(
+            "ipaas/celigo",
+            "sync.acknowledged",
+            self._now,
+            [],
+            step=f"sync {operation}",
+            dims={"system": system},
+            facts={"system": system, "operation": operation},
+        )
 
     def _ship_loads(self, w: Warehouse) -> None:
         """The day's partner parcels leave on one truck per carrier: one consolidated 856 each."""
@@ -1209,6 +1229,11 @@ class Simulation:
             )
 
     def _close_mismatches(self) -> None:
+        # what each system would report at the end: neither reports less than nothing on hand
+        self.truth.stock = {
+            wh: {sku: {"wms": max(n, 0), "erp": max(self._erp_stock[wh][sku], 0)} for sku, n in sorted(skus.items())}
+            for wh, skus in sorted(self._stock.items())
+        }
         for entry in self._mismatch_open.values():
             entry["until"] = None
             self.truth.mismatches.append(entry)

@@ -43,6 +43,7 @@ class Plan:
     scenarios: list[str]
     step_minutes: float = 5.0
     tenant: str | None = None
+    business: Business | None = None  # the default distributor unless given (a smaller catalogue, say)
 
     def simulation(self, resume: dict[str, Any] | None = None) -> Simulation:
         placed: list[Scenario] = [parse(spec, self.start, self.days) for spec in self.scenarios]
@@ -52,6 +53,7 @@ class Plan:
             orders_per_day=self.orders_per_day,
             seed=self.seed,
             scenarios=placed,
+            business=self.business,
             step=timedelta(minutes=self.step_minutes),
             tenant=self.tenant,
             resume=resume,

@@ -143,6 +143,8 @@ class Truth:
     orders: dict[str, OrderTruth] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)
     mismatches: list[dict[str, Any]] = field(default_factory=list)  # inventory ERP vs WMS, with open windows
+    # at the end: warehouse → sku → on hand as the WMS ("wms") and the ERP ("erp") would report it
+    stock: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     messages: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> dict[str, Any]:
@@ -174,5 +176,6 @@ class Truth:
             "summary": self.summary(),
             "incidents": [i.as_dict() for i in self.incidents],
             "inventory_mismatches": self.mismatches,
+            "inventory_at_end": self.stock,
             "orders": [o.as_dict() for o in self.orders.values()],
         }

@@ -210,21 +210,35 @@ def missing_tracking(store: Store, tenant: str, now: datetime, calendars: Calend
         ns_value = tracking.get(item["shipment_id"] or "")
         if ns_value:
             item["tracking"] = ns_value[1]
-            item["carrier"] = item["carrier"] or ns_value[0].split(":", 1)[1]
+            # the parcel's own carrier, from its tracking namespace, over the journey's first-seen one
+            item["carrier"] = ns_value[0].split(":", 1)[1]
     items.sort(key=lambda i: i["manifested_at"])
     return items
 
 
-def missing_tracking_counts(store: Store, tenant: str, now: datetime, calendars: Calendars) -> dict[str, int]:
-    """Per carrier, journeys waiting in manifested past their scan deadline: the cheap count the
-    alert rule needs (the journey row's stage time, without reading every shipment's milestones)."""
+def missing_tracking_deadlines(
+    store: Store, tenant: str, now: datetime, calendars: Calendars
+) -> dict[str, list[float]]:
+    """Per carrier, the scan deadlines (Unix seconds) of journeys still waiting in manifested at `now`:
+    the cheap input of the alert rule (the journey row's stage time, without reading every shipment's
+    milestones). A journey still unscanned now was unscanned at every earlier instant since its
+    label, so the count past deadline at any instant up to `now` is the deadlines before it."""
     sql = OPEN_SQL.replace("{state}", "").replace("{state_agg}", "")
-    counts: dict[str, int] = {}
+    out: dict[str, list[float]] = {}
     for r in store.read(sql + " AND stage = 'manifested'", tenant, {"now": now}):
         stage_at = _utc(r["stage_at"])
-        if stage_at <= now and calendars.scan_deadline(r["carrier"], stage_at) < now:
-            counts[r["carrier"]] = counts.get(r["carrier"], 0) + 1
-    return counts
+        if stage_at <= now:
+            out.setdefault(r["carrier"], []).append(calendars.scan_deadline(r["carrier"], stage_at).timestamp())
+    return out
+
+
+def missing_tracking_counts(store: Store, tenant: str, now: datetime, calendars: Calendars) -> dict[str, int]:
+    """Per carrier, journeys waiting in manifested past their scan deadline at `now`."""
+    cut = now.timestamp()
+    counts = {
+        c: sum(1 for d in ds if d < cut) for c, ds in missing_tracking_deadlines(store, tenant, now, calendars).items()
+    }
+    return {c: n for c, n in counts.items() if n}
 
 
 def _carrier_of(shipment_id: str | None, state: dict[str, Any]) -> str:
@@ -277,10 +291,24 @@ ORDER BY as_of
 
 
 def inventory(
-    store: Store, tenant: str, now: datetime, warehouse: str | None = None, open_only: bool = True
+    store: Store,
+    tenant: str,
+    now: datetime,
+    warehouse: str | None = None,
+    open_only: bool = True,
+    include_unconfirmed: bool = False,
 ) -> list[dict[str, Any]]:
     """ERP against WMS per warehouse and SKU, newest snapshot of each; a mismatch is open since the
-    last moment both agreed (or since both first reported)."""
+    last moment both agreed (or since both first reported).
+
+    Each system reports a SKU when its turn comes, so the two newest snapshots are taken at
+    different moments; stock that moves in both systems at once (an allocation) looks, for a while,
+    like a difference: one side has reported the move, the other not yet. A difference is only
+    `confirmed` once the side that did not open it has reported since and still disagrees; the
+    open list holds confirmed mismatches (`include_unconfirmed` adds the others, flagged). A side
+    that went silent leaves its differences unconfirmed: against a stale feed a difference proves
+    nothing either way, and the inventory-freshness SLO pages about the silence itself.
+    """
     rows = store.read(SNAPSHOT_SQL, tenant, {"now": now, "warehouse": warehouse or ""})
     pairs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -300,6 +328,7 @@ def inventory(
             "erp": _side(erp),
             "wms": _side(wms),
             "difference": difference,
+            "confirmed": None,
             "open_since": None,
             "open_seconds": None,
         }
@@ -307,12 +336,17 @@ def inventory(
         if difference != 0:
             mismatched.append((wh, sku))
     if mismatched:
-        since = _open_since(store, tenant, now, mismatched)
+        opened = _open_since(store, tenant, now, mismatched)
         for item in items:
-            at = since.get((item["warehouse"], item["sku"]))
-            if at is not None and item["difference"] != 0:
+            if item["difference"] == 0:
+                continue
+            at, confirmed = opened.get((item["warehouse"], item["sku"]), (None, False))
+            item["confirmed"] = confirmed
+            if at is not None:
                 item["open_since"] = rfc3339(at)
                 item["open_seconds"] = round((now - at).total_seconds())
+    if open_only and not include_unconfirmed:
+        items = [i for i in items if i["confirmed"]]
     return items
 
 
@@ -322,20 +356,29 @@ def _side(r: dict[str, Any]) -> dict[str, Any]:
 
 def _open_since(
     store: Store, tenant: str, now: datetime, pairs: list[tuple[str, str]]
-) -> dict[tuple[str, str], datetime]:
+) -> dict[tuple[str, str], tuple[datetime, bool]]:
+    """Per pair: since when the two systems disagree, and whether both have reported since then."""
     history = store.read(HISTORY_SQL, tenant, {"now": now, "pairs": pairs})
     latest: dict[tuple[str, str], dict[str, float]] = {}
     since: dict[tuple[str, str], datetime | None] = {}
+    reported: dict[tuple[str, str], set[str]] = {}
+    seen_at: dict[tuple[str, str], dict[str, datetime]] = {}
     for r in history:
         key = (r["warehouse"], r["sku"])
         sides = latest.setdefault(key, {})
         sides[r["kind"]] = r["on_hand"]
+        at = _utc(r["as_of"])
+        seen_at.setdefault(key, {})[r["kind"]] = at
         if "erp" in sides and "wms" in sides:
             if sides["erp"] == sides["wms"]:
                 since[key] = None
             elif since.get(key) is None:
-                since[key] = _utc(r["as_of"])
-    return {k: v for k, v in since.items() if v is not None}
+                since[key] = at
+                # snapshots of the same instant compare like with like: both count as reported
+                reported[key] = {kind for kind, t in seen_at[key].items() if t >= at}
+            else:
+                reported[key].add(r["kind"])
+    return {k: (v, len(reported[k]) == 2) for k, v in since.items() if v is not None}
 
 
 def oversell(store: Store, tenant: str, now: datetime) -> list[dict[str, Any]]:

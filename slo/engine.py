@@ -122,6 +122,7 @@ class SloEngine:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._tenants_read_at = -1e9
+        self._tenants_read_clock: datetime | None = None
         self.keep_minutes = max((s.window_s for s in slos), default=30 * 86400) // MINUTE + 4320 + self.lookback
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -183,11 +184,19 @@ class SloEngine:
             )
         return state
 
-    def known_tenants(self) -> list[str]:
-        """Tenants with journeys or integration events; the list is refreshed at most once a minute."""
-        if time.monotonic() - self._tenants_read_at < 60:
+    def known_tenants(self, now: datetime | None = None) -> list[str]:
+        """Tenants with journeys or integration events; the list is refreshed at most once a minute of
+        wall time, and also whenever the evaluation clock moved an hour since (a simulator replays a
+        month in minutes: a tenant it creates must not wait for a wall-clock minute, by then days old)."""
+        moved = (
+            now is not None
+            and self._tenants_read_clock is not None
+            and (now - self._tenants_read_clock).total_seconds() >= 3600
+        )
+        if time.monotonic() - self._tenants_read_at < 60 and not moved:
             return sorted(self.tenants)
         self._tenants_read_at = time.monotonic()
+        self._tenants_read_clock = now
         rows = self.store.query(
             "SELECT DISTINCT tenant FROM {db}.journeys UNION DISTINCT "
             "SELECT DISTINCT tenant FROM {db}.events WHERE type IN {types:Array(String)}",
@@ -202,7 +211,7 @@ class SloEngine:
         """Step every tenant's evaluation up to `now` (synchronous; tests and the simulator call it)."""
         with self._lock:
             started = time.perf_counter()
-            for tenant in tenants if tenants is not None else self.known_tenants():
+            for tenant in tenants if tenants is not None else self.known_tenants(now):
                 self._evaluate_tenant(tenant, now)
             self.stats.seconds += time.perf_counter() - started
 
@@ -238,9 +247,8 @@ class SloEngine:
         steps = np.arange(state.next_step, hi + 1, self.interval, dtype=np.int64)
         if steps.size == 0:
             return
-        series = self._conditions(state, steps)
-        extra = self._detection_candidates(tenant, now)
-        self._step(tenant, state, steps, series, extra, live_from)
+        series = self._conditions(state, steps) | self._detection_series(tenant, now, steps, live_from)
+        self._step(tenant, state, steps, series, live_from)
         state.next_step = int(steps[-1]) + self.interval
         state.summaries = self._summaries(state, hi)
         state.evaluated_at = now
@@ -299,16 +307,24 @@ class SloEngine:
                     out[cand.fingerprint] = (holds, cand)
         return out
 
-    def _detection_candidates(self, tenant: str, now: datetime) -> dict[str, Candidate]:
-        """Detection alerts, judged at the batch's `now`: shipments missing tracking per carrier."""
+    def _detection_series(
+        self, tenant: str, now: datetime, steps: np.ndarray, live_from: int
+    ) -> dict[str, tuple[np.ndarray, Candidate]]:
+        """Detection alerts per step, live steps only: shipments missing tracking per carrier, from the
+        scan deadlines of the parcels still unscanned at the batch's `now`, so a ticket fires at the
+        minute the deadlines pass however late the batch is evaluated."""
         if self.missing_tracking_min <= 0:
             return {}
-        per_carrier = detections.missing_tracking_counts(self.store, tenant, now, self.calendars)
+        per_carrier = detections.missing_tracking_deadlines(self.store, tenant, now, self.calendars)
         self.stats.queries += 1
         out = {}
-        for carrier, n in per_carrier.items():
-            if n < self.missing_tracking_min:
+        instants = steps.astype(np.float64) * MINUTE
+        for carrier, deadlines in per_carrier.items():
+            past = np.searchsorted(np.sort(np.array(deadlines)), instants, side="left")  # deadlines before each step
+            holds = (past >= self.missing_tracking_min) & (steps >= live_from)
+            if not holds.any():
                 continue
+            n = int(past[-1])
             cand = Candidate(
                 {"alertname": "ShipmentsMissingTracking", "severity": "ticket", "carrier": carrier},
                 {
@@ -317,7 +333,7 @@ class SloEngine:
                 },
                 0,
             )
-            out[cand.fingerprint] = cand
+            out[cand.fingerprint] = (holds, cand)
         return out
 
     def _step(
@@ -326,7 +342,6 @@ class SloEngine:
         state: TenantState,
         steps: np.ndarray,
         series: dict[str, tuple[np.ndarray, Candidate]],
-        extra: dict[str, Candidate],
         live_from: int,
     ) -> None:
         by_step: dict[int, list[str]] = {}
@@ -337,12 +352,10 @@ class SloEngine:
         for i, minute in enumerate(steps.tolist()):
             live = minute >= live_from
             fps = by_step.get(i) or []
-            if not fps and not (extra and live) and not book.active and not dispatcher.groups:
+            if not fps and not book.active and not dispatcher.groups:
                 continue
             at = from_minute(int(minute))
             candidates = {fp: series[fp][1] for fp in fps}
-            if live:
-                candidates.update(extra)
             book.step(at, candidates)
             if live:
                 for n in dispatcher.tick(at, book):
@@ -390,8 +403,7 @@ class SloEngine:
                 b = budget(counts, slo.objective)
                 ends = np.array([counts.shape[1]])
                 burn = {w: float(rates(counts, ends, m, slo.objective)[0][0]) for w, m in WINDOWS.items()}
-                severities = firing.get((name, key), set())
-                status = "page" if "page" in severities else ("ticket" if severities else "ok")
+                status = slice_status(firing.get((name, key), set()), b.remaining)
                 rows.append(SliceSummary(dict(key), b.good, b.bad, b.attainment, b.remaining, burn, status))
             out[name] = rows
         return out
@@ -603,6 +615,16 @@ def _silence_from_row(r: dict[str, Any]) -> Silence:
         comment=r["comment"],
         deleted=bool(r["deleted"]),
     )
+
+
+def slice_status(firing: set[str], budget_remaining: float) -> str:
+    """`page` while a page fires; `ticket` while a ticket fires or the error budget is overspent (the
+    SLO is breached over its window even when no burn is fast enough to alert now); else `ok`."""
+    if "page" in firing:
+        return "page"
+    if firing or budget_remaining < 0:
+        return "ticket"
+    return "ok"
 
 
 def _sums(counts: np.ndarray, ends: np.ndarray, minutes: int) -> tuple[np.ndarray, np.ndarray]:

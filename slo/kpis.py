@@ -221,7 +221,7 @@ def kpis(
     for items in breakdowns.values():
         items.sort(key=lambda i: -(i["orders"] or 0))
     accuracy_items = detections.inventory(store, tenant, now, filters.get("warehouse"), open_only=False)
-    accurate = sum(1 for i in accuracy_items if i["difference"] == 0)
+    accurate = sum(1 for i in accuracy_items if not (i["difference"] and i["confirmed"]))
     goals = targets(store, tenant)
     values: dict[str, tuple[float | None, int | None, int | None]] = (
         _values(totals) if totals else {name: (None, None, None) for name in KPI_META if name != "inventory_accuracy"}

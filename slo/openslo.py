@@ -49,7 +49,7 @@ SOURCE_TYPE = "ControlTower"
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 DURATION = re.compile(r"^(\d+)([smhdwMQY])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 30 * 86400, "Q": 91 * 86400, "Y": 365 * 86400}
-SLICE_DIMS = ("channel", "warehouse", "carrier", "system")
+SLICE_DIMS = ("channel", "warehouse", "carrier", "system", "stream")  # stream: one freshness stream (system@warehouse)
 SHORT_WINDOW_ANNOTATION = "controltower.dev/short-window"
 URL_ANNOTATION = "controltower.dev/url"
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
@@ -71,6 +71,7 @@ class SliSpec:
     stream_by: tuple[str, ...] = ()
     good_types: tuple[str, ...] = ()
     bad_types: tuple[str, ...] = ()
+    good_delivered: bool = False  # success ratio: a system's own business events count as its good steps
     slice_by: tuple[str, ...] = ()
 
 
@@ -169,6 +170,8 @@ def _control_tower_sli(spec: Any, where: str, objective_value: Any) -> SliSpec:
             f"{where}.spec: name exactly one of segment, freshness, successRatio (got {kinds or 'none'})"
         )
     slice_by = _slice_by(spec.get("sliceBy"), where + ".spec")
+    if "stream" in slice_by and kinds[0] != "freshness":
+        raise OpenSLOError(f"{where}.spec.sliceBy: only a freshness SLI has streams to slice by")
     if kinds[0] == "segment":
         seg = spec["segment"]
         if not isinstance(seg, dict) or "from" not in seg or "to" not in seg:
@@ -192,8 +195,11 @@ def _control_tower_sli(spec: Any, where: str, objective_value: Any) -> SliSpec:
         stream_by = fresh.get("streamBy", ["system", "warehouse"])
         if not isinstance(stream_by, list) or any(d not in ("system", "warehouse") for d in stream_by):
             raise OpenSLOError(f"{where}.spec.freshness.streamBy: a list of system, warehouse; got {stream_by!r}")
-        if any(d not in stream_by for d in slice_by):
-            raise OpenSLOError(f"{where}.spec.sliceBy: a freshness SLI can only be sliced by its streamBy {stream_by}")
+        if any(d not in stream_by and d != "stream" for d in slice_by):
+            raise OpenSLOError(
+                f"{where}.spec.sliceBy: a freshness SLI can only be sliced by its streamBy {stream_by} "
+                "or by stream (each stream on its own)"
+            )
         return SliSpec(
             "freshness",
             threshold_s=parse_duration(spec.get("threshold"), f"{where}.spec.threshold"),
@@ -208,8 +214,15 @@ def _control_tower_sli(spec: Any, where: str, objective_value: Any) -> SliSpec:
         "success_ratio",
         good_types=_types(ratio.get("good", ["sync.acknowledged"]), f"{where}.spec.successRatio.good"),
         bad_types=_types(ratio["bad"], f"{where}.spec.successRatio.bad"),
+        good_delivered=_flag(ratio.get("goodDelivered", False), f"{where}.spec.successRatio.goodDelivered"),
         slice_by=slice_by,
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise OpenSLOError(f"{where}: expected true or false, got {value!r}")
+    return value
 
 
 def _metric_sources(indicator_spec: dict[str, Any]) -> list[tuple[str, Any]]:

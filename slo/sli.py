@@ -13,8 +13,16 @@ evaluation's `now` counts: events later in event time are not there yet.
 Freshness: every stream (e.g. system × warehouse) that has ever reported is, minute by minute,
 good when its newest snapshot (`facts.as_of`, else the event time) is at most `threshold` old at
 the end of that minute, bad otherwise; a stream that stops reporting burns budget every minute.
+Sliced by `stream` (`erp/netsuite@dc-east`), each stream has a budget of its own: one stale feed
+among six is a sixth of a warehouse's or a system's minutes, but all of its own.
 
 Success ratio: events of the `good` types count good, of the `bad` types bad, at their event time.
+Many systems report only their failures (`sync.failed` without a `sync.acknowledged` for every step
+that worked): read as it is, such a system is 100 % bad. With `goodDelivered`, what a system
+delivered (events of any type outside `sync.*`) counts as its good steps, attributed to a system
+the same way as the failures, so the ERP's acceptances, allocations and invoices are the steps its
+failures are measured against. A step is one (source, type, instant): a stock report of sixty SKUs
+sent at once is one step that worked, not sixty, as one failed call is one failure.
 """
 
 from __future__ import annotations
@@ -89,11 +97,15 @@ RATIO_SQL = f"""
 SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
        {SYSTEM_EXPR} AS system,
        JSONExtractString(payload, 'data', 'dims', 'carrier') AS carrier,
-       countIf(type IN {{good:Array(String)}}) AS good, countIf(type IN {{bad:Array(String)}}) AS bad
+       countIf(type IN {{good:Array(String)}})
+           + if({{delivered:UInt8}} = 1, uniqExactIf((source, type, time), NOT startsWith(type, 'sync.')), 0)
+           AS good,
+       countIf(type IN {{bad:Array(String)}}) AS bad
 FROM {{db}}.events
-WHERE tenant = {{tenant:String}} AND type IN {{types:Array(String)}}
+WHERE tenant = {{tenant:String}} AND (type IN {{types:Array(String)}} OR {{delivered:UInt8}} = 1)
   AND time >= {{lo:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
 GROUP BY minute, system, carrier
+HAVING good + bad > 0
 """
 
 SNAPSHOT_STREAM = (
@@ -144,6 +156,7 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
                 "good": list(sli.good_types),
                 "bad": list(sli.bad_types),
                 "types": [*sli.good_types, *sli.bad_types],
+                "delivered": int(sli.good_delivered),
                 "lo": _dt(lo_us),
                 "hi": _dt(hi_us),
             },
@@ -222,7 +235,8 @@ def _freshness(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: int
         newest = np.maximum.accumulate(newest)
         alive = ends > first_us
         fresh = (newest >= 0) & (ends - newest <= thr_us)
-        dims = (("system", system), ("warehouse", warehouse))
+        stream = "@".join(v for v in (system, warehouse) if v)
+        dims = (("system", system), ("warehouse", warehouse), ("stream", stream))
         for i in np.flatnonzero(alive):
             good = bool(fresh[i])
             out.append((lo_min + int(i), dims, int(good), int(not good)))

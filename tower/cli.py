@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import orjson
@@ -428,6 +428,14 @@ def simulate(
         bool, typer.Option("--dry-run", help="Generate the traffic, send nothing; print its digest")
     ] = False,
     list_scenarios: Annotated[bool, typer.Option("--list-scenarios", help="List the fault scenarios and exit")] = False,
+    score: Annotated[
+        bool,
+        typer.Option(
+            "--score",
+            help="Then score the tower against the truth: each scenario's alert, how soon it fired and whether "
+            "it resolved; precision and recall of stuck orders, missing tracking and inventory mismatches",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a distributor — channels, ERP, warehouses, carriers, faults — through the real adapters."""
     from datetime import datetime
@@ -457,6 +465,16 @@ def simulate(
         f"simulating {days:g} days at {orders_per_day:g} orders/day from {begin:%Y-%m-%d %H:%M}Z (seed {seed})",
         err=True,
     )
+    card: dict[str, Any] | None = None
+
+    def scored(url: str, simulation: Any) -> dict[str, Any] | None:
+        if not score:
+            return None
+        from simulator.score import score_tower
+
+        typer.echo("scoring the tower against the truth", err=True)
+        return score_tower(url, simulation.truth.as_dict(), api_key)
+
     try:
         if to:
             simulation, report = sim.deliver(
@@ -468,6 +486,7 @@ def simulate(
                 progress=sim.Progress(begin, days),
                 batch=not per_message,
             )
+            card = scored(to, simulation)
         else:
             from tower.processes import ServerProcess
 
@@ -482,10 +501,16 @@ def simulate(
                     progress=sim.Progress(begin, days),
                     batch=not per_message,
                 )
+                card = scored(server.url, simulation)
     except Exception as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     sim.write_truth(simulation, truth_path, {"delivery": report.as_dict()})
+    if card is not None:
+        from simulator.score import render
+
+        (truth_path.parent / "scorecard.json").write_text(orjson.dumps(card, option=orjson.OPT_INDENT_2).decode())
+        typer.echo(render(card), err=True)
     (truth_path.parent / "state.json").write_text(orjson.dumps(simulation.state()).decode())
     typer.echo(
         orjson.dumps(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from slo import detections
 from slo.alerts import Alert, Matcher, Silence
 from slo.api.engine import slo_engine
+from slo.api.paging import page
 from slo.api.slos import evaluated
 from slo.engine import to_minute
 from slo.sli import bad_journeys
@@ -69,11 +70,10 @@ def list_alerts(
     severity: str | None = None,
     slo: str | None = None,
     limit: int = 100,
+    cursor: Annotated[str | None, Query(description="`next` of the previous page")] = None,
 ) -> dict[str, Any]:
     if state and state not in STATES:
         raise ApiError(400, "invalid_filter", f"state must be one of {', '.join(STATES)}")
-    if not 1 <= limit <= 1000:
-        raise ApiError(400, "invalid_limit", "limit must be between 1 and 1000")
     engine = evaluated(request, who.tenant)
     alerts = [
         a
@@ -82,9 +82,20 @@ def list_alerts(
         and (not severity or a.severity == severity)
         and (not slo or a.labels.get("slo") == slo)
     ]
-    alerts.sort(key=lambda a: (a.state != "firing", a.state != "pending", -(a.starts_at.timestamp())))
-    items = [alert_view(request, who.tenant, a, with_journeys=i < 20) for i, a in enumerate(alerts[:limit])]
-    return {"items": items, "total": len(alerts), "next": None}
+    by_id = {a.id: a for a in alerts}
+    # firing first, then pending, then resolved; newest first within each
+    order = {"firing": 0, "pending": 1}
+    listed = page(
+        [{"id": a.id, "rank": order.get(a.state, 2), "starts": -a.starts_at.timestamp()} for a in alerts],
+        lambda i: (i["rank"], i["starts"], i["id"]),
+        limit,
+        cursor,
+        max_limit=1000,
+    )
+    listed["items"] = [
+        alert_view(request, who.tenant, by_id[i["id"]], with_journeys=n < 20) for n, i in enumerate(listed["items"])
+    ]
+    return listed
 
 
 class Ack(BaseModel):

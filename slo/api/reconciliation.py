@@ -10,30 +10,40 @@ from fastapi import APIRouter, Query, Request
 from slo import detections
 from slo.api.engine import slo_engine
 from slo.api.kpis import _parse
-from tower.api import ApiError, ReadAccess
+from slo.api.paging import page
+from tower.api import ReadAccess
 
 router = APIRouter(tags=["reconciliation"])
 
 
-def _listing(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
-    if not 1 <= limit <= 10_000:
-        raise ApiError(400, "invalid_limit", "limit must be between 1 and 10000")
-    return {"items": items[:limit], "total": len(items), "next": None}
+Cursor = Annotated[str | None, Query(description="`next` of the previous page")]
 
 
 @router.get("/v1/reconciliation/inventory", summary="ERP against WMS on-hand by warehouse and SKU")
 def inventory(
-    request: Request, who: ReadAccess, warehouse: str | None = None, open: bool = True, limit: int = 1000
+    request: Request,
+    who: ReadAccess,
+    warehouse: str | None = None,
+    open: bool = True,
+    unconfirmed: Annotated[
+        bool, Query(description="also differences the other system has not reported on since they appeared")
+    ] = False,
+    limit: int = 1000,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     s = request.app.state.services
-    return _listing(detections.inventory(s.store, who.tenant, s.evaluation_clock.now(), warehouse, open), limit)
+    items = detections.inventory(s.store, who.tenant, s.evaluation_clock.now(), warehouse, open, unconfirmed)
+    return page(items, lambda i: (i["warehouse"], i["sku"]), limit, cursor)
 
 
 @router.get("/v1/reconciliation/tracking", summary="Shipments manifested without a carrier scan past the cut-off")
-def tracking(request: Request, who: ReadAccess, carrier: str | None = None, limit: int = 1000) -> dict[str, Any]:
+def tracking(
+    request: Request, who: ReadAccess, carrier: str | None = None, limit: int = 1000, cursor: Cursor = None
+) -> dict[str, Any]:
     s = request.app.state.services
     items = detections.missing_tracking(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars)
-    return _listing([i for i in items if not carrier or i["carrier"] == carrier], limit)
+    items = [i for i in items if not carrier or i["carrier"] == carrier]
+    return page(items, lambda i: (i["manifested_at"], i["journey_id"], i["shipment_id"]), limit, cursor)
 
 
 @router.get("/v1/reconciliation/edi", summary="EDI chains left open: 850 w/o 855, 856 w/o 997, shipped not invoiced")
@@ -45,30 +55,42 @@ def edi(
     asn_hours: float = 24,
     invoice_hours: float = 48,
     limit: int = 1000,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     s = request.app.state.services
     items = detections.edi_chains(s.store, who.tenant, s.evaluation_clock.now(), ack_hours, invoice_hours, asn_hours)
-    return _listing([i for i in items if not kind or i["kind"] == kind], limit)
+    items = [i for i in items if not kind or i["kind"] == kind]
+
+    def key(i: dict[str, Any]) -> tuple[str, ...]:
+        event = i.get("event") or {}
+        return (i["since"], i["kind"], i["journey_id"] or "", event.get("source", ""), event.get("id", ""))
+
+    return page(items, key, limit, cursor)
 
 
 @router.get("/v1/reconciliation/stuck", summary="Open orders past their stage's calendar-aware deadline")
-def stuck(request: Request, who: ReadAccess, stage: str | None = None, limit: int = 1000) -> dict[str, Any]:
+def stuck(
+    request: Request, who: ReadAccess, stage: str | None = None, limit: int = 1000, cursor: Cursor = None
+) -> dict[str, Any]:
     s = request.app.state.services
-    return _listing(
-        detections.stuck(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars, stage), limit
-    )
+    items = detections.stuck(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars, stage)
+    return page(items, lambda i: (i["stage_at"], i["journey_id"]), limit, cursor)
 
 
 @router.get("/v1/reconciliation/oversell", summary="Warehouse × SKU with less than nothing available")
-def oversell(request: Request, who: ReadAccess, limit: int = 1000) -> dict[str, Any]:
+def oversell(request: Request, who: ReadAccess, limit: int = 1000, cursor: Cursor = None) -> dict[str, Any]:
     s = request.app.state.services
-    return _listing(detections.oversell(s.store, who.tenant, s.evaluation_clock.now()), limit)
+    items = detections.oversell(s.store, who.tenant, s.evaluation_clock.now())
+    return page(items, lambda i: (i["warehouse"], i["sku"], i["system"]), limit, cursor)
 
 
 @router.get("/v1/reconciliation/anomalies", summary="Journeys with duplicates, out-of-sequence events, …")
-def anomalies(request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: int = 500) -> dict[str, Any]:
+def anomalies(
+    request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: int = 500, cursor: Cursor = None
+) -> dict[str, Any]:
     s = request.app.state.services
-    return _listing(detections.anomalies(s.store, who.tenant, kind, min(limit, 10_000)), limit)
+    items = detections.anomalies(s.store, who.tenant, kind, 10_000)
+    return page(items, lambda i: (i["started_at"], i["journey_id"]), limit, cursor, descending=True)
 
 
 @router.get("/v1/integration/failures", summary="Integration failures, retries and dead letters by system")
@@ -79,8 +101,12 @@ def failures(
     from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: a day before `to`")] = None,
     to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None,
     limit: int = 1000,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     s = request.app.state.services
     end: datetime = _parse(to, "to") or s.evaluation_clock.now()
     start: datetime = _parse(from_, "from") or end - timedelta(days=1)
-    return _listing(detections.integration_failures(s.store, who.tenant, start, end, system), limit)
+    items = detections.integration_failures(s.store, who.tenant, start, end, system)
+    return page(
+        items, lambda i: (-(i["failures"] + i["dead_lettered"]), i["system"], i["operation"] or ""), limit, cursor
+    )

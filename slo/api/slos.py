@@ -82,6 +82,7 @@ def list_slos(
                 "budget_remaining": overall.budget_remaining if overall else 1.0,
                 "burn_rates": overall.burn_rates if overall else {},
                 "status": "page" if "page" in statuses else ("ticket" if "ticket" in statuses else "ok"),
+                "budget_exhausted": bool(overall and overall.budget_remaining < 0),
                 "evaluated_at": state.evaluated_at.isoformat().replace("+00:00", "Z") if state.evaluated_at else None,
                 "slices": slices,
             }

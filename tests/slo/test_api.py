@@ -303,6 +303,35 @@ def test_freshness_and_sync_success_slos(api: httpx.Client) -> None:
     assert sync["budget_remaining"] == pytest.approx(1 - 0.25 / 0.01)
 
 
+def test_a_system_reporting_only_its_failures_is_measured_against_what_it_delivered(api: httpx.Client) -> None:
+    """The ERP sends acceptances and, once, a failure, never a `sync.acknowledged`: its business events
+    are its good steps (9 good, 1 bad), not 100 % bad. A tenth bad overspends a 99 % budget: the SLO
+    says ticket, not ok, although one failure alone never alerts."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    accepted = [
+        event(
+            f"acc-{i}", "erp/ns", "order.accepted", now - timedelta(minutes=20 - i), f"SO-{i}", dims={"system": "erp"}
+        )
+        for i in range(9)
+    ]
+    failed = {
+        "specversion": "1.0",
+        "id": "fail-1",
+        "source": "ipaas/celigo",
+        "type": "sync.failed",
+        "time": iso(now - timedelta(minutes=5)),
+        "data": {"facts": {"system": "erp", "operation": "order.import", "error": "HTTP 503"}},
+    }
+    post_events(api, [*accepted, failed])
+    wait_for(lambda: correlated(api), timeout=30)
+    slo = api.get("/v1/slos", params={"name": "integration-errors"}).json()["items"][0]
+    erp = next(s for s in slo["slices"] if s["labels"] == {"system": "erp"})
+    assert (erp["good"], erp["bad"]) == (9, 1)
+    assert erp["budget_remaining"] == pytest.approx(1 - 0.1 / 0.01)
+    assert erp["status"] == "ticket" and slo["status"] == "ticket" and slo["budget_exhausted"]
+    assert api.get("/v1/alerts", params={"slo": "integration-errors"}).json()["total"] == 0
+
+
 @pytest.mark.slow
 def test_alerts_survive_a_restart(start_server: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     """An ERP outage replayed on a server whose clock is fixed; its alerts are there after a restart."""
