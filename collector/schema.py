@@ -57,4 +57,25 @@ MIGRATIONS = (
             """,
         ),
     ),
+    Migration(
+        40,
+        "webhook_deliveries",
+        (
+            # ORDER BY (tenant, adapter, digest): a signed delivery is looked up by its body's SHA-256
+            # (the same body under another delivery id is a replay) and by its id (bloom filter).
+            # Partitioned by month from the start, so retention drops whole months (tower/retention.py).
+            """
+            CREATE TABLE IF NOT EXISTS {db}.webhook_deliveries (
+                tenant LowCardinality(String),
+                adapter LowCardinality(String),
+                digest String,
+                delivery String,
+                received_at DateTime64(6, 'UTC'),
+                INDEX delivery_bloom delivery TYPE bloom_filter(0.01) GRANULARITY 1
+            ) ENGINE = MergeTree
+            PARTITION BY toYYYYMM(received_at)
+            ORDER BY (tenant, adapter, digest)
+            """,
+        ),
+    ),
 )

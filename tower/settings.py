@@ -178,6 +178,14 @@ class Settings(BaseSettings):
     easypost_webhook_secret: str | None = Field(
         None, description="Verifies X-Hmac-Signature on /v1/adapters/easypost (401 when wrong); unset: not checked."
     )
+    webhook_tolerance_s: float = Field(
+        300,
+        description=(
+            "Seconds a webhook's signed timestamp may be from the tower's clock (EasyPost X-Hmac-Signature-V2 "
+            "with X-Timestamp); older or newer deliveries are refused as replays (401). 0 accepts body-only "
+            "signatures without a timestamp."
+        ),
+    )
     mappings_dir: Path | None = Field(
         None, description="A folder of declarative mappings (*.yaml), each served as /v1/adapters/mapping/<name>."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from typing import Any
 
@@ -10,12 +11,13 @@ from fastapi import APIRouter, Request
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from adapters.base import AdapterError
+from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
 from collector.api.events import append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
-from tower.api import JSON, ApiError, IngestAccess, Principal
+from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
+from tower.store import Store
 from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
@@ -55,9 +57,14 @@ async def run_adapter(adapter: str, request: Request, principal: Principal, span
     try:
         body = await read_body(request, settings.max_body_bytes)
         # Query parameters reach the adapter as x-tower-param-* headers (tracking?carrier=ups).
-        headers = {k.lower(): v for k, v in request.headers.items()} | {
-            f"x-tower-param-{k.lower()}": v for k, v in request.query_params.items()
-        }
+        headers = (
+            {k.lower(): v for k, v in request.headers.items()}
+            | {f"x-tower-param-{k.lower()}": v for k, v in request.query_params.items()}
+            | {  # the server's own, never the client's: for providers that sign a timestamp
+                "x-tower-received-at": rfc3339(services.clock.now()) or "",
+                "x-tower-signature-tolerance-s": str(settings.webhook_tolerance_s),
+            }
+        )
         with TRACER.start_as_current_span(
             f"adapter.parse {adapter}", attributes={"tower.body.bytes": len(body)}
         ) as parse:
@@ -84,6 +91,81 @@ async def run_adapter(adapter: str, request: Request, principal: Principal, span
     if traceparent and TRACEPARENT.fullmatch(traceparent.strip()):
         for produced in result.events:
             produced.setdefault("traceparent", traceparent.strip())
+    if result.delivery is not None and services.owns_store:
+        async with _delivery_lock(request):
+            first = await asyncio.to_thread(
+                check_delivery, services.store, principal.tenant, adapter, result.delivery, body
+            )
+            response = await _accept(request, adapter, principal, content_type, result, span, endpoint)
+            if first:
+                await asyncio.to_thread(
+                    services.store.insert_rows,
+                    "webhook_deliveries",
+                    [(principal.tenant, adapter, _digest(body), result.delivery, services.clock.now())],
+                    ("tenant", "adapter", "digest", "delivery", "received_at"),
+                    "quarantine",
+                )
+            return response
+    return await _accept(request, adapter, principal, content_type, result, span, endpoint)
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _delivery_lock(request: Request) -> asyncio.Lock:
+    lock = getattr(request.app.state, "delivery_lock", None)
+    if lock is None:
+        lock = request.app.state.delivery_lock = asyncio.Lock()
+    return lock
+
+
+def check_delivery(store: Store, tenant: str, adapter: str, delivery: str, body: bytes) -> bool:
+    """For a provider that signs the body but no timestamp: refuse (409) the signed body already
+    accepted under another delivery id — a replay — and a delivery id already used for another
+    body. The same id with the same body is the provider retrying: accepted again (its events are
+    duplicates). True when this delivery is new."""
+    digest = _digest(body)
+    seen = store.read(
+        "SELECT delivery, digest, received_at FROM {db}.webhook_deliveries WHERE tenant = {tenant:String} "
+        "AND adapter = {adapter:String} AND (digest = {digest:String} OR delivery = {delivery:String}) LIMIT 10",
+        tenant,
+        {"adapter": adapter, "digest": digest, "delivery": delivery},
+    )
+    for row in seen:
+        when = rfc3339(row["received_at"])
+        if row["digest"] == digest and row["delivery"] != delivery:
+            reason = (
+                f"this signed body was already accepted at {when} as delivery {row['delivery']!r}; "
+                f"the same body under another delivery id ({delivery!r}) is refused as a replay"
+            )
+            raise ApiError(
+                409,
+                "replayed_delivery",
+                reason,
+                [{"index": None, "id": delivery, "field": "delivery", "reason": reason}],
+            )
+        if row["delivery"] == delivery and row["digest"] != digest:
+            reason = f"delivery id {delivery!r} was already used at {when} for another body; an id is used once"
+            raise ApiError(
+                409,
+                "replayed_delivery",
+                reason,
+                [{"index": None, "id": delivery, "field": "delivery", "reason": reason}],
+            )
+    return not seen
+
+
+async def _accept(
+    request: Request,
+    adapter: str,
+    principal: Principal,
+    content_type: str,
+    result: AdapterResult,
+    span: Span,
+    endpoint: str,
+) -> JSON:
+    services = request.app.state.services
     parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
     valid, rejected, letters = await asyncio.to_thread(screen, parsed, principal, content_type)
     for letter in letters:
