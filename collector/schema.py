@@ -1,8 +1,10 @@
 """DDL of what the collector writes: the raw event log and the dead letters."""
 
+from collector.otlp.schema import MIGRATIONS as OTLP
+from tower.retention import repartitioned
 from tower.store import Migration
 
-MIGRATIONS = (
+_TABLES = (
     Migration(
         1,
         "events",
@@ -78,4 +80,22 @@ MIGRATIONS = (
             """,
         ),
     ),
+)
+
+
+def _ddl(migrations: tuple[Migration, ...], table: str) -> str:
+    return next(sql for m in migrations for sql in m.sql if f"{{db}}.{table} (" in sql)
+
+
+# Retention drops whole months (tower/retention.py): the tables made unpartitioned above get a
+# PARTITION BY, rows kept (a copy swapped in with EXCHANGE TABLES; idempotent).
+MIGRATIONS = (
+    *_TABLES,
+    Migration(41, "events_by_month", repartitioned(_ddl(_TABLES, "events"), "events", "toYYYYMM(time)")),
+    Migration(
+        42,
+        "dead_letters_by_month",
+        repartitioned(_ddl(_TABLES, "dead_letters"), "dead_letters", "toYYYYMM(received_at)"),
+    ),
+    Migration(43, "span_links_by_month", repartitioned(_ddl(OTLP, "span_links"), "span_links", "toYYYYMM(Timestamp)")),
 )
