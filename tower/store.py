@@ -37,7 +37,8 @@ class StoreError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One numbered, idempotent schema step. `sql` statements must use IF NOT EXISTS / IF EXISTS."""
+    """One numbered, idempotent schema step. `sql` statements must use IF NOT EXISTS / IF EXISTS, or be
+    idempotent as a whole (tower.retention.repartitioned: a copy made afresh on every run)."""
 
     number: int
     name: str
