@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -92,7 +94,7 @@ async def run_adapter(adapter: str, request: Request, principal: Principal, span
         for produced in result.events:
             produced.setdefault("traceparent", traceparent.strip())
     if result.delivery is not None and services.owns_store:
-        async with _delivery_lock(request):
+        async with _delivery_lock(request, principal.tenant, _digest(body)):
             first = await asyncio.to_thread(
                 check_delivery, services.store, principal.tenant, adapter, result.delivery, body
             )
@@ -113,11 +115,24 @@ def _digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _delivery_lock(request: Request) -> asyncio.Lock:
-    lock = getattr(request.app.state, "delivery_lock", None)
-    if lock is None:
-        lock = request.app.state.delivery_lock = asyncio.Lock()
-    return lock
+@contextlib.asynccontextmanager
+async def _delivery_lock(request: Request, tenant: str, digest: str) -> AsyncIterator[None]:
+    """One delivery of a given signed body at a time (a replay racing its original), others in parallel."""
+    locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] | None = getattr(
+        request.app.state, "delivery_locks", None
+    )
+    if locks is None:
+        locks = request.app.state.delivery_locks = {}
+    key = (tenant, digest)
+    lock, users = locks.setdefault(key, (asyncio.Lock(), [0]))
+    users[0] += 1
+    try:
+        async with lock:
+            yield
+    finally:
+        users[0] -= 1
+        if users[0] == 0:
+            locks.pop(key, None)
 
 
 def check_delivery(store: Store, tenant: str, adapter: str, delivery: str, body: bytes) -> bool:

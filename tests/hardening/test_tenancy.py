@@ -29,6 +29,7 @@ from collector.app import create_app
 from tests.conftest import REPO, ServerProcess, correlated, post_events, wait_for
 from tests.support.ocel import FIXTURES
 from tower.settings import Settings
+from tower.store import Store, StoreError
 
 pytestmark = pytest.mark.slow
 
@@ -365,6 +366,16 @@ def test_keys_do_only_what_their_scope_allows(world: World, method: str, path: s
     # a key bound to alpha cannot ask for bravo
     asked = call(world, method, case, "alpha", {**auth("alpha", "admin"), "X-Tower-Tenant": "bravo"})
     assert asked.status_code == 403, asked.text
+    url, kwargs = case.request(world, "alpha")
+    by_query = httpx.request(
+        method,
+        world.server.url + url,
+        params={**kwargs.get("params", {}), "tenant": "bravo"},
+        headers={**kwargs.get("headers", {}), **auth("alpha", "admin")},
+        timeout=60,
+        **{k: v for k, v in kwargs.items() if k not in ("params", "headers")},
+    )
+    assert by_query.status_code == 403, by_query.text
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(k for k, c in CASES.items() if c.isolated and k[0] == "GET"))
@@ -452,3 +463,19 @@ def test_export_of_one_tenant_holds_nothing_of_the_other(world: World, tmp_path:
     text = out.read_text()
     assert "#1001" in text
     assert leaks(text, world) == []
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM {db}.journeys",
+        # filtered outside, not inside the subquery: it would read every tenant's events
+        "SELECT * FROM {db}.journeys WHERE tenant = {tenant:String} AND journey_id IN (SELECT id FROM {db}.events)",
+        "SELECT * FROM {db}.journeys AS j JOIN {db}.events AS e ON e.id = j.journey_id "
+        "WHERE j.tenant = {tenant:String}",
+    ],
+)
+def test_a_read_must_bind_the_tenant_for_every_table_it_reads(sql: str, tmp_path: Path) -> None:
+    store = Store(f"chdb://{tmp_path}")  # refused before any connection is made
+    with pytest.raises(StoreError, match="every table it reads"):
+        store.read(sql, "alpha")

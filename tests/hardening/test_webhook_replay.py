@@ -6,6 +6,7 @@ TOWER_WEBHOOK_TOLERANCE_S), by its signed body where it does not (Shopify).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -166,6 +167,20 @@ def test_shopify_body_replayed_under_another_webhook_id_is_refused(client: httpx
     wait_for(lambda: correlated(client), timeout=30)
     journeys = client.get("/v1/lookup", params={"q": f"#{tenant}"}).json()["matches"]
     assert len(journeys) == 1
+
+
+def test_a_replay_racing_its_original_is_refused(tower: ServerProcess, tenant: str) -> None:
+    """The same signed body under two ids at the same instant: one is accepted, the other refused."""
+    body = SHOPIFY_ORDER.replace(b'"#1001"', f'"#{tenant}"'.encode())
+
+    async def race() -> list[int]:
+        async with httpx.AsyncClient(base_url=tower.url, headers={"X-Tower-Tenant": tenant}, timeout=60) as c:
+            sent = [
+                c.post("/v1/adapters/shopify", content=body, headers=shopify(body, f"{tenant}-{i}")) for i in range(4)
+            ]
+            return sorted(r.status_code for r in await asyncio.gather(*sent))
+
+    assert asyncio.run(race()) == [202, 409, 409, 409]
 
 
 def test_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
