@@ -254,8 +254,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/metrics"): Case(
         None,
         get("/metrics"),
-        isolated=False,
-        why_open="Prometheus scrape, open by design (README): its SLO series are labelled by tenant and slice",
+        why_open="Prometheus scrape: process metrics open; tenant series need a key (test_metrics_…)",
     ),
     ("GET", "/openapi.json"): Case(None, get("/openapi.json"), why_open="the schema"),
     ("GET", "/docs"): Case(None, get("/docs"), why_open="the schema's page"),
@@ -422,6 +421,21 @@ def test_the_same_identifiers_resolve_within_each_tenant(world: World) -> None:
             assert {e["id"] for e in journey["events"]} == {"wh-1", "so-77", "lbl-9", "lbl-9b"}
             total = client.get("/v1/journeys").json()["total"]
             assert total == (2 if tenant == "bravo" else 1)
+
+
+def test_metrics_show_tenant_series_only_to_a_key_allowed_to_see_them(world: World) -> None:
+    def scrape(headers: dict[str, str]) -> str:
+        answer = httpx.get(f"{world.server.url}/metrics", headers=headers, timeout=30)
+        assert answer.status_code == 200
+        assert "tower_events_accepted_total" in answer.text  # the process's own metrics, for any scraper
+        return answer.text
+
+    anonymous = scrape({})
+    assert 'tenant="' not in anonymous
+    alpha = scrape(auth("alpha", "read"))
+    assert 'tenant="alpha"' in alpha and leaks(alpha, world) == []
+    operator = scrape({"Authorization": f"Bearer {OPERATOR_KEY}"})
+    assert 'tenant="alpha"' in operator and 'tenant="bravo"' in operator
 
 
 def test_moving_the_shared_clock_needs_an_admin_key_bound_to_no_tenant(world: World) -> None:
