@@ -26,11 +26,18 @@ class AdapterResult:
     reply: bytes | None = None
     reply_content_type: str = "application/octet-stream"
     notes: list[str] = field(default_factory=list)
+    # A signed delivery's id, for providers that sign the body but no timestamp (Shopify's
+    # X-Shopify-Webhook-Id): the collector refuses the same signed body under another id (a replay).
+    delivery: str | None = None
 
 
 class Adapter(Protocol):
     """`parse(body, headers, secrets)`: headers are lower-cased; `secrets` maps an adapter's name to
-    the shared secret it verifies signatures with (TOWER_SHOPIFY_WEBHOOK_SECRET, TOWER_EASYPOST_WEBHOOK_SECRET)."""
+    the shared secret it verifies signatures with (TOWER_SHOPIFY_WEBHOOK_SECRET, TOWER_EASYPOST_WEBHOOK_SECRET).
+
+    The server adds two headers of its own (any sent by the client are overwritten):
+    `x-tower-received-at`, its clock's now (RFC 3339), and `x-tower-signature-tolerance-s`
+    (TOWER_WEBHOOK_TOLERANCE_S), for providers that sign a timestamp."""
 
     @property
     def name(self) -> str: ...

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -42,6 +43,7 @@ from tower.api import JSON, ApiError, error_response
 from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
 from tower.kafka import ensure_topics
+from tower.retention import Retention, run_retention, ttl_days
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
 from tower.telemetry import configure_tracing, shutdown_tracing, untraced
@@ -67,6 +69,7 @@ class Services:
     kafka_writer: KafkaWriter | None = None  # under Kafka, the stages this process runs
     feed: KafkaFeed | None = None
     owns_store: bool = True  # False: an ingest-only process beside another that owns the embedded store
+    retention: asyncio.Task[None] | None = None  # drops partitions past their TTL (tower/retention.py)
 
 
 def build_services(settings: Settings, stages: frozenset[str] | None = None) -> Services:
@@ -161,10 +164,19 @@ async def start_services(services: Services, settings: Settings, stages: frozens
         await services.telemetry.start()
     if services.slo is not None and settings.slo_engine:
         await services.slo.start()
+    if services.owns_store and any(ttl_days(settings).values()):
+        retention = Retention(services.store, ttl_days(settings))
+        services.retention = asyncio.create_task(
+            run_retention(retention, services.clock, settings.retention_interval_s, lambda: False)
+        )
 
 
 async def stop_services(services: Services) -> None:
     """Upstream first: the collector flushes to Kafka, the writer commits, the correlator snapshots."""
+    if services.retention is not None:
+        services.retention.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await services.retention
     if services.slo is not None:
         await services.slo.close()
     await services.telemetry.close()

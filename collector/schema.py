@@ -1,8 +1,10 @@
 """DDL of what the collector writes: the raw event log and the dead letters."""
 
+from collector.otlp.schema import MIGRATIONS as OTLP
+from tower.retention import repartitioned
 from tower.store import Migration
 
-MIGRATIONS = (
+_TABLES = (
     Migration(
         1,
         "events",
@@ -57,4 +59,43 @@ MIGRATIONS = (
             """,
         ),
     ),
+    Migration(
+        40,
+        "webhook_deliveries",
+        (
+            # ORDER BY (tenant, adapter, digest): a signed delivery is looked up by its body's SHA-256
+            # (the same body under another delivery id is a replay) and by its id (bloom filter).
+            # Partitioned by month from the start, so retention drops whole months (tower/retention.py).
+            """
+            CREATE TABLE IF NOT EXISTS {db}.webhook_deliveries (
+                tenant LowCardinality(String),
+                adapter LowCardinality(String),
+                digest String,
+                delivery String,
+                received_at DateTime64(6, 'UTC'),
+                INDEX delivery_bloom delivery TYPE bloom_filter(0.01) GRANULARITY 1
+            ) ENGINE = MergeTree
+            PARTITION BY toYYYYMM(received_at)
+            ORDER BY (tenant, adapter, digest)
+            """,
+        ),
+    ),
+)
+
+
+def _ddl(migrations: tuple[Migration, ...], table: str) -> str:
+    return next(sql for m in migrations for sql in m.sql if f"{{db}}.{table} (" in sql)
+
+
+# Retention drops whole months (tower/retention.py): the tables made unpartitioned above get a
+# PARTITION BY, rows kept (a copy swapped in with EXCHANGE TABLES; idempotent).
+MIGRATIONS = (
+    *_TABLES,
+    Migration(41, "events_by_month", repartitioned(_ddl(_TABLES, "events"), "events", "toYYYYMM(time)")),
+    Migration(
+        42,
+        "dead_letters_by_month",
+        repartitioned(_ddl(_TABLES, "dead_letters"), "dead_letters", "toYYYYMM(received_at)"),
+    ),
+    Migration(43, "span_links_by_month", repartitioned(_ddl(OTLP, "span_links"), "span_links", "toYYYYMM(Timestamp)")),
 )

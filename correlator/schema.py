@@ -7,9 +7,10 @@ Tables read by key use small granules (256 rows): a journey page reads a handful
 8192-row granules of wide rows made each key cost megabytes of decompression.
 """
 
+from tower.retention import repartitioned
 from tower.store import Migration
 
-MIGRATIONS = (
+_TABLES = (
     Migration(
         101,
         "objects",
@@ -171,4 +172,21 @@ MIGRATIONS = (
             """,
         ),
     ),
+)
+
+
+def _ddl(table: str) -> str:
+    return next(sql for m in _TABLES for sql in m.sql if f"{{db}}.{table} (" in sql)
+
+
+# Retention drops whole months of closed journeys (tower/retention.py): journey state gets a
+# PARTITION BY, rows kept. A journey's started_at can move earlier with a late event, leaving an
+# older version in a later month; reads take the newest version across months (FINAL, LIMIT 1 BY),
+# and retention drops a month only with every month holding that journey's versions.
+MIGRATIONS = (
+    *_TABLES,
+    Migration(
+        150, "journey_events_by_month", repartitioned(_ddl("journey_events"), "journey_events", "toYYYYMM(time)")
+    ),
+    Migration(151, "journeys_by_month", repartitioned(_ddl("journeys"), "journeys", "toYYYYMM(started_at)")),
 )

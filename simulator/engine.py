@@ -340,12 +340,14 @@ class Simulation:
                     )
                 )
             if "X-Hmac-Signature" in bad.headers:
-                bad.headers.update(formats.easypost_headers(bad.body, self.business.easypost_secret))
+                bad.headers.update(formats.easypost_headers(bad.body, self.business.easypost_secret, message.at))
             incident = self.incident("malformed")
             incident.messages += 1
             incident.details.append({"at": formats.iso(message.at), "route": message.route, "kind": message.kind})
             fixed_at = message.at + timedelta(minutes=20 + self.rng.random() * 40)
             message.at = fixed_at
+            if "X-Hmac-Signature-V2" in message.headers:  # signed again when sent again
+                message.headers.update(formats.easypost_headers(message.body, self.business.easypost_secret, fixed_at))
             self.at(fixed_at, lambda: self.send(message))
             return [bad]
         resend = self.scenario("duplicate-orders", message.at)
@@ -882,7 +884,7 @@ class Simulation:
                 parcel.history,
                 previous,
             )
-            headers = formats.easypost_headers(body, b.easypost_secret)
+            headers = formats.easypost_headers(body, b.easypost_secret, at)
             self.send(Message(at, ROUTES["easypost"], headers, body, "easypost tracker.updated", 1))
         elif carrier.feed == "x12":
             departed = any(h[0] == "in_transit" for h in parcel.history)

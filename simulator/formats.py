@@ -11,7 +11,8 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import orjson
@@ -335,9 +336,19 @@ def easypost_event(
     return dumps(body)
 
 
-def easypost_headers(body: bytes, secret: str) -> dict[str, str]:
+def easypost_headers(body: bytes, secret: str, at: datetime, path: str = "/v1/adapters/easypost") -> dict[str, str]:
+    """Both of EasyPost's signatures: the body's, and V2 over X-Timestamp (the send time) + POST + X-Path + body."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Hmac-Signature": f"hmac-sha256-hex={digest}"}
+    stamp = format_datetime(at.astimezone(UTC)).replace("+0000", "-0000")
+    signed = stamp.encode() + b"POST" + path.encode() + body
+    v2 = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "X-Hmac-Signature": f"hmac-sha256-hex={digest}",
+        "X-Hmac-Signature-V2": f"hmac-sha256-hex={v2}",
+        "X-Timestamp": stamp,
+        "X-Path": path,
+    }
 
 
 # ---------------------------------------------------------------- USPS tracking API (v3 responses)

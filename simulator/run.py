@@ -67,9 +67,15 @@ def default_start(days: float) -> datetime:
 
 
 def secrets_env(business: Business | None = None) -> dict[str, str]:
-    """The webhook secrets an embedded tower needs to check the simulator's signatures."""
+    """The webhook secrets an embedded tower needs to check the simulator's signatures, and a webhook
+    tolerance of a day: a simulated EasyPost delivery is stamped with its scan's simulated time, and
+    the sender runs steps ahead of the clock it drives (tens of simulated minutes)."""
     b = business or Business()
-    return {"TOWER_SHOPIFY_WEBHOOK_SECRET": b.shopify_secret, "TOWER_EASYPOST_WEBHOOK_SECRET": b.easypost_secret}
+    return {
+        "TOWER_SHOPIFY_WEBHOOK_SECRET": b.shopify_secret,
+        "TOWER_EASYPOST_WEBHOOK_SECRET": b.easypost_secret,
+        "TOWER_WEBHOOK_TOLERANCE_S": "86400",
+    }
 
 
 class Progress:

@@ -2,6 +2,7 @@
 
 Every series carries `tenant` and `slo`, and `channel`, `warehouse`, `carrier`, `system` (empty
 for the whole SLO), so a team running Prometheus and Grafana can chart and alert on them too.
+Which tenants' series a scrape sees is decided by `tower.api.metrics_tenants`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def _labels(pairs: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs.items()) + "}"
 
 
-def exposition(engine: SloEngine) -> list[str]:
+def exposition(engine: SloEngine, tenants: frozenset[str] | None = None) -> list[str]:
+    """The SLO series of `tenants` (None: every tenant), and the engine's own counters."""
     lines = [
         "# HELP tower_slo_objective Target share of good events (or minutes) of each SLO.",
         "# TYPE tower_slo_objective gauge",
@@ -35,15 +37,16 @@ def exposition(engine: SloEngine) -> list[str]:
         ),
     }
     with engine._lock:
-        tenants = {t: dict(state.summaries) for t, state in engine.tenants.items()}
+        shown = {t: state for t, state in engine.tenants.items() if tenants is None or t in tenants}
+        summaries_of = {t: dict(state.summaries) for t, state in shown.items()}
         alert_counts: dict[tuple[str, str, str], int] = {}
-        for tenant, state in engine.tenants.items():
+        for tenant, state in shown.items():
             for a in state.book.active.values():
                 key = (tenant, a.state, a.severity)
                 alert_counts[key] = alert_counts.get(key, 0) + 1
     for metric, (help_text, value_of) in gauges.items():
         lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
-        for tenant, summaries in tenants.items():
+        for tenant, summaries in summaries_of.items():
             for name, rows in summaries.items():
                 for s in rows:
                     value = value_of(s)
@@ -55,7 +58,7 @@ def exposition(engine: SloEngine) -> list[str]:
         "# HELP tower_slo_burn_rate Budget burn rate over a window (1 spends the budget exactly over the SLO window).",
         "# TYPE tower_slo_burn_rate gauge",
     ]
-    for tenant, summaries in tenants.items():
+    for tenant, summaries in summaries_of.items():
         for name, rows in summaries.items():
             for s in rows:
                 for window, rate in s.burn_rates.items():

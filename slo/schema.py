@@ -1,8 +1,9 @@
 """DDL of the SLO engine's state: alerts, silences, the notification log and KPI targets (migrations 301–399)."""
 
+from tower.retention import repartitioned
 from tower.store import Migration
 
-MIGRATIONS = (
+_TABLES = (
     Migration(
         301,
         "slo_alerts",
@@ -92,5 +93,20 @@ MIGRATIONS = (
             ORDER BY (tenant, name)
             """,
         ),
+    ),
+)
+
+
+def _ddl(table: str) -> str:
+    return next(sql for m in _TABLES for sql in m.sql if f"{{db}}.{table} (" in sql)
+
+
+# Retention drops whole months of SLO history (tower/retention.py), rows kept. An alert's id
+# carries its start, so every version of one alert is in one month.
+MIGRATIONS = (
+    *_TABLES,
+    Migration(350, "slo_alerts_by_month", repartitioned(_ddl("slo_alerts"), "slo_alerts", "toYYYYMM(starts_at)")),
+    Migration(
+        351, "slo_notifications_by_month", repartitioned(_ddl("slo_notifications"), "slo_notifications", "toYYYYMM(at)")
     ),
 )

@@ -127,6 +127,20 @@ def authenticate(request: Request, scope: str) -> Principal:
     return Principal(key.scopes, requested, False, key.key[:4])
 
 
+def metrics_tenants(request: Request) -> frozenset[str] | None:
+    """Whose tenant-labelled series `/metrics` shows (None: every tenant's). It answers without a key
+    (a scraper's process metrics), but tenant series need one once keys are configured: every
+    tenant's to a key bound to none, a tenant-bound key's own, nobody's without a valid key."""
+    settings: Settings = request.app.state.settings
+    if not settings.auth_enabled:
+        return None  # a loopback-only development server
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    key = _find_key(settings.keys, presented.strip()) if scheme.lower() == "bearer" and presented.strip() else None
+    if key is None:
+        return frozenset()
+    return None if key.tenant is None else frozenset({key.tenant})
+
+
 def _ingest(request: Request) -> Principal:
     return authenticate(request, "ingest")
 

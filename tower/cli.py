@@ -143,6 +143,42 @@ def migrate(
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(f'{n:04d}' for n in applied) or 'none needed'}")
 
 
+@app.command()
+def retention(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be dropped; drop nothing")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Embedded store [TOWER_DATA_DIR]")] = None,
+) -> None:
+    """Drop the month partitions past their TOWER_RETENTION_*_DAYS (what the server does every
+    TOWER_RETENTION_INTERVAL_S), on the tower's clock (TOWER_CLOCK); with --dry-run, only list them
+    and the old months kept because something still needs them."""
+    from collector.app import MIGRATIONS
+    from tower.clock import clock_from_setting
+    from tower.retention import Retention, ttl_days
+    from tower.store import Store
+
+    _logging()
+    settings = _settings(data_dir=data_dir)
+    ttl = ttl_days(settings)
+    if not any(ttl.values()):
+        typer.echo("no TOWER_RETENTION_*_DAYS set: everything is kept")
+        return
+    store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
+    try:
+        store.migrate(MIGRATIONS)
+        plan = Retention(store, ttl)
+        now = clock_from_setting(settings.clock).now()
+        drops, kept = plan.plan(now)
+        for drop in drops:
+            typer.echo(f"{'would drop' if dry_run else 'drop'} {drop.table} {drop.partition} ({drop.rows} rows)")
+        for k in kept:
+            typer.echo(f"keep {k.table} {k.partition}: {k.reason}")
+        if not dry_run:
+            plan.apply(now)
+    finally:
+        store.close()
+    typer.echo(f"{len(drops)} partition(s) {'would be ' if dry_run else ''}dropped, {len(kept)} old ones kept")
+
+
 @app.command("import")
 def import_events(
     files: Annotated[list[Path], typer.Argument(help="JSON-array or NDJSON files of canonical events (.gz too)")],

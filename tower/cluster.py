@@ -10,8 +10,10 @@ ENGINE = E(args) …` into
 
 Sharding by the hash of the sorting key keeps every version of one row (ReplacingMergeTree) on
 one shard, so replacement works as on one server. Reads and inserts go through the Distributed
-tables with unchanged SQL; mutations (`ALTER TABLE … DELETE/UPDATE/MODIFY`) go to the local tables
-ON CLUSTER (`cluster_command`). Only strings are transformed here: no cluster is contacted.
+tables with unchanged SQL; mutations (`ALTER TABLE … DELETE/UPDATE/MODIFY`, retention's `DROP
+PARTITION`) go to the local tables ON CLUSTER (`cluster_command`); re-partitioning migrations
+(`DROP TABLE`, `INSERT … SELECT`, `EXCHANGE TABLES`) are turned as `_moving_rows` says.
+Only strings are transformed here: no cluster is contacted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ CREATE = re.compile(
 )
 ORDER_BY = re.compile(r"ORDER BY\s+")
 ALTER = re.compile(r"^\s*ALTER TABLE \{db\}\.(?P<name>\w+)\s+(?P<rest>.*)$", re.DOTALL)
+DROP = re.compile(r"^\s*DROP TABLE IF EXISTS \{db\}\.(?P<name>\w+)\s*$")
+EXCHANGE = re.compile(r"^\s*EXCHANGE TABLES \{db\}\.(?P<a>\w+) AND \{db\}\.(?P<b>\w+)\s*$")
+INSERT_SELECT = re.compile(r"^\s*INSERT INTO \{db\}\.\w+ SELECT .*$", re.DOTALL)
 
 
 def quote(name: str) -> str:
@@ -38,7 +43,7 @@ def cluster_statements(statement: str, cluster: str, database: str) -> list[str]
         alter = ALTER.match(statement)
         if alter is not None:
             return [cluster_command(statement, cluster)]
-        raise ValueError(f"cluster mode cannot transform this statement: {statement.strip()[:120]!r}")
+        return _moving_rows(statement, cluster)
     name, engine, rest = create["name"], create["engine"], create["rest"]
     key = sorting_key(rest)
     if key is None:
@@ -53,6 +58,28 @@ def cluster_statements(statement: str, cluster: str, database: str) -> list[str]
         f"CREATE TABLE IF NOT EXISTS {{db}}.{name} ON CLUSTER {quote(cluster)} AS {{db}}.{local} "
         f"ENGINE = Distributed({quote(cluster)}, {quote(database)}, {quote(local)}, {sharding})",
     ]
+
+
+def _moving_rows(statement: str, cluster: str) -> list[str]:
+    """The statements that re-partition a table (tower/retention.py `repartitioned`): drop a
+    Distributed table and its local tables, exchange the local tables on every node (each
+    Distributed table keeps pointing at its `_local` name, now the new data), and copy rows
+    through the Distributed tables, waiting for the shards to have them before the exchange."""
+    drop = DROP.match(statement)
+    if drop is not None:
+        name = drop["name"]
+        return [
+            f"DROP TABLE IF EXISTS {{db}}.{name} ON CLUSTER {quote(cluster)} SYNC",
+            f"DROP TABLE IF EXISTS {{db}}.{name}_local ON CLUSTER {quote(cluster)} SYNC",
+        ]
+    exchange = EXCHANGE.match(statement)
+    if exchange is not None:
+        return [
+            f"EXCHANGE TABLES {{db}}.{exchange['a']}_local AND {{db}}.{exchange['b']}_local ON CLUSTER {quote(cluster)}"
+        ]
+    if INSERT_SELECT.match(statement):
+        return [statement.rstrip() + " SETTINGS insert_distributed_sync = 1"]
+    raise ValueError(f"cluster mode cannot transform this statement: {statement.strip()[:120]!r}")
 
 
 def sorting_key(rest: str) -> str | None:

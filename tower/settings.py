@@ -178,6 +178,39 @@ class Settings(BaseSettings):
     easypost_webhook_secret: str | None = Field(
         None, description="Verifies X-Hmac-Signature on /v1/adapters/easypost (401 when wrong); unset: not checked."
     )
+    webhook_tolerance_s: float = Field(
+        300,
+        description=(
+            "Seconds a webhook's signed timestamp may be from the tower's clock (EasyPost X-Hmac-Signature-V2 "
+            "with X-Timestamp); older or newer deliveries are refused as replays (401). 0 accepts body-only "
+            "signatures without a timestamp."
+        ),
+    )
+    retention_events_days: float = Field(
+        0,
+        description=(
+            "Days raw events (and webhook delivery records) are kept, by event time, in whole months; "
+            "0 keeps forever. A month holding an open journey's events or uncorrelated events is kept."
+        ),
+    )
+    retention_dead_letters_days: float = Field(
+        0, description="Days dead letters are kept (whole months); 0 keeps forever."
+    )
+    retention_telemetry_days: float = Field(
+        0, description="Days spans, span links and log records are kept (whole months); 0 keeps forever."
+    )
+    retention_journeys_days: float = Field(
+        0,
+        description=(
+            "Days closed journeys (delivered, cancelled, rejected) are kept after their last event (whole months); "
+            "open journeys are never dropped; 0 keeps forever."
+        ),
+    )
+    retention_slo_days: float = Field(
+        0,
+        description="Days alert history and notifications are kept (whole months; active alerts stay); 0: forever.",
+    )
+    retention_interval_s: float = Field(3600, description="Seconds between the server's retention runs.")
     mappings_dir: Path | None = Field(
         None, description="A folder of declarative mappings (*.yaml), each served as /v1/adapters/mapping/<name>."
     )

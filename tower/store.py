@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,7 @@ from tower.cluster import cluster_command, cluster_statements, quote
 log = logging.getLogger(__name__)
 
 ROLES = ("admin", "writer", "correlator", "read", "quarantine", "health", "telemetry")  # one client each
+TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+\{db\}\.", re.IGNORECASE)  # every table a read touches
 TRANSIENT_CODES = {"TIMEOUT_EXCEEDED", "NETWORK_ERROR", "SOCKET_TIMEOUT", "TOO_MANY_SIMULTANEOUS_QUERIES"}
 
 
@@ -37,7 +39,8 @@ class StoreError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One numbered, idempotent schema step. `sql` statements must use IF NOT EXISTS / IF EXISTS."""
+    """One numbered, idempotent schema step. `sql` statements must use IF NOT EXISTS / IF EXISTS, or be
+    idempotent as a whole (tower.retention.repartitioned: a copy made afresh on every run)."""
 
     number: int
     name: str
@@ -148,9 +151,14 @@ class Store:
     def read(
         self, sql: str, tenant: str, parameters: dict[str, Any] | None = None, binary: tuple[str, ...] = ()
     ) -> list[dict]:
-        """A tenant-scoped read for the query API: the SQL must filter on `{tenant:String}`."""
-        if "{tenant:String}" not in sql:
-            raise StoreError("a tenant-scoped read must filter on {tenant:String}")
+        """A tenant-scoped read for the query API: the SQL must filter on `{tenant:String}`, once for
+        every table it reads (`FROM`/`JOIN {db}.…`), so a subquery cannot read another tenant's rows."""
+        tables = len(TABLE_READ.findall(sql))
+        if "{tenant:String}" not in sql or sql.count("{tenant:String}") < tables:
+            raise StoreError(
+                f"a tenant-scoped read must filter every table it reads on {{tenant:String}}: it reads {tables} "
+                f"table(s) and binds the tenant {sql.count('{tenant:String}')} time(s)"
+            )
         return self.query_dicts(sql, {**(parameters or {}), "tenant": tenant}, role="read", binary=binary)
 
     def insert_arrow(self, table: str, data: Any, role: str = "writer", settings: dict[str, Any] | None = None) -> None:

@@ -7,6 +7,10 @@ milestones with each delivery; the history is the carrier's, the milestone is th
 
 When a secret is configured, `X-Hmac-Signature` must be `hmac-sha256-hex=` + the hex HMAC-SHA256
 of the raw body keyed with the NFKD-normalised secret (as EasyPost's client libraries check it).
+EasyPost's second signature, `X-Hmac-Signature-V2`, signs `X-Timestamp` (RFC 2822) + method +
+`X-Path` + body the same way, so a delivery can be dated: behind the server (which passes its
+clock and TOWER_WEBHOOK_TOLERANCE_S as `x-tower-*` headers) a delivery must carry it and be within
+the tolerance of the tower's clock, or it is refused as a possible replay (401).
 Bare Tracker objects and tracker lists (API responses, for backfills) are read too; their event id
 is `{tracker id}:{status}:{updated_at}`.
 """
@@ -17,6 +21,8 @@ import hashlib
 import hmac
 import unicodedata
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from adapters.base import AdapterError, AdapterResult, event
@@ -36,6 +42,9 @@ from adapters.payload import (
 
 SECRET_NAME = "easypost"
 HMAC_HEADER = "X-Hmac-Signature"
+HMAC_V2_HEADER = "X-Hmac-Signature-V2"
+TIMESTAMP_HEADER = "X-Timestamp"
+PATH_HEADER = "X-Path"
 SOURCE = "easypost"
 
 STATUS = {
@@ -56,12 +65,70 @@ def signature(body: bytes, secret: str) -> str:
     return "hmac-sha256-hex=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+def signature_v2(timestamp: str, method: str, path: str, body: bytes, secret: str) -> str:
+    """EasyPost's timestamped signature: HMAC-SHA256 of X-Timestamp + method + X-Path + body."""
+    signed = timestamp.encode() + method.upper().encode() + path.encode() + body
+    return signature(signed, secret)
+
+
 def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
-    given = header(headers, HMAC_HEADER)
-    if given is None:
-        raise AdapterError(HMAC_HEADER, "is required: an EasyPost webhook secret is configured", status=401)
-    if not hmac.compare_digest(given.lower().encode(), signature(body, secret).encode()):
-        raise AdapterError(HMAC_HEADER, "does not match the body signed with the configured secret", status=401)
+    """The signature first (so an unsigned caller learns nothing), then, where the server passed its
+    clock and a tolerance, the delivery's age."""
+    tolerance = float(header(headers, "x-tower-signature-tolerance-s") or 0)
+    received = header(headers, "x-tower-received-at")
+    given_v2 = header(headers, HMAC_V2_HEADER)
+    if given_v2 is None:
+        if received and tolerance > 0:
+            raise AdapterError(
+                HMAC_V2_HEADER,
+                "is required: X-Hmac-Signature alone signs no timestamp, so a replayed delivery cannot be told "
+                "apart; EasyPost sends X-Hmac-Signature-V2 with X-Timestamp and X-Path "
+                "(TOWER_WEBHOOK_TOLERANCE_S=0 accepts body-only signatures)",
+                status=401,
+            )
+        given = header(headers, HMAC_HEADER)
+        if given is None:
+            raise AdapterError(HMAC_HEADER, "is required: an EasyPost webhook secret is configured", status=401)
+        if not hmac.compare_digest(given.strip().lower().encode(), signature(body, secret).encode()):
+            raise AdapterError(HMAC_HEADER, "does not match the body signed with the configured secret", status=401)
+        return
+    timestamp = header(headers, TIMESTAMP_HEADER)
+    path = header(headers, PATH_HEADER)
+    for name, value in ((TIMESTAMP_HEADER, timestamp), (PATH_HEADER, path)):
+        if value is None:
+            raise AdapterError(name, f"is required with {HMAC_V2_HEADER}: it is part of what is signed", status=401)
+    assert timestamp is not None and path is not None
+    given_v2 = given_v2.strip().lower()
+    if not given_v2.startswith("hmac-sha256-hex="):
+        given_v2 = "hmac-sha256-hex=" + given_v2
+    expected = signature_v2(timestamp, "POST", path, body, secret)
+    if not hmac.compare_digest(given_v2.encode(), expected.encode()):
+        raise AdapterError(
+            HMAC_V2_HEADER,
+            "does not match X-Timestamp + POST + X-Path + body signed with the configured secret",
+            status=401,
+        )
+    if not received or tolerance <= 0:
+        return
+    try:
+        sent = parsedate_to_datetime(timestamp)
+    except (TypeError, ValueError):
+        raise AdapterError(
+            TIMESTAMP_HEADER,
+            f"{timestamp[:60]!r} is not an RFC 2822 date (Tue, 19 Aug 2025 20:37:09 -0000)",
+            status=401,
+        ) from None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    now = datetime.fromisoformat(received.replace("Z", "+00:00"))
+    skew = abs((now - sent).total_seconds())
+    if skew > tolerance:
+        raise AdapterError(
+            TIMESTAMP_HEADER,
+            f"{timestamp} is {skew:.0f} s from the tower's clock ({received}), beyond the "
+            f"{tolerance:.0f} s tolerance (TOWER_WEBHOOK_TOLERANCE_S): refused as a possible replay",
+            status=401,
+        )
 
 
 def _tracker_event(

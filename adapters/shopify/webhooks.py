@@ -3,7 +3,9 @@
 The topic comes from `X-Shopify-Topic`, the shop from `X-Shopify-Shop-Domain` (source
 `shopify/<shop>`), the event id from `X-Shopify-Webhook-Id` — the same id on every retry of one
 delivery, so retries dedupe. When a secret is configured, `X-Shopify-Hmac-SHA256` must be the
-base64 HMAC-SHA256 of the raw body. Bodies are the bare resource as webhooks send it; the Admin
+base64 HMAC-SHA256 of the raw body; as that signs no timestamp, the collector refuses a signed body
+already accepted under another webhook id (a replay), and acknowledges the same id and body again
+as a duplicate (Shopify's own retry). Bodies are the bare resource as webhooks send it; the Admin
 REST wrapper (`{"order": {...}}`) is accepted too, so replayed API responses read the same.
 """
 
@@ -304,4 +306,8 @@ def parse(body: bytes, headers: Mapping[str, str], secrets: Mapping[str, str]) -
     shop = header(headers, "X-Shopify-Shop-Domain")
     if shop is None:
         raise AdapterError("X-Shopify-Shop-Domain", "is required")
-    return handler(_Ctx(topic.lower(), shop.lower(), header(headers, "X-Shopify-Webhook-Id")), load_json(body))
+    webhook_id = header(headers, "X-Shopify-Webhook-Id")
+    result = handler(_Ctx(topic.lower(), shop.lower(), webhook_id), load_json(body))
+    if secret and webhook_id:
+        result.delivery = webhook_id  # Shopify signs the body only: the collector guards against replays
+    return result

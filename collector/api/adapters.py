@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from adapters.base import AdapterError
+from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
 from collector.api.events import append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
-from tower.api import JSON, ApiError, IngestAccess, Principal
+from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
+from tower.store import Store
 from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
@@ -63,9 +67,14 @@ async def run_adapter(adapter: str, request: Request, principal: Principal, span
     try:
         body = await read_body(request, settings.max_body_bytes)
         # Query parameters reach the adapter as x-tower-param-* headers (tracking?carrier=ups).
-        headers = {k.lower(): v for k, v in request.headers.items()} | {
-            f"x-tower-param-{k.lower()}": v for k, v in request.query_params.items()
-        }
+        headers = (
+            {k.lower(): v for k, v in request.headers.items()}
+            | {f"x-tower-param-{k.lower()}": v for k, v in request.query_params.items()}
+            | {  # the server's own, never the client's: for providers that sign a timestamp
+                "x-tower-received-at": rfc3339(services.clock.now()) or "",
+                "x-tower-signature-tolerance-s": str(settings.webhook_tolerance_s),
+            }
+        )
         with TRACER.start_as_current_span(
             f"adapter.parse {adapter}", attributes={"tower.body.bytes": len(body)}
         ) as parse:
@@ -87,6 +96,114 @@ async def run_adapter(adapter: str, request: Request, principal: Principal, span
         raise ApiError(status, code, reason, [{"index": None, "id": None, "field": where, "reason": reason}]) from None
 
     carry_traceparent(result.events, request.headers.get("traceparent"))
+    if result.delivery is not None and services.owns_store:
+        digest = _digest(body)
+        async with delivery_locks(request, principal.tenant, [digest]):
+            refused, new = await asyncio.to_thread(
+                delivery_refusals, services.store, principal.tenant, [(adapter, result.delivery, digest)]
+            )
+            if refused:
+                raise refused[0]
+            response = await _accept(request, adapter, principal, content_type, result, span, endpoint)
+            if new:
+                await asyncio.to_thread(
+                    record_deliveries, services, principal.tenant, [(adapter, result.delivery, digest)]
+                )
+            return response
+    return await _accept(request, adapter, principal, content_type, result, span, endpoint)
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+@contextlib.asynccontextmanager
+async def delivery_locks(request: Request, tenant: str, digests: list[str]) -> AsyncIterator[None]:
+    """One delivery of a given signed body at a time (a replay racing its original), others in
+    parallel; a batch takes the locks of all its bodies, in one order (no deadlock)."""
+    locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] | None = getattr(
+        request.app.state, "delivery_locks", None
+    )
+    if locks is None:
+        locks = request.app.state.delivery_locks = {}
+    keys = sorted({(tenant, d) for d in digests})
+    held: list[tuple[tuple[str, str], asyncio.Lock, list[int]]] = []
+    try:
+        for key in keys:
+            lock, users = locks.setdefault(key, (asyncio.Lock(), [0]))
+            users[0] += 1
+            held.append((key, lock, users))
+            await lock.acquire()
+        yield
+    finally:
+        for key, lock, users in held:
+            if lock.locked():
+                lock.release()
+            users[0] -= 1
+            if users[0] == 0:
+                locks.pop(key, None)
+
+
+def delivery_refusals(
+    store: Store, tenant: str, deliveries: list[tuple[str, str, str]]
+) -> tuple[dict[int, ApiError], set[int]]:
+    """For providers that sign the body but no timestamp, of (adapter, delivery id, body digest):
+    the ones refused (409, by index) — a signed body already accepted under another delivery id (a
+    replay), or a delivery id already used for another body — and the ones new to the ledger. The
+    same id with the same body is the provider retrying: accepted again (its events are duplicates).
+    One read for them all; within the list, an earlier delivery counts as already accepted."""
+    rows = store.read(
+        "SELECT adapter, delivery, digest, received_at FROM {db}.webhook_deliveries WHERE tenant = {tenant:String} "
+        "AND ((adapter, digest) IN {digests:Array(Tuple(String, String))} "
+        "OR (adapter, delivery) IN {ids:Array(Tuple(String, String))})",
+        tenant,
+        {"digests": [(a, g) for a, _, g in deliveries], "ids": [(a, d) for a, d, _ in deliveries]},
+    )
+    known = [(r["adapter"], r["delivery"], r["digest"], rfc3339(r["received_at"])) for r in rows]
+    refused: dict[int, ApiError] = {}
+    new: set[int] = set()
+    for index, (adapter, delivery, digest) in enumerate(deliveries):
+        seen = [k for k in known if k[0] == adapter and (k[2] == digest or k[1] == delivery)]
+        for _, other, other_digest, when in seen:
+            if other_digest == digest and other != delivery:
+                reason = (
+                    f"this signed body was already accepted at {when} as delivery {other!r}; "
+                    f"the same body under another delivery id ({delivery!r}) is refused as a replay"
+                )
+            elif other == delivery and other_digest != digest:
+                reason = f"delivery id {delivery!r} was already used at {when} for another body; an id is used once"
+            else:
+                continue
+            details = [{"index": None, "id": delivery, "field": "delivery", "reason": reason}]
+            refused[index] = ApiError(409, "replayed_delivery", reason, details)
+            break
+        if index not in refused and not seen:
+            new.add(index)
+            known.append((adapter, delivery, digest, "this request"))
+    return refused, new
+
+
+def record_deliveries(services: Any, tenant: str, deliveries: list[tuple[str, str, str]]) -> None:
+    """Add accepted deliveries to the ledger, in one insert."""
+    now = services.clock.now()
+    services.store.insert_rows(
+        "webhook_deliveries",
+        [(tenant, adapter, digest, delivery, now) for adapter, delivery, digest in deliveries],
+        ("tenant", "adapter", "digest", "delivery", "received_at"),
+        "quarantine",
+    )
+
+
+async def _accept(
+    request: Request,
+    adapter: str,
+    principal: Principal,
+    content_type: str,
+    result: AdapterResult,
+    span: Span,
+    endpoint: str,
+) -> JSON:
+    services = request.app.state.services
     parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
     valid, rejected, letters = await asyncio.to_thread(screen, parsed, principal, content_type)
     for letter in letters:

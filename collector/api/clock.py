@@ -4,7 +4,8 @@ A server started with `TOWER_CLOCK=<instant>` keeps a manual clock: every evalua
 orders, SLOs, alerts) takes its "now" from it, and only this endpoint moves it — forward only, so
 evaluations never see time run backwards. `{"mode": "system"}` releases it to the system clock
 for good (a replayed month handed over to live traffic). A server on the system clock refuses to
-be driven: 409.
+be driven: 409. The clock is the server's, shared by every tenant: a key bound to one tenant may
+read it but not move it (403).
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ async def get_clock(request: Request, principal: ReadAccess) -> JSON:
     responses={400: {}, 409: {}},
 )
 async def set_clock(change: ClockChange, request: Request, principal: AdminAccess) -> JSON:
+    if principal.tenant_locked:
+        raise ApiError(
+            403,
+            "forbidden",
+            "the evaluation clock is shared by every tenant on this server; "
+            "moving it needs an admin key bound to no tenant",
+        )
     clock = request.app.state.services.clock
     if not isinstance(clock, ManualClock) or clock.released:
         raise ApiError(

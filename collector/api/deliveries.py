@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +32,11 @@ from opentelemetry import trace
 
 from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
-from collector.api.adapters import carry_traceparent
+from collector.api.adapters import carry_traceparent, delivery_locks, delivery_refusals, record_deliveries
 from collector.api.events import append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
-from tower.api import JSON, ApiError, IngestAccess, Principal
+from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
 from tower.events import Event
 from tower.telemetry import request_span
 
@@ -54,6 +55,7 @@ class Delivery:
     body: bytes
     events: list[Event] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    ledger: tuple[str, str, str] | None = None  # (adapter, delivery id, body digest): a body-signed webhook
 
 
 @router.post(
@@ -102,23 +104,22 @@ async def post_deliveries(request: Request, principal: IngestAccess) -> JSON:
             detail = {"index": exc.index, "id": None, "field": exc.field, "reason": exc.message}
             raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
 
+        # the server's own headers, never the client's: for providers that sign a timestamp
+        own = {
+            "x-tower-received-at": rfc3339(services.clock.now()) or "",
+            "x-tower-signature-tolerance-s": str(settings.webhook_tolerance_s),
+        }
+        for d in deliveries:
+            d.headers.update(own)
         # Parsing is CPU work: all of it in one trip off the event loop.
         letters = await asyncio.to_thread(parse_all, deliveries, principal, settings.secrets)
         if letters:
             await asyncio.to_thread(services.quarantine.record, letters)
-        # One writer request per delivery, all queued at once: they land in the same group commit,
-        # and each delivery learns its own accepted and duplicate counts.
-        carrying = [d for d in deliveries if d.events]
-        written = await asyncio.gather(*(append(services.writer, d.events) for d in carrying), return_exceptions=True)
-        for delivery, outcome in zip(carrying, written, strict=True):
-            if isinstance(outcome, ApiError):  # the writer is behind: this delivery is to be sent again
-                delivery.result = refusal(delivery, outcome.status, outcome.code, "", outcome.message)
-                delivery.result["retry_after"] = int(outcome.headers.get("Retry-After", "1"))
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            else:
-                delivery.result["accepted"] = outcome.accepted
-                delivery.result["duplicates"] = outcome.duplicates
+        signed = [d for d in deliveries if d.ledger is not None and services.owns_store]
+        async with delivery_locks(request, principal.tenant, [d.ledger[2] for d in signed if d.ledger]):
+            new = await write(services, principal.tenant, deliveries, signed)
+            if new:
+                await asyncio.to_thread(record_deliveries, services, principal.tenant, new)
         results = [d.result for d in deliveries]
         totals = {
             "deliveries": len(results),
@@ -127,9 +128,35 @@ async def post_deliveries(request: Request, principal: IngestAccess) -> JSON:
             "refused": sum(1 for r in results if r["status"] != 202 and "retry_after" not in r),
             "retry": [r["index"] for r in results if "retry_after" in r],
         }
-        span.set_attributes({f"tower.deliveries.{k}": v for k, v in totals.items()})
+        span.set_attributes({f"tower.deliveries.{k}": v for k, v in totals.items() if k != "retry"})
         span.set_attribute("http.response.status_code", 202)
         return JSON({**totals, "results": results}, status_code=202)
+
+
+async def write(
+    services: Any, tenant: str, deliveries: list[Delivery], signed: list[Delivery]
+) -> list[tuple[str, str, str]]:
+    """Refuse the replayed body-signed webhooks, hand the rest's events to the writer together
+    (one group commit; each delivery learns its own counts), and return the ledger entries of the
+    body-signed ones newly accepted."""
+    ledger = [d.ledger for d in signed if d.ledger is not None]
+    refused, new = await asyncio.to_thread(delivery_refusals, services.store, tenant, ledger) if ledger else ({}, set())
+    for i, error in refused.items():
+        d = signed[i]
+        d.events = []
+        d.result = refusal(d, error.status, error.code, "delivery", error.message)
+    carrying = [d for d in deliveries if d.events]
+    written = await asyncio.gather(*(append(services.writer, d.events) for d in carrying), return_exceptions=True)
+    for delivery, outcome in zip(carrying, written, strict=True):
+        if isinstance(outcome, ApiError):  # the writer is behind: this delivery is to be sent again
+            delivery.result = refusal(delivery, outcome.status, outcome.code, "", outcome.message)
+            delivery.result["retry_after"] = int(outcome.headers.get("Retry-After", "1"))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            delivery.result["accepted"] = outcome.accepted
+            delivery.result["duplicates"] = outcome.duplicates
+    return [d.ledger for i, d in enumerate(signed) if i in new and d.ledger is not None and d.result["status"] == 202]
 
 
 def read_deliveries(body: bytes) -> list[Delivery]:
@@ -200,6 +227,8 @@ def parse_all(deliveries: list[Delivery], principal: Principal, secrets: dict[st
                 )
             )
             continue
+        if result.delivery is not None:
+            d.ledger = (d.adapter, result.delivery, hashlib.sha256(d.body).hexdigest())
         carry_traceparent(result.events, d.headers.get("traceparent"))
         parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
         valid, rejected, screened = screen(parsed, principal, content_type)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from slo.metrics import exposition as slo_exposition
-from tower.api import JSON
+from tower.api import JSON, metrics_tenants
 from tower.kafka import LAG_HELP
 
 router = APIRouter(tags=["health"])
@@ -84,7 +84,7 @@ def metrics(request: Request) -> PlainTextResponse:
         "# HELP tower_telemetry_write_seconds_total Time spent in telemetry group commits.",
         "# TYPE tower_telemetry_write_seconds_total counter",
         f"tower_telemetry_write_seconds_total {s.telemetry.stats.write_seconds:.6f}",
-        *(slo_exposition(s.slo) if s.slo is not None else []),
+        *(slo_exposition(s.slo, metrics_tenants(request)) if s.slo is not None else []),
     ]
     if s.kafka_writer is not None:
         k = s.kafka_writer
