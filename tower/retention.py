@@ -206,6 +206,20 @@ class Retention:
             {"parts": partitions},
             role="admin",
         )
+        if table == "journey_events" and spans:
+            # Memberships of journeys whose state rows are gone (dropped in an earlier run) are
+            # needed by nothing: count them as expired, or they would keep their months forever.
+            ids = sorted({(t, j) for t, j, _ in spans})
+            present = {
+                (t, j)
+                for t, j in self.store.query(
+                    "SELECT DISTINCT tenant, journey_id FROM {db}.journeys "
+                    "WHERE (tenant, journey_id) IN {ids:Array(Tuple(String, String))}",
+                    {"ids": ids},
+                    role="admin",
+                )
+            }
+            expired = expired | (set(ids) - present)
         candidates = set(partitions)
         blocked: dict[str, str] = {}
         changed = True

@@ -151,6 +151,8 @@ def test_advancing_the_clock_drops_whole_months_but_never_what_an_open_journey_n
         assert moved.status_code == 200, moved.text
         wait_for(lambda: journey_of(c, "SO-3") == 404, timeout=60)
         wait_for(lambda: c.get("/v1/dead-letters").json()["total"] == 0, timeout=30)
+        # its memberships go in the same run or, when that run still saw them in use, the next one
+        wait_for(lambda: "dropped journey_events partition 202610" in server.log_path.read_text(), timeout=30)
     server.stop()
 
     # 6. Whole partitions went; no mutation ran; the identity graph stays.

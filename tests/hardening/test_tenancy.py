@@ -264,6 +264,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/traces"): Case("ingest", lambda w, t: ("/v1/traces", NOT_JSON)),
     ("POST", "/v1/logs"): Case("ingest", lambda w, t: ("/v1/logs", NOT_JSON)),
     ("POST", "/v1/adapters/{adapter}"): Case("ingest", lambda w, t: ("/v1/adapters/no-such-adapter", {})),
+    ("POST", "/v1/deliveries"): Case(
+        "ingest",
+        lambda w, t: ("/v1/deliveries", {"content": b"{", "headers": {"Content-Type": "application/x-ndjson"}}),
+    ),
     ("GET", "/v1/dead-letters"): Case("read", get("/v1/dead-letters"), bravo_marked=True),
     ("POST", "/v1/dead-letters/{letter_id}/replay"): Case(
         "admin", with_id("/v1/dead-letters/{id}/replay", "dead_letter"), object_id="dead_letter"
