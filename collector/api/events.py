@@ -82,6 +82,14 @@ async def ingest_events(request: Request, principal: Principal, span: Span) -> J
     settings = request.app.state.settings
     content_type = request.headers.get("content-type", "")
     body = b""
+    if services.writer.pending >= settings.pending_max_events:
+        # Shed before parsing: refusing an overload must cost less than accepting it.
+        raise ApiError(
+            429,
+            "backpressure",
+            f"{services.writer.pending} events are waiting for the writer; retry after 1s",
+            headers={"Retry-After": "1"},
+        )
     try:
         body = await read_body(request, settings.max_body_bytes)
         parsed = await asyncio.to_thread(parse_body, body, content_type, settings.max_batch_events)
