@@ -417,7 +417,7 @@ def main() -> None:
     }
     path = write_result("load", result)
 
-    rows = [("read", "n", "p50 ms", "p99 ms", "max ms")]
+    rows: list[tuple[str, ...]] = [("read", "n", "p50 ms", "p99 ms", "max ms")]
     for name, f in result["reads"].items():
         rows.append((name, str(f["n"]), str(f.get("p50_ms", "")), str(f.get("p99_ms", "")), str(f.get("max_ms", ""))))
     print()

@@ -157,6 +157,14 @@ async def start_services(services: Services, settings: Settings, stages: frozens
             await services.kafka_writer.start()
         if services.feed is not None:
             await services.feed.start()
+        appender = services.writer
+        if isinstance(appender, KafkaAppender):
+            # The collector notices a broker that came back without the topic; the stages in this
+            # process move to the new log before anything is produced into it.
+            if services.kafka_writer is not None:
+                appender.on_new_log.append(services.kafka_writer.begin_again)
+            if services.feed is not None:
+                appender.on_new_log.append(services.feed.begin_again)
     if services.owns_store:
         await services.telemetry.start()
     if services.slo is not None and settings.slo_engine:

@@ -47,6 +47,16 @@ class Backpressure(Exception):
         self.retry_after = retry_after
 
 
+class Unavailable(Exception):
+    """What stores events cannot take them now (the store or the broker failed); `reason` says why."""
+
+    def __init__(self, code: str, reason: str, retry_after: int = 1) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 @dataclass(slots=True)
 class WriteResult:
     accepted: int
@@ -93,6 +103,7 @@ class GroupCommitWriter:
         self._index = KeyIndex()
         self._next_seq = 1
         self._closing = False
+        self.failure: str | None = None  # why the last commit failed; None once one succeeds
 
     @property
     def pending(self) -> int:
@@ -156,10 +167,13 @@ class GroupCommitWriter:
                 results, committed = await asyncio.to_thread(self._commit, batch)
             except Exception as exc:
                 log.exception("writing %d events failed", taken)
+                self.failure = f"the store refused the write: {exc}"
+                unavailable = Unavailable("store_unavailable", f"{self.failure}; nothing of this request was stored")
                 for request in batch:
                     if not request.future.done():
-                        request.future.set_exception(exc)
+                        request.future.set_exception(unavailable)
             else:
+                self.failure = None
                 for request, result in zip(batch, results, strict=True):
                     if not request.future.done():
                         request.future.set_result(result)
@@ -212,9 +226,13 @@ class GroupCommitWriter:
             ],
             schema=EVENT_SCHEMA,
         )
-        self.store.insert_arrow("events", table, role="writer")
+        try:
+            self.store.insert_arrow("events", table, role="writer")
+        finally:
+            # A failed insert may still have landed (a server that timed out after writing): the
+            # fingerprints make a resend check the primary key, so it is never stored twice.
+            self._index.add(hashes[i] for i in keep)
         self._next_seq += len(events)
-        self._index.add(hashes[i] for i in keep)
         elapsed = time.perf_counter() - started
         self.stats.batches += 1
         self.stats.events += len(events)

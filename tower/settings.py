@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     kafka_idempotence: bool = Field(
         True, description="Idempotent Kafka producer (needs InitProducerId; false for brokers without it, e.g. Tansu)."
     )
+    kafka_ack_timeout_ms: int = Field(
+        5000,
+        description=(
+            "How long the collector waits for the broker to acknowledge a request's events before answering 503 "
+            "(and refusing at once until the broker answers again)."
+        ),
+    )
     kafka_stages: str = Field(
         "writer,correlator",
         description="With Kafka, the consumers `tower serve` runs in its own process: writer, correlator, or empty.",

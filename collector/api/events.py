@@ -12,7 +12,7 @@ from opentelemetry.trace import Span
 from collector.ingest import BodyError, Parsed, media_type, parse_body
 from collector.produce import KafkaAppender
 from collector.quarantine import DeadLetter
-from collector.writer import Backpressure, GroupCommitWriter, WriteResult
+from collector.writer import Backpressure, GroupCommitWriter, Unavailable, WriteResult
 from tower.api import JSON, ApiError, IngestAccess, Principal
 from tower.events import EVENT_JSON_SCHEMA, Event, Problem, validate_event
 from tower.telemetry import request_span
@@ -24,9 +24,12 @@ TRACER = trace.get_tracer("control-tower.collector")
 
 
 async def append(writer: GroupCommitWriter | KafkaAppender, events: list[Event]) -> WriteResult:
-    """Hand events to the group commit; a writer that is behind becomes `429 Retry-After`."""
+    """Hand events to the group commit; a writer that is behind becomes `429 Retry-After`, and one
+    that cannot store (the store or the broker failed) `503 Retry-After` saying why."""
     try:
         return await writer.submit(events)
+    except Unavailable as exc:
+        raise ApiError(503, exc.code, exc.reason, headers={"Retry-After": str(exc.retry_after)}) from None
     except Backpressure as exc:
         raise ApiError(
             429,
@@ -57,7 +60,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     "/v1/events",
     status_code=202,
     summary="Ingest canonical events (CloudEvents JSON, batch JSON or NDJSON)",
-    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}},
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}, 503: {}},
     openapi_extra={
         "requestBody": {
             "required": True,
