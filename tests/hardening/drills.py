@@ -158,11 +158,11 @@ class Readiness:
         return [s for s in self.samples if since <= s[0] <= until]
 
 
-def stored_keys(data_dir: Path, tenant: str = "") -> tuple[Counter[int], int]:
+def stored_keys(data_dir: Path, tenant: str = "", store_dir: Path | None = None) -> tuple[Counter[int], int]:
     """How many times each drill event is stored, and the journeys alive, read by a separate process."""
     code = (
         "import sys; from tower.store import Store; "
-        f"s = Store('chdb://{data_dir / 'clickhouse'}'); "
+        f"s = Store('chdb://{store_dir or data_dir / 'clickhouse'}'); "
         "rows = s.query('SELECT id, count() FROM {db}.events WHERE tenant = {t:String} AND source = {s:String} "
         "GROUP BY id', {'t': sys.argv[1], 's': sys.argv[2]}); "
         "j = s.query('SELECT count() FROM {db}.journeys FINAL WHERE alive = 1 AND tenant = {t:String}', "
