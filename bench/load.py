@@ -316,7 +316,7 @@ def main() -> None:
     parser.add_argument("--chunk-events", type=int, default=1_000_000, help="events per tenant (a month)")
     parser.add_argument("--lookup-pause", type=float, default=0.1, help="seconds between lookups")
     parser.add_argument("--dashboard-pause", type=float, default=2.0, help="seconds between dashboard rounds")
-    parser.add_argument("--memory-ceiling-gb", type=float, default=4.0, help="the README's server RSS ceiling")
+    parser.add_argument("--memory-ceiling-gb", type=float, default=5.0, help="the README's server RSS ceiling")
     parser.add_argument("--data-dir", type=Path, help="where the server keeps its store (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
     args = parser.parse_args()

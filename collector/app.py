@@ -94,6 +94,7 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
             max_events=settings.commit_max_events,
             max_delay=settings.commit_max_delay_ms / 1000,
             pending_max=settings.pending_max_events,
+            max_wait=settings.pending_max_wait_s,
         ),
         correlator=correlator,
         quarantine=Quarantine(store),

@@ -65,6 +65,9 @@ class KafkaAppender:
     def next_seq(self) -> int:
         return 0  # seqs are positions in the log under Kafka
 
+    def backlog_seconds(self) -> float:
+        return 0.0  # sends wait at most TOWER_KAFKA_ACK_TIMEOUT_MS; `pending_max` bounds them
+
     async def start(self) -> None:
         if self.store is not None:
             hashes = await asyncio.to_thread(

@@ -89,12 +89,14 @@ class GroupCommitWriter:
         max_events: int = 20_000,
         max_delay: float = 0.005,
         pending_max: int = 100_000,
+        max_wait: float = 10.0,
     ) -> None:
         self.store = store
         self.bus = bus
         self.max_events = max_events
         self.max_delay = max_delay
         self.pending_max = pending_max
+        self.max_wait = max_wait
         self.stats = WriterStats()
         self._queue: list[_Request] = []
         self._pending = 0
@@ -112,6 +114,10 @@ class GroupCommitWriter:
     @property
     def next_seq(self) -> int:
         return self._next_seq
+
+    def backlog_seconds(self) -> float:
+        """How long what is pending takes to commit, at the speed of the last commit."""
+        return self.stats.last_write_seconds * self._pending / max(1, self.stats.last_batch_events)
 
     def load(self) -> None:
         """Read what is stored: the fingerprints of stored keys and the next seq. Blocking."""
@@ -137,10 +143,10 @@ class GroupCommitWriter:
             return WriteResult(0, 0)
         if self._closing:
             raise Backpressure(1)
-        if self._pending + len(events) > self.pending_max and self._pending > 0:
-            raise Backpressure(
-                max(1, round(self.stats.last_write_seconds * self._pending / max(1, self.stats.last_batch_events)))
-            )
+        if self._pending > 0 and (
+            self._pending + len(events) > self.pending_max or self.backlog_seconds() > self.max_wait
+        ):
+            raise Backpressure(max(1, round(self.backlog_seconds())))
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(events, future))
         self._pending += len(events)
@@ -168,7 +174,11 @@ class GroupCommitWriter:
             except Exception as exc:
                 log.exception("writing %d events failed", taken)
                 self.failure = f"the store refused the write: {exc}"
-                unavailable = Unavailable("store_unavailable", f"{self.failure}; nothing of this request was stored")
+                unavailable = Unavailable(
+                    "store_unavailable",
+                    f"{self.failure}; this request is not acknowledged, send it again "
+                    "(an event that did get stored is answered as a duplicate)",
+                )
                 for request in batch:
                     if not request.future.done():
                         request.future.set_exception(unavailable)

@@ -197,6 +197,20 @@ class Settings(BaseSettings):
     pending_max_events: int = Field(
         100_000, description="Events waiting for the writer before new requests get 429 Retry-After."
     )
+    ingest_max_bytes: int = Field(
+        16_777_216,
+        description=(
+            "Bytes of `POST /v1/events` bodies read and parsed at once (by Content-Length); a request past it "
+            "gets 429 Retry-After before its body is read. One request is always admitted."
+        ),
+    )
+    pending_max_wait_s: float = Field(
+        10.0,
+        description=(
+            "Seconds of work waiting for the writer (its backlog at the speed of its last commit) before new "
+            "requests get 429 Retry-After: an acknowledgement never waits much longer than this."
+        ),
+    )
     correlator_batch_events: int = Field(20_000, description="Most events the correlator takes per step.")
     correlator_interval_ms: float = Field(
         100.0, description="How often the correlator looks for new events when not woken by the writer."

@@ -81,18 +81,41 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
 
 
 async def ingest_events(request: Request, principal: Principal, span: Span) -> JSON:
+    """Admit the request or shed it, before reading it: refusing an overload must cost less than
+    accepting it. Shed when the writer holds `TOWER_PENDING_MAX_EVENTS` or more than
+    `TOWER_PENDING_MAX_WAIT_S` of work, or when admitted bodies being read and parsed would pass
+    `TOWER_INGEST_MAX_BYTES` (one request is always admitted when none is in flight)."""
+    settings = request.app.state.settings
+    writer = request.app.state.services.writer
+    declared = request.headers.get("content-length", "")
+    size = int(declared) if declared.isdigit() else settings.max_body_bytes
+    in_flight = getattr(request.app.state, "ingesting_bytes", 0)
+    if (
+        writer.pending >= settings.pending_max_events
+        or writer.backlog_seconds() > settings.pending_max_wait_s
+        or (in_flight > 0 and in_flight + size > settings.ingest_max_bytes)
+    ):
+        retry_after = max(1, round(writer.backlog_seconds()))
+        raise ApiError(
+            429,
+            "backpressure",
+            f"{writer.pending} events are waiting for the writer and {in_flight} bytes are being read; "
+            f"retry after {retry_after}s",
+            headers={"Retry-After": str(retry_after)},
+        )
+    request.app.state.ingesting_bytes = in_flight + size
+    try:
+        return await admitted(request, principal, span)
+    finally:
+        request.app.state.ingesting_bytes -= size
+
+
+async def admitted(request: Request, principal: Principal, span: Span) -> JSON:
+    """Read, parse, validate and append one admitted request."""
     services = request.app.state.services
     settings = request.app.state.settings
     content_type = request.headers.get("content-type", "")
     body = b""
-    if services.writer.pending >= settings.pending_max_events:
-        # Shed before parsing: refusing an overload must cost less than accepting it.
-        raise ApiError(
-            429,
-            "backpressure",
-            f"{services.writer.pending} events are waiting for the writer; retry after 1s",
-            headers={"Retry-After": "1"},
-        )
     try:
         body = await read_body(request, settings.max_body_bytes)
         parsed = await asyncio.to_thread(parse_body, body, content_type, settings.max_batch_events)
