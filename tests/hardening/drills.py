@@ -238,3 +238,26 @@ class StageProcess:
                 self.proc.wait(120)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def figures(name: str, stream: Stream, ready: Readiness, broke: float, repaired: float) -> dict[str, Any]:
+    """What a drill measured, printed (`pytest -s`) for docs/reliability/faults.md."""
+    during = [a for a in stream.answers if broke <= a.at <= repaired]
+    refused = [a for a in during if a.status in (429, 503)]
+    first_202_after = min(
+        (a.at + a.seconds for a in stream.answers if a.at >= repaired and a.status == 202), default=None
+    )
+    not_ready = [at for at, status, _ in ready.samples if status != 200 and at >= broke]
+    ready_again = min((at for at, status, _ in ready.samples if status == 200 and at >= repaired), default=None)
+    out = {
+        "drill": name,
+        "acknowledged": len(stream.acked),
+        "answers_while_broken": dict(Counter(a.status for a in during)),
+        "slowest_answer_while_broken_s": round(max((a.seconds for a in during), default=0.0), 2),
+        "first_refusal_after_s": round(min(a.at + a.seconds for a in refused) - broke, 2) if refused else None,
+        "readyz_not_ready_after_s": round(min(not_ready) - broke, 2) if not_ready else None,
+        "readyz_ready_again_after_repair_s": round(ready_again - repaired, 2) if ready_again else None,
+        "first_202_after_repair_s": round(first_202_after - repaired, 2) if first_202_after else None,
+    }
+    print(f"\nDRILL {out}")
+    return out

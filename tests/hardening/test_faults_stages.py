@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import wait_for
-from tests.hardening.drills import Readiness, StageProcess, Stream, stored_keys
+from tests.hardening.drills import Readiness, StageProcess, Stream, figures, stored_keys
 from tests.support.tansu import Tansu
 
 pytestmark = pytest.mark.slow
@@ -76,6 +76,7 @@ def test_writer_killed_and_restarted_mid_stream(tmp_path: Path, env: dict[str, s
     writer = StageProcess("writer", tmp_path / "store", {**env, "TOWER_COMMIT_MAX_EVENTS": "500"}).start()
     try:
         stream, collector_ready, writer_ready, killed, back = drill(front, writer)
+        figures("writer killed (collector's view)", stream, collector_ready, killed, back)
         check_collector_kept_acknowledging(stream, collector_ready, killed, back)
         wait_for(lambda: writer.checks()["kafka_writer"]["lag_events"] == 0, timeout=120, interval=0.2)
         writer_ready.stop()
@@ -96,6 +97,7 @@ def test_writer_and_correlator_killed_and_restarted_mid_stream(tmp_path: Path, e
     pipeline = StageProcess("serve", tmp_path / "store", {**env, "TOWER_KAFKA_STAGES": "writer,correlator"}).start()
     try:
         stream, collector_ready, pipeline_ready, killed, back = drill(front, pipeline)
+        figures("writer and correlator killed (collector's view)", stream, collector_ready, killed, back)
         check_collector_kept_acknowledging(stream, collector_ready, killed, back)
 
         def caught_up() -> bool:

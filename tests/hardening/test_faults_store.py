@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, correlated, wait_for
-from tests.hardening.drills import Readiness, Stream, stored_keys
+from tests.hardening.drills import Readiness, Stream, figures, stored_keys
 
 pytestmark = pytest.mark.slow
 
@@ -72,16 +72,19 @@ def test_disk_full_answers_503_and_recovers_without_loss(
         wait_for(lambda: correlated(client), timeout=120, interval=0.2)
     ready.stop()
     server.stop()
+    figures(f"disk full {FULL_S:g}s", stream, ready, filled, freed)
 
     # While full: 503 with the store's reason and Retry-After, and no 202 once the disk is full.
     refused = [a for a in stream.answers if filled <= a.at <= freed and a.status == 503]
     assert refused, stream.statuses(filled, freed)
     assert all(a.code == "store_unavailable" and "not enough space" in a.message for a in refused), refused[:2]
     assert all(a.retry_after is not None and int(a.retry_after) >= 1 for a in refused)
-    assert stream.statuses(filled + 2, freed)[202] == 0
+    first_refusal = min(a.at + a.seconds for a in refused)
+    assert stream.statuses(first_refusal, freed)[202] == 0
     assert set(stream.statuses()) <= {202, 503}
-    # /readyz: not ready while inserts fail, naming why; ready again after.
-    during = ready.between(filled + 3, freed)
+    # /readyz: not ready from the first failed insert until the disk has room again, naming why;
+    # ready again after.
+    during = ready.between(first_refusal + 0.5, freed)
     assert during and all(status == 503 and "not enough space" in failure for _, status, failure in during), during[:3]
     assert ready.samples[-1][1] == 200
     # Nothing acknowledged lost, nothing stored twice, one journey per order.
