@@ -43,6 +43,7 @@ from tower.kafka import (
     kafka_seq,
     new_epochs,
     producer,
+    stored_since,
     writer_group,
 )
 from tower.settings import Settings
@@ -362,6 +363,19 @@ class _Rebalance(ConsumerRebalanceListener):
             uncommitted = []
             for tp in assigned:
                 committed = await consumer.committed(tp)
+                if committed and not await asyncio.to_thread(
+                    stored_since, writer.store, tp.partition, writer.bases.get(tp.partition, 0)
+                ):
+                    # A commit of a lost log that reached the broker after it came back empty (a
+                    # commit retried across the restart): nothing of this epoch is stored, so it
+                    # cannot be this log's. Read the log from its start instead of skipping it.
+                    log.warning(
+                        "partition %d: committed offset %d belongs to a lost log; reading from 0",
+                        tp.partition,
+                        committed,
+                    )
+                    await consumer.seek_to_beginning(tp)
+                    committed = 0
                 writer.lag.committed[tp.partition] = committed or 0
                 if committed is None:
                     uncommitted.append(tp.partition)

@@ -38,6 +38,8 @@ from tower.store import Store, stored_seqs
 
 log = logging.getLogger(__name__)
 
+PROBE_TIMEOUT_S = 5.0  # a broker that cannot answer a metadata request in this long is down
+
 
 class KafkaAppender:
     def __init__(self, settings: Settings, store: Store | None) -> None:
@@ -51,6 +53,7 @@ class KafkaAppender:
         self._producer: AIOKafkaProducer | None = None
         self.ack_timeout = settings.kafka_ack_timeout_ms / 1000
         self.broker_error: str | None = None  # why the broker cannot take events now
+        self._down = asyncio.Event()  # set while `broker_error` is
         self._probe: asyncio.Task[None] | None = None
         # Called, in order, when the broker came back without the topic (its log lost) and the topic
         # was made again, before any event is produced into it: the writer and the correlator of
@@ -86,24 +89,29 @@ class KafkaAppender:
         if self._producer is not None:
             await self._producer.stop()  # flushes what is in flight
 
+    def _mark_down(self, reason: str) -> None:
+        self.broker_error = reason
+        self._down.set()
+
     async def _watch(self) -> None:
         """Every second: is the broker there with the topic? Marks it down or up, never raises."""
         while True:
             await asyncio.sleep(1.0)
             try:
-                made = await asyncio.wait_for(self._check(), timeout=max(1.0, self.ack_timeout))
+                made = await asyncio.wait_for(self._check(), timeout=PROBE_TIMEOUT_S)
                 if made:
-                    self.broker_error = f"the Kafka broker at {self.settings.kafka_bootstrap} lost the topic"
+                    self._mark_down(f"the Kafka broker at {self.settings.kafka_bootstrap} lost the topic")
                     for hook in self.on_new_log:
                         await hook()
             except Exception as exc:  # any failure to reach or read the broker means down
                 if self.broker_error is None:
-                    log.error("the Kafka broker is unreachable: %s", exc)
-                self.broker_error = f"the Kafka broker at {self.settings.kafka_bootstrap} does not answer ({exc!r})"
+                    log.error("the Kafka broker is unreachable: %r", exc)
+                self._mark_down(f"the Kafka broker at {self.settings.kafka_bootstrap} does not answer ({exc!r})")
             else:
                 if self.broker_error is not None:
                     log.warning("the Kafka broker answers again; accepting events")
                 self.broker_error = None
+                self._down.clear()
 
     async def _check(self) -> bool:
         """Raises unless the broker answers with the topic; True when the topic had to be made again."""
@@ -133,16 +141,16 @@ class KafkaAppender:
         self._pending += len(events)
         try:
             fresh = await asyncio.to_thread(self._fresh, events)
-            await asyncio.wait_for(self._send(fresh), timeout=self.ack_timeout)
+            await self._acknowledged(fresh)
         except (TimeoutError, KafkaError) as exc:
             reason = (
                 f"the Kafka broker at {self.settings.kafka_bootstrap} did not acknowledge within {self.ack_timeout:g}s"
                 if isinstance(exc, TimeoutError)
-                else f"the Kafka broker refused: {exc!r}"
+                else self.broker_error or f"the Kafka broker refused: {exc!r}"
             )
             if self.broker_error is None:
                 log.error("%s; answering 503 until it answers again", reason)
-            self.broker_error = reason
+            self._mark_down(reason)
             raise Unavailable(
                 "broker_unavailable", f"{reason}; none of this request is acknowledged, send it again"
             ) from None
@@ -153,6 +161,23 @@ class KafkaAppender:
         self.stats.events += len(fresh)
         self.stats.duplicates += len(events) - len(fresh)
         return WriteResult(len(fresh), len(events) - len(fresh))
+
+    async def _acknowledged(self, events: list[Event]) -> None:
+        """Produce and wait for every acknowledgement: at most `ack_timeout`, and no longer than the
+        probe takes to find the broker gone (a slow broker is waited for, a dead one is not)."""
+        send = asyncio.ensure_future(self._send(events))
+        down = asyncio.ensure_future(self._down.wait())
+        try:
+            done, _ = await asyncio.wait({send, down}, timeout=self.ack_timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            down.cancel()
+        if send in done:
+            send.result()  # raises what the producer raised
+            return
+        send.cancel()
+        if down in done:
+            raise KafkaError(self.broker_error or "the Kafka broker went away")
+        raise TimeoutError
 
     async def _send(self, events: list[Event]) -> None:
         assert self._producer is not None

@@ -82,6 +82,17 @@ def bases(store: Store, topic: str) -> dict[int, int]:
     return {int(p): int(b) for p, b in rows}
 
 
+def stored_since(store: Store, partition: int, base: int) -> bool:
+    """Whether any event of `partition` is stored at a virtual offset at or past `base`. Blocking."""
+    rows = store.query(
+        "SELECT count() FROM {db}.events "
+        "WHERE seq % {n:UInt64} = {p:UInt64} AND intDiv(seq, {n:UInt64}) > {base:UInt64}",
+        {"n": MAX_PARTITIONS, "p": partition, "base": base},
+        role="writer",
+    )
+    return bool(rows[0][0])
+
+
 def new_epochs(store: Store, topic: str, partitions: Iterable[int], known: dict[int, int]) -> dict[int, int]:
     """For partitions the writer group holds no committed offset of: a new base where the store already
     holds events at or past the current one (the log was begun again, or the group's offsets were

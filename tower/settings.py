@@ -151,10 +151,10 @@ class Settings(BaseSettings):
         True, description="Idempotent Kafka producer (needs InitProducerId; false for brokers without it, e.g. Tansu)."
     )
     kafka_ack_timeout_ms: int = Field(
-        5000,
+        30_000,
         description=(
-            "How long the collector waits for the broker to acknowledge a request's events before answering 503 "
-            "(and refusing at once until the broker answers again)."
+            "Longest the collector waits for the broker to acknowledge a request's events before answering 503; "
+            "a broker found gone (a probe every second) is not waited for, and refused at once until it is back."
         ),
     )
     kafka_stages: str = Field(
