@@ -119,7 +119,7 @@ def metric_values(text: str, names: tuple[str, ...]) -> dict[str, float]:
 
 
 async def ingest(
-    url: str, args: argparse.Namespace, figures: Figures, deadline: float, known: list[tuple[int, str]]
+    url: str, args: argparse.Namespace, figures: Figures, deadline: float, known: list[tuple[int, str, str]]
 ) -> None:
     """Open loop: a batch due every batch/rate seconds, on a free connection, until the deadline."""
     source = batches(args.chunk_events, args.batch)
@@ -149,7 +149,7 @@ async def ingest(
                 figures.duplicates[batch.tenant] += payload["duplicates"]
                 figures.post_latency.append(elapsed)
                 acked = sum(figures.accepted.values())  # about the seq the batch's last event got
-                known.extend((acked, identifier) for identifier in batch.identifiers)
+                known.extend((acked, batch.tenant, identifier) for identifier in batch.identifiers)
             elif response.status_code == 429:
                 figures.shed_requests += 1
                 figures.shed_events += batch.events
@@ -179,18 +179,19 @@ async def ingest(
         await asyncio.gather(*tasks)
 
 
-async def lookups(url: str, figures: Figures, deadline: float, known: list[tuple[int, str]], pause: float) -> None:
+async def lookups(url: str, figures: Figures, deadline: float, known: list[tuple[int, str, str]], pause: float) -> None:
     """Identifiers of events the correlator has applied (it falls far behind under this load: an
     identifier it has not reached finds nothing, which would time only the index read)."""
     rng = random.Random(7)
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
         while time.perf_counter() < deadline:
-            reached = bisect.bisect_right(known, (figures.correlated, "\uffff"))
+            reached = bisect.bisect_right(known, (figures.correlated, "\uffff", ""))
             if not reached:
                 await asyncio.sleep(0.5)
                 continue
-            q = known[rng.randrange(reached)][1]
-            await timed(client, figures, "lookup", "/v1/lookup", {"q": q}, then_journey=True)
+            _, tenant, q = known[rng.randrange(reached)]
+            headers = {"X-Tower-Tenant": tenant}
+            await timed(client, figures, "lookup", "/v1/lookup", {"q": q}, headers=headers, then_journey=True)
             await asyncio.sleep(pause)
 
 
@@ -234,7 +235,7 @@ async def timed(
         journey = next((j for m in response.json()["matches"] for j in m["journeys"]), None)
         if journey is not None:
             t = time.perf_counter()
-            r = await client.get(f"/v1/journeys/{journey}")
+            r = await client.get(f"/v1/journeys/{journey}", headers=headers)
             if r.status_code == 200:
                 figures.reads.setdefault("journey", []).append(time.perf_counter() - t)
                 figures.reads.setdefault("lookup+journey", []).append(time.perf_counter() - started)
@@ -299,7 +300,7 @@ def ms(values: list[float]) -> dict[str, float | int]:
 
 
 async def run(url: str, pid: int, args: argparse.Namespace, figures: Figures) -> float:
-    known: list[tuple[int, str]] = []
+    known: list[tuple[int, str, str]] = []
     started = time.perf_counter()
     deadline = started + args.duration
     loads: list[list[float]] = []
