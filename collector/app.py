@@ -97,6 +97,7 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
             max_events=settings.commit_max_events,
             max_delay=settings.commit_max_delay_ms / 1000,
             pending_max=settings.pending_max_events,
+            max_wait=settings.pending_max_wait_s,
         ),
         correlator=correlator,
         quarantine=Quarantine(store),
@@ -160,6 +161,14 @@ async def start_services(services: Services, settings: Settings, stages: frozens
             await services.kafka_writer.start()
         if services.feed is not None:
             await services.feed.start()
+        appender = services.writer
+        if isinstance(appender, KafkaAppender):
+            # The collector notices a broker that came back without the topic; the stages in this
+            # process move to the new log before anything is produced into it.
+            if services.kafka_writer is not None:
+                appender.on_new_log.append(services.kafka_writer.begin_again)
+            if services.feed is not None:
+                appender.on_new_log.append(services.feed.begin_again)
     if services.owns_store:
         await services.telemetry.start()
     if services.slo is not None and settings.slo_engine:

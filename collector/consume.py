@@ -33,7 +33,19 @@ from collector.quarantine import DeadLetter, Quarantine
 from collector.writer import EVENT_SCHEMA, WriterStats
 from tower.events import Event, event_key_hash, validate_event
 from tower.fingerprints import KeyIndex
-from tower.kafka import EPOCH, HEADERS, Lag, consumer, dead_letter_topic, kafka_seq, producer, writer_group
+from tower.kafka import (
+    EPOCH,
+    HEADERS,
+    Lag,
+    bases,
+    consumer,
+    dead_letter_topic,
+    kafka_seq,
+    new_epochs,
+    producer,
+    stored_since,
+    writer_group,
+)
 from tower.settings import Settings
 from tower.store import Store, stored_seqs
 
@@ -60,9 +72,12 @@ class KafkaWriter:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.failure: str | None = None  # why the last write failed; None once one succeeds
+        self.bases: dict[int, int] = {}  # each partition's epoch base (`tower.kafka.bases`)
 
     async def start(self) -> None:
         await self._reload_index()
+        self.bases = await asyncio.to_thread(bases, self.store, self.topic)
         await asyncio.to_thread(self._allow_token_dedup)
         self._dlq = producer(self.settings)
         await self._dlq.start()
@@ -93,6 +108,26 @@ class KafkaWriter:
             await self._consumer.stop()
         if self._dlq:
             await self._dlq.stop()
+
+    async def begin_again(self) -> None:
+        """The broker lost the topic's log and it was made again, empty: read it from its beginning,
+        its offsets counted on past every stored seq (`tower.kafka.new_epochs`). What the old log
+        held and this writer had not stored is gone with the broker."""
+        assert self._consumer is not None
+        async with self._lock:  # the batch in hand is written (and its commit tried) first
+            partitions = list(range(self.settings.kafka_partitions))
+            begun = await asyncio.to_thread(new_epochs, self.store, self.topic, partitions, self.bases)
+            self.bases.update(begun)
+            self.lag.highwater.clear()  # marks of the lost log
+            self.lag.committed.clear()
+        # The group (re)joined on the broker that came back: read the new log from its start, before
+        # the collector produces into it (its positions still point into the lost log).
+        deadline = asyncio.get_running_loop().time() + 30
+        while not self._consumer.assignment() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        for tp in self._consumer.assignment():
+            await self._consumer.seek_to_beginning(tp)
+        log.warning("the topic %s was made again on the broker; offsets count on from %s", self.topic, begun)
 
     async def _reload_index(self) -> None:
         hashes = await asyncio.to_thread(self.store.query_column, "SELECT key_hash FROM {db}.events", None, "writer")
@@ -127,13 +162,37 @@ class KafkaWriter:
 
     async def _write_and_commit(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self._consumer is not None
+        # Offsets behind what this writer committed: the broker lost the log and hands it out again
+        # from 0 (a rewind by `tower replay` needs the writers stopped, so it cannot look like this).
+        went_back = [tp for tp, ms in fetched.items() if ms and ms[0].offset < self.lag.committed.get(tp.partition, 0)]
+        if went_back:
+            partitions = [tp.partition for tp in went_back]
+            begun = await asyncio.to_thread(new_epochs, self.store, self.topic, partitions, self.bases)
+            self.bases.update(begun)
+            log.warning(
+                "partitions %s of %s went back behind their committed offsets: the log was begun again; "
+                "offsets count on from %s",
+                partitions,
+                self.topic,
+                begun,
+            )
+            for tp in went_back:
+                self.lag.committed[tp.partition] = 0
+                self.lag.highwater.pop(tp.partition, None)
+                if fetched[tp][0].offset > 0:  # not from the new log's start: read it from there
+                    del fetched[tp]
+                    await self._consumer.seek_to_beginning(tp)
+            if not fetched:
+                return
         while True:
             try:
                 letters = await asyncio.to_thread(self.write, fetched)
+                self.failure = None
                 break
-            except Exception:
+            except Exception as exc:
                 if self._stopping:
                     raise
+                self.failure = f"storing fetched events failed, retrying every second: {exc}"
                 log.exception("writing %d messages failed; retrying", sum(len(m) for m in fetched.values()))
                 await asyncio.sleep(1.0)
         for letter, raw in letters:
@@ -160,7 +219,7 @@ class KafkaWriter:
                 if letter is not None:
                     letters.append((letter, raw))
                 elif envelope is not None:
-                    events.append((kafka_seq(tp.partition, m.offset), envelope))
+                    events.append((kafka_seq(tp.partition, self.bases.get(tp.partition, 0) + m.offset), envelope))
         hashes = [event_key_hash(e.tenant, e.source, e.id) for _, e in events]
         maybe = self._index.candidates(hashes)
         stored = stored_seqs(self.store, [e.key for (_, e), m in zip(events, maybe, strict=True) if m], role="writer")
@@ -198,8 +257,11 @@ class KafkaWriter:
                 ],
                 schema=EVENT_SCHEMA,
             )
+            # Virtual offsets: a log begun again must not repeat an earlier batch's token.
             token = ",".join(
-                f"{tp.topic}:{tp.partition}:{ms[0].offset}-{ms[-1].offset}" for tp, ms in sorted(fetched.items())
+                f"{tp.topic}:{tp.partition}:{self.bases.get(tp.partition, 0) + ms[0].offset}-"
+                f"{self.bases.get(tp.partition, 0) + ms[-1].offset}"
+                for tp, ms in sorted(fetched.items())
             )
             self.store.insert_arrow("events", table, role="writer", settings={"insert_deduplication_token": token})
             self._index.add(hashes[i] for i in keep)
@@ -290,10 +352,41 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         # Another writer may have stored keys of these partitions since this one last looked.
-        self.writer.assignments += 1
-        await self.writer._reload_index()
-        consumer = self.writer._consumer
-        if consumer is not None:
+        writer = self.writer
+        writer.assignments += 1
+        async with writer._lock:  # the batch in hand keeps the bases it was read under
+            await writer._reload_index()
+            writer.bases = await asyncio.to_thread(bases, writer.store, writer.topic)
+            consumer = writer._consumer
+            if consumer is None:
+                return
+            uncommitted = []
             for tp in assigned:
                 committed = await consumer.committed(tp)
-                self.writer.lag.committed[tp.partition] = committed or 0
+                if committed and not await asyncio.to_thread(
+                    stored_since, writer.store, tp.partition, writer.bases.get(tp.partition, 0)
+                ):
+                    # A commit of a lost log that reached the broker after it came back empty (a
+                    # commit retried across the restart): nothing of this epoch is stored, so it
+                    # cannot be this log's. Read the log from its start instead of skipping it.
+                    log.warning(
+                        "partition %d: committed offset %d belongs to a lost log; reading from 0",
+                        tp.partition,
+                        committed,
+                    )
+                    await consumer.seek_to_beginning(tp)
+                    committed = 0
+                writer.lag.committed[tp.partition] = committed or 0
+                if committed is None:
+                    uncommitted.append(tp.partition)
+            if uncommitted:
+                begun = await asyncio.to_thread(new_epochs, writer.store, writer.topic, uncommitted, writer.bases)
+                if begun:
+                    log.warning(
+                        "partitions %s of %s hold no committed offset but events of them are stored: the log was "
+                        "begun again (a broker that lost it?); their offsets count on from %s",
+                        sorted(begun),
+                        writer.topic,
+                        begun,
+                    )
+                    writer.bases.update(begun)

@@ -60,6 +60,24 @@ _TABLES = (
         ),
     ),
     Migration(
+        20,
+        "kafka_epochs",
+        (
+            # One row per partition each time the writers found the topic's log begun again (a broker
+            # that lost it): that epoch's offsets count on from `base`, so seqs never repeat.
+            # ORDER BY (topic, partition, base): the current base is the largest, read on assignment.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.kafka_epochs (
+                topic String,
+                partition UInt16,
+                base UInt64,
+                detected_at DateTime64(6, 'UTC')
+            ) ENGINE = MergeTree
+            ORDER BY (topic, partition, base)
+            """,
+        ),
+    ),
+    Migration(
         40,
         "webhook_deliveries",
         (

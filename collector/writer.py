@@ -50,6 +50,16 @@ class Backpressure(Exception):
         self.retry_after = retry_after
 
 
+class Unavailable(Exception):
+    """What stores events cannot take them now (the store or the broker failed); `reason` says why."""
+
+    def __init__(self, code: str, reason: str, retry_after: int = 1) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 @dataclass(slots=True)
 class WriteResult:
     accepted: int
@@ -82,12 +92,14 @@ class GroupCommitWriter:
         max_events: int = 20_000,
         max_delay: float = 0.005,
         pending_max: int = 100_000,
+        max_wait: float = 10.0,
     ) -> None:
         self.store = store
         self.bus = bus
         self.max_events = max_events
         self.max_delay = max_delay
         self.pending_max = pending_max
+        self.max_wait = max_wait
         self.stats = WriterStats()
         self._queue: list[_Request] = []
         self._pending = 0
@@ -97,6 +109,7 @@ class GroupCommitWriter:
         self._next_seq = 1
         self._closing = False
         self._last_commit_end = 0.0  # time.perf_counter() when the last commit ended
+        self.failure: str | None = None  # why the last commit failed; None once one succeeds
 
     @property
     def pending(self) -> int:
@@ -105,6 +118,10 @@ class GroupCommitWriter:
     @property
     def next_seq(self) -> int:
         return self._next_seq
+
+    def backlog_seconds(self) -> float:
+        """How long what is pending takes to commit, at the speed of the last commit."""
+        return self.stats.last_write_seconds * self._pending / max(1, self.stats.last_batch_events)
 
     def load(self) -> None:
         """Read what is stored: the fingerprints of stored keys and the next seq. Blocking."""
@@ -130,10 +147,10 @@ class GroupCommitWriter:
             return WriteResult(0, 0)
         if self._closing:
             raise Backpressure(1)
-        if self._pending + len(events) > self.pending_max and self._pending > 0:
-            raise Backpressure(
-                max(1, round(self.stats.last_write_seconds * self._pending / max(1, self.stats.last_batch_events)))
-            )
+        if self._pending > 0 and (
+            self._pending + len(events) > self.pending_max or self.backlog_seconds() > self.max_wait
+        ):
+            raise Backpressure(max(1, round(self.backlog_seconds())))
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(events, future))
         self._pending += len(events)
@@ -160,10 +177,17 @@ class GroupCommitWriter:
                 results, committed = await asyncio.to_thread(self._commit, batch)
             except Exception as exc:
                 log.exception("writing %d events failed", taken)
+                self.failure = f"the store refused the write: {exc}"
+                unavailable = Unavailable(
+                    "store_unavailable",
+                    f"{self.failure}; this request is not acknowledged, send it again "
+                    "(an event that did get stored is answered as a duplicate)",
+                )
                 for request in batch:
                     if not request.future.done():
-                        request.future.set_exception(exc)
+                        request.future.set_exception(unavailable)
             else:
+                self.failure = None
                 for request, result in zip(batch, results, strict=True):
                     if not request.future.done():
                         request.future.set_result(result)
@@ -226,9 +250,13 @@ class GroupCommitWriter:
             ],
             schema=EVENT_SCHEMA,
         )
-        self.store.insert_arrow("events", table, role="writer")
+        try:
+            self.store.insert_arrow("events", table, role="writer")
+        finally:
+            # A failed insert may still have landed (a server that timed out after writing): the
+            # fingerprints make a resend check the primary key, so it is never stored twice.
+            self._index.add(hashes[i] for i in keep)
         self._next_seq += len(events)
-        self._index.add(hashes[i] for i in keep)
         elapsed = time.perf_counter() - started
         self.stats.batches += 1
         self.stats.events += len(events)

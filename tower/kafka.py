@@ -27,6 +27,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from tower.events import Event
 from tower.settings import Settings
+from tower.store import Store
 
 PARTITION_BITS = 10
 MAX_PARTITIONS = 1 << PARTITION_BITS
@@ -58,8 +59,64 @@ def event_headers(event: Event) -> list[tuple[str, bytes]]:
 
 
 def kafka_seq(partition: int, offset: int) -> int:
-    """The seq of the message at (partition, offset): unique, never 0, stable across readers."""
+    """The seq of the message at (partition, offset): unique, never 0, stable across readers.
+
+    `offset` is the *virtual* offset: the log's offset plus the partition's epoch base (`bases`).
+    """
     return ((offset + 1) << PARTITION_BITS) | partition
+
+
+def bases(store: Store, topic: str) -> dict[int, int]:
+    """Each partition's epoch base: what its offsets count on from (0 until a log was begun again).
+
+    A broker that loses its log (Tansu on in-memory storage restarted, a cluster rebuilt) hands out
+    offsets from 0 again. Seqs made from those would repeat seqs already stored, so the writer that
+    finds a partition begun again (`new_epochs`) records a base past everything stored, and the
+    writer and the correlator both count that partition's offsets on from it.
+    """
+    rows = store.query(
+        "SELECT partition, max(base) FROM {db}.kafka_epochs WHERE topic = {topic:String} GROUP BY partition",
+        {"topic": topic},
+        role="writer",
+    )
+    return {int(p): int(b) for p, b in rows}
+
+
+def stored_since(store: Store, partition: int, base: int) -> bool:
+    """Whether any event of `partition` is stored at a virtual offset at or past `base`. Blocking."""
+    rows = store.query(
+        "SELECT count() FROM {db}.events "
+        "WHERE seq % {n:UInt64} = {p:UInt64} AND intDiv(seq, {n:UInt64}) > {base:UInt64}",
+        {"n": MAX_PARTITIONS, "p": partition, "base": base},
+        role="writer",
+    )
+    return bool(rows[0][0])
+
+
+def new_epochs(store: Store, topic: str, partitions: Iterable[int], known: dict[int, int]) -> dict[int, int]:
+    """For partitions the writer group holds no committed offset of: a new base where the store already
+    holds events at or past the current one (the log was begun again, or the group's offsets were
+    lost; either way a re-read gets seqs past every stored one, and keys stored are found by key).
+    Records and returns the new bases. Blocking."""
+    found: dict[int, int] = {}
+    for partition in partitions:
+        rows = store.query(
+            "SELECT max(intDiv(seq, {n:UInt64})) FROM {db}.events WHERE seq % {n:UInt64} = {p:UInt64}",
+            {"n": MAX_PARTITIONS, "p": partition},
+            role="writer",
+        )
+        end = int(rows[0][0] or 0)  # the next virtual offset after the last stored message
+        if end > known.get(partition, 0):
+            found[partition] = end
+    if found:
+        now = datetime.now(UTC)
+        store.insert_rows(
+            "kafka_epochs",
+            [(topic, p, base, now) for p, base in sorted(found.items())],
+            ("topic", "partition", "base", "detected_at"),
+            role="writer",
+        )
+    return found
 
 
 def seq_position(seq: int) -> tuple[int, int]:

@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     kafka_idempotence: bool = Field(
         True, description="Idempotent Kafka producer (needs InitProducerId; false for brokers without it, e.g. Tansu)."
     )
+    kafka_ack_timeout_ms: int = Field(
+        30_000,
+        description=(
+            "Longest the collector waits for the broker to acknowledge a request's events before answering 503; "
+            "a broker found gone (a probe every second) is not waited for, and refused at once until it is back."
+        ),
+    )
     kafka_stages: str = Field(
         "writer,correlator",
         description="With Kafka, the consumers `tower serve` runs in its own process: writer, correlator, or empty.",
@@ -222,6 +229,20 @@ class Settings(BaseSettings):
     )
     pending_max_events: int = Field(
         100_000, description="Events waiting for the writer before new requests get 429 Retry-After."
+    )
+    ingest_max_bytes: int = Field(
+        16_777_216,
+        description=(
+            "Bytes of `POST /v1/events` bodies read and parsed at once (by Content-Length); a request past it "
+            "gets 429 Retry-After before its body is read. One request is always admitted."
+        ),
+    )
+    pending_max_wait_s: float = Field(
+        10.0,
+        description=(
+            "Seconds of work waiting for the writer (its backlog at the speed of its last commit) before new "
+            "requests get 429 Retry-After: an acknowledgement never waits much longer than this."
+        ),
     )
     correlator_batch_events: int = Field(20_000, description="Most events the correlator takes per step.")
     correlator_interval_ms: float = Field(

@@ -12,7 +12,7 @@ from opentelemetry.trace import Span
 from collector.ingest import BodyError, Parsed, media_type, parse_body
 from collector.produce import KafkaAppender
 from collector.quarantine import DeadLetter
-from collector.writer import Backpressure, GroupCommitWriter, WriteResult
+from collector.writer import Backpressure, GroupCommitWriter, Unavailable, WriteResult
 from tower.api import JSON, ApiError, IngestAccess, Principal
 from tower.events import EVENT_JSON_SCHEMA, Event, Problem, validate_event
 from tower.telemetry import request_span
@@ -24,9 +24,12 @@ TRACER = trace.get_tracer("control-tower.collector")
 
 
 async def append(writer: GroupCommitWriter | KafkaAppender, events: list[Event]) -> WriteResult:
-    """Hand events to the group commit; a writer that is behind becomes `429 Retry-After`."""
+    """Hand events to the group commit; a writer that is behind becomes `429 Retry-After`, and one
+    that cannot store (the store or the broker failed) `503 Retry-After` saying why."""
     try:
         return await writer.submit(events)
+    except Unavailable as exc:
+        raise ApiError(503, exc.code, exc.reason, headers={"Retry-After": str(exc.retry_after)}) from None
     except Backpressure as exc:
         raise ApiError(
             429,
@@ -57,7 +60,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     "/v1/events",
     status_code=202,
     summary="Ingest canonical events (CloudEvents JSON, batch JSON or NDJSON)",
-    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}},
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}, 503: {}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -78,6 +81,37 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
 
 
 async def ingest_events(request: Request, principal: Principal, span: Span) -> JSON:
+    """Admit the request or shed it, before reading it: refusing an overload must cost less than
+    accepting it. Shed when the writer holds `TOWER_PENDING_MAX_EVENTS` or more than
+    `TOWER_PENDING_MAX_WAIT_S` of work, or when admitted bodies being read and parsed would pass
+    `TOWER_INGEST_MAX_BYTES` (one request is always admitted when none is in flight)."""
+    settings = request.app.state.settings
+    writer = request.app.state.services.writer
+    declared = request.headers.get("content-length", "")
+    size = int(declared) if declared.isdigit() else settings.max_body_bytes
+    in_flight = getattr(request.app.state, "ingesting_bytes", 0)
+    if (
+        writer.pending >= settings.pending_max_events
+        or writer.backlog_seconds() > settings.pending_max_wait_s
+        or (in_flight > 0 and in_flight + size > settings.ingest_max_bytes)
+    ):
+        retry_after = max(1, round(writer.backlog_seconds()))
+        raise ApiError(
+            429,
+            "backpressure",
+            f"{writer.pending} events are waiting for the writer and {in_flight} bytes are being read; "
+            f"retry after {retry_after}s",
+            headers={"Retry-After": str(retry_after)},
+        )
+    request.app.state.ingesting_bytes = in_flight + size
+    try:
+        return await admitted(request, principal, span)
+    finally:
+        request.app.state.ingesting_bytes -= size
+
+
+async def admitted(request: Request, principal: Principal, span: Span) -> JSON:
+    """Read, parse, validate and append one admitted request."""
     services = request.app.state.services
     settings = request.app.state.settings
     content_type = request.headers.get("content-type", "")

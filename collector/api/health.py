@@ -32,7 +32,14 @@ async def readyz(request: Request) -> JSON:
         except Exception as exc:  # any failure means not ready; say which
             checks["store"] = f"failed: {exc}"
             ready = False
-    checks["writer"] = {"pending": services.writer.pending, "next_seq": services.writer.next_seq}
+    writer = services.writer
+    checks["writer"] = {"pending": writer.pending, "next_seq": writer.next_seq}
+    # Ready means this process can take events and store them: a writer whose last commit failed,
+    # or a collector whose broker does not acknowledge, answers 503 to ingest, so it is not ready.
+    failure = getattr(writer, "failure", None) or getattr(writer, "broker_error", None)
+    if failure:
+        checks["writer"]["failure"] = failure
+        ready = False
     if services.kafka_writer is not None:
         k = services.kafka_writer
         checks["kafka_writer"] = {
@@ -41,6 +48,9 @@ async def readyz(request: Request) -> JSON:
             "committed": sum(k.lag.committed.values()),
             "lag_events": k.lag.total,
         }
+        if k.failure:
+            checks["kafka_writer"]["failure"] = k.failure
+            ready = False
     if services.feed is not None:
         checks["correlator"] = {"applied": services.correlator.stats.events, "lag_events": services.feed.lag_events}
     elif services.correlator is not None:

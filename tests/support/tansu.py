@@ -6,6 +6,7 @@ InitProducerId, so processes under test run with TOWER_KAFKA_IDEMPOTENCE=false.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -27,10 +28,13 @@ def tansu_binary() -> Path:
 
 
 class Tansu:
-    def __init__(self, log_path: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
+        """On `port` (a broker restarted where its clients look for it), else a free one."""
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        self.port = port
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -64,6 +68,21 @@ class Tansu:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"tansu did not listen on {self.bootstrap} within {timeout}s")
+
+    def kill(self) -> None:
+        """SIGKILL: the broker dies at once; with in-memory storage, its log and offsets go with it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def pause(self) -> None:
+        """SIGSTOP: the broker stops answering but keeps its connections and its log (a hung broker)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
