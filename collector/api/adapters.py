@@ -15,7 +15,7 @@ from opentelemetry.trace import Span
 
 from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
-from collector.api.events import append, read_body, screen
+from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
@@ -32,7 +32,7 @@ TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
     "/v1/adapters/{adapter:path}",
     status_code=202,
     summary="Ingest a platform's native payload (X12 file, Shopify webhook, carrier tracking event…)",
-    responses={400: {}, 401: {}, 403: {}, 404: {}, 413: {}, 429: {}},
+    responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}, 413: {}, 429: {}, 503: {}},
 )
 async def post_adapter(adapter: str, request: Request, principal: IngestAccess) -> JSON:
     attributes = {
@@ -42,7 +42,8 @@ async def post_adapter(adapter: str, request: Request, principal: IngestAccess) 
         "http.route": "/v1/adapters/{adapter}",
     }
     with request_span(TRACER, f"ingest.adapter {adapter}", request.headers, attributes) as span:
-        response = await run_adapter(adapter, request, principal, span)
+        async with admission(request):
+            response = await run_adapter(adapter, request, principal, span)
         span.set_attribute("http.response.status_code", response.status_code)
         return response
 

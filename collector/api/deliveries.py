@@ -29,11 +29,12 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
 from collector.api.adapters import carry_traceparent, delivery_locks, delivery_refusals, record_deliveries
-from collector.api.events import append, read_body, screen
+from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
@@ -62,7 +63,7 @@ class Delivery:
     ENDPOINT,
     status_code=202,
     summary="Ingest many native deliveries (webhooks, EDI files…) in one request, each through its adapter",
-    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}},
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}, 503: {}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -80,57 +81,62 @@ class Delivery:
 async def post_deliveries(request: Request, principal: IngestAccess) -> JSON:
     attributes = {"tower.tenant": principal.tenant, "http.request.method": "POST", "http.route": ENDPOINT}
     with request_span(TRACER, "ingest.deliveries", request.headers, attributes) as span:
-        services = request.app.state.services
-        settings = request.app.state.settings
-        body = b""
-        try:
-            if media_type(request.headers.get("content-type")) != "application/x-ndjson":
-                raise BodyError(415, "unsupported_media_type", "send deliveries as application/x-ndjson, one per line")
-            body = await read_body(request, settings.max_body_bytes)
-            deliveries = read_deliveries(body)
-        except BodyError as exc:
-            letter = DeadLetter(
-                principal.tenant,
-                ENDPOINT,
-                media_type(request.headers.get("content-type")),
-                exc.status,
-                -1 if exc.index is None else exc.index,
-                "",
-                exc.field,
-                exc.message,
-                body if exc.raw is None else exc.raw,
-            )
-            await asyncio.to_thread(services.quarantine.record, [letter])
-            detail = {"index": exc.index, "id": None, "field": exc.field, "reason": exc.message}
-            raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
+        async with admission(request):
+            return await take_deliveries(request, principal, span)
 
-        # the server's own headers, never the client's: for providers that sign a timestamp
-        own = {
-            "x-tower-received-at": rfc3339(services.clock.now()) or "",
-            "x-tower-signature-tolerance-s": str(settings.webhook_tolerance_s),
-        }
-        for d in deliveries:
-            d.headers.update(own)
-        # Parsing is CPU work: all of it in one trip off the event loop.
-        letters = await asyncio.to_thread(parse_all, deliveries, principal, settings.secrets)
-        if letters:
-            await asyncio.to_thread(services.quarantine.record, letters)
-        signed = [d for d in deliveries if d.ledger is not None and services.owns_store]
-        async with delivery_locks(request, principal.tenant, [d.ledger[2] for d in signed if d.ledger]):
-            new = await write(services, principal.tenant, deliveries, signed)
-            if new:
-                await asyncio.to_thread(record_deliveries, services, principal.tenant, new)
-        results = [d.result for d in deliveries]
-        totals = {
-            "deliveries": len(results),
-            "accepted": sum(r.get("accepted", 0) for r in results),
-            "duplicates": sum(r.get("duplicates", 0) for r in results),
-            "refused": sum(1 for r in results if r["status"] != 202 and "retry_after" not in r),
-            "retry": [r["index"] for r in results if "retry_after" in r],
-        }
-        span.set_attributes({f"tower.deliveries.{k}": v for k, v in totals.items() if k != "retry"})
-        span.set_attribute("http.response.status_code", 202)
-        return JSON({**totals, "results": results}, status_code=202)
+
+async def take_deliveries(request: Request, principal: Principal, span: Span) -> JSON:
+    services = request.app.state.services
+    settings = request.app.state.settings
+    body = b""
+    try:
+        if media_type(request.headers.get("content-type")) != "application/x-ndjson":
+            raise BodyError(415, "unsupported_media_type", "send deliveries as application/x-ndjson, one per line")
+        body = await read_body(request, settings.max_body_bytes)
+        deliveries = read_deliveries(body)
+    except BodyError as exc:
+        letter = DeadLetter(
+            principal.tenant,
+            ENDPOINT,
+            media_type(request.headers.get("content-type")),
+            exc.status,
+            -1 if exc.index is None else exc.index,
+            "",
+            exc.field,
+            exc.message,
+            body if exc.raw is None else exc.raw,
+        )
+        await asyncio.to_thread(services.quarantine.record, [letter])
+        detail = {"index": exc.index, "id": None, "field": exc.field, "reason": exc.message}
+        raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
+
+    # the server's own headers, never the client's: for providers that sign a timestamp
+    own = {
+        "x-tower-received-at": rfc3339(services.clock.now()) or "",
+        "x-tower-signature-tolerance-s": str(settings.webhook_tolerance_s),
+    }
+    for d in deliveries:
+        d.headers.update(own)
+    # Parsing is CPU work: all of it in one trip off the event loop.
+    letters = await asyncio.to_thread(parse_all, deliveries, principal, settings.secrets)
+    if letters:
+        await asyncio.to_thread(services.quarantine.record, letters)
+    signed = [d for d in deliveries if d.ledger is not None and services.owns_store]
+    async with delivery_locks(request, principal.tenant, [d.ledger[2] for d in signed if d.ledger]):
+        new = await write(services, principal.tenant, deliveries, signed)
+        if new:
+            await asyncio.to_thread(record_deliveries, services, principal.tenant, new)
+    results = [d.result for d in deliveries]
+    totals = {
+        "deliveries": len(results),
+        "accepted": sum(r.get("accepted", 0) for r in results),
+        "duplicates": sum(r.get("duplicates", 0) for r in results),
+        "refused": sum(1 for r in results if r["status"] != 202 and "retry_after" not in r),
+        "retry": [r["index"] for r in results if "retry_after" in r],
+    }
+    span.set_attributes({f"tower.deliveries.{k}": v for k, v in totals.items() if k != "retry"})
+    span.set_attribute("http.response.status_code", 202)
+    return JSON({**totals, "results": results}, status_code=202)
 
 
 async def write(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -80,9 +82,10 @@ async def post_events(request: Request, principal: IngestAccess) -> JSON:
         return response
 
 
-async def ingest_events(request: Request, principal: Principal, span: Span) -> JSON:
-    """Admit the request or shed it, before reading it: refusing an overload must cost less than
-    accepting it. Shed when the writer holds `TOWER_PENDING_MAX_EVENTS` or more than
+@contextlib.asynccontextmanager
+async def admission(request: Request) -> AsyncIterator[None]:
+    """Admit an ingest request or shed it, before reading it: refusing an overload must cost less
+    than accepting it. Shed when the writer holds `TOWER_PENDING_MAX_EVENTS` or more than
     `TOWER_PENDING_MAX_WAIT_S` of work, or when admitted bodies being read and parsed would pass
     `TOWER_INGEST_MAX_BYTES` (one request is always admitted when none is in flight)."""
     settings = request.app.state.settings
@@ -105,9 +108,14 @@ async def ingest_events(request: Request, principal: Principal, span: Span) -> J
         )
     request.app.state.ingesting_bytes = in_flight + size
     try:
-        return await admitted(request, principal, span)
+        yield
     finally:
         request.app.state.ingesting_bytes -= size
+
+
+async def ingest_events(request: Request, principal: Principal, span: Span) -> JSON:
+    async with admission(request):
+        return await admitted(request, principal, span)
 
 
 async def admitted(request: Request, principal: Principal, span: Span) -> JSON:
