@@ -13,6 +13,8 @@ from slo.api.kpis import _parse
 from tower.api import ApiError, ReadAccess
 
 router = APIRouter(tags=["reconciliation"])
+Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many items")]
+MAX_HOURS = 24 * 366  # a deadline further out than a year is a mistake, and past what a timedelta can add to now
 
 
 def _listing(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
@@ -23,14 +25,14 @@ def _listing(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
 
 @router.get("/v1/reconciliation/inventory", summary="ERP against WMS on-hand by warehouse and SKU")
 def inventory(
-    request: Request, who: ReadAccess, warehouse: str | None = None, open: bool = True, limit: int = 1000
+    request: Request, who: ReadAccess, warehouse: str | None = None, open: bool = True, limit: Limit = 1000
 ) -> dict[str, Any]:
     s = request.app.state.services
     return _listing(detections.inventory(s.store, who.tenant, s.evaluation_clock.now(), warehouse, open), limit)
 
 
 @router.get("/v1/reconciliation/tracking", summary="Shipments manifested without a carrier scan past the cut-off")
-def tracking(request: Request, who: ReadAccess, carrier: str | None = None, limit: int = 1000) -> dict[str, Any]:
+def tracking(request: Request, who: ReadAccess, carrier: str | None = None, limit: Limit = 1000) -> dict[str, Any]:
     s = request.app.state.services
     items = detections.missing_tracking(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars)
     return _listing([i for i in items if not carrier or i["carrier"] == carrier], limit)
@@ -41,10 +43,10 @@ def edi(
     request: Request,
     who: ReadAccess,
     kind: str | None = None,
-    ack_hours: float = 24,
-    asn_hours: float = 24,
-    invoice_hours: float = 48,
-    limit: int = 1000,
+    ack_hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="855 or 997 expected within")] = 24,
+    asn_hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="856 expected within")] = 24,
+    invoice_hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="810 expected within")] = 48,
+    limit: Limit = 1000,
 ) -> dict[str, Any]:
     s = request.app.state.services
     items = detections.edi_chains(s.store, who.tenant, s.evaluation_clock.now(), ack_hours, invoice_hours, asn_hours)
@@ -52,7 +54,7 @@ def edi(
 
 
 @router.get("/v1/reconciliation/stuck", summary="Open orders past their stage's calendar-aware deadline")
-def stuck(request: Request, who: ReadAccess, stage: str | None = None, limit: int = 1000) -> dict[str, Any]:
+def stuck(request: Request, who: ReadAccess, stage: str | None = None, limit: Limit = 1000) -> dict[str, Any]:
     s = request.app.state.services
     return _listing(
         detections.stuck(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars, stage), limit
@@ -60,13 +62,13 @@ def stuck(request: Request, who: ReadAccess, stage: str | None = None, limit: in
 
 
 @router.get("/v1/reconciliation/oversell", summary="Warehouse × SKU with less than nothing available")
-def oversell(request: Request, who: ReadAccess, limit: int = 1000) -> dict[str, Any]:
+def oversell(request: Request, who: ReadAccess, limit: Limit = 1000) -> dict[str, Any]:
     s = request.app.state.services
     return _listing(detections.oversell(s.store, who.tenant, s.evaluation_clock.now()), limit)
 
 
 @router.get("/v1/reconciliation/anomalies", summary="Journeys with duplicates, out-of-sequence events, …")
-def anomalies(request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: int = 500) -> dict[str, Any]:
+def anomalies(request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: Limit = 500) -> dict[str, Any]:
     s = request.app.state.services
     return _listing(detections.anomalies(s.store, who.tenant, kind, min(limit, 10_000)), limit)
 
@@ -78,7 +80,7 @@ def failures(
     system: str | None = None,
     from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: a day before `to`")] = None,
     to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None,
-    limit: int = 1000,
+    limit: Limit = 1000,
 ) -> dict[str, Any]:
     s = request.app.state.services
     end: datetime = _parse(to, "to") or s.evaluation_clock.now()

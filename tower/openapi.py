@@ -1,0 +1,137 @@
+"""What `/openapi.json` says about errors and keys, in one place for every route.
+
+FastAPI documents a `422` it never sends here (validation errors are answered as `400` in the
+shape of `tower.api.error_response`) and knows nothing of API keys, which routes check through
+dependencies. `describe_errors` rewrites the generated schema so clients (and schemathesis, see
+tests/hardening) see what the server really answers: the error body's schema on every 4xx/5xx,
+`400` wherever a request can be malformed, `401`/`403` and the bearer scheme wherever a key is
+required, `404` on routes naming a resource, and `503` where the store is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from tower.api import SCOPE_DEPENDENCIES
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "examples": ["invalid_request"]},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "description": "per item: index, id, field and reason, where the error is about one",
+                    "items": {"type": "object"},
+                },
+            },
+        }
+    },
+}
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+DESCRIPTIONS = {
+    "400": "The request is malformed: the details name the field and the reason",
+    "401": "No API key, or one that is not valid",
+    "403": "The API key lacks the scope, or may not touch the tenant",
+    "404": "No such resource for this tenant",
+    "503": "The store did not answer; retry after Retry-After seconds",
+}
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def _scope(dependant: Dependant) -> str | None:
+    for sub in dependant.dependencies:
+        if sub.call in SCOPE_DEPENDENCIES:
+            return SCOPE_DEPENDENCIES[sub.call]  # type: ignore[index]
+        found = _scope(sub)
+        if found:
+            return found
+    return None
+
+
+def describe_errors(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """Replace `app.openapi` with one whose error responses and security say what the server does;
+    `routers` are those included in `app` (their routes name the dependencies that check keys)."""
+    scopes = {
+        (method.lower(), route.path_format): _scope(route.dependant)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+        )
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                _describe(operation, path, scopes.get((method, path)))
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas["Error"] = ERROR_SCHEMA
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        components["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key from TOWER_API_KEYS (scopes ingest, read, admin). A server without "
+                "keys answers loopback clients only, without one.",
+            }
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = build  # type: ignore[method-assign]
+
+
+def _describe(operation: dict[str, Any], path: str, scope: str | None) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    wanted = set()
+    if operation.get("parameters") or "requestBody" in operation or scope:
+        wanted.add("400")
+    if scope:
+        wanted |= {"401", "403"}
+        operation["security"] = [{"bearer": []}]
+        operation["x-tower-scope"] = scope
+        operation.setdefault("description", "")
+        operation["description"] = (operation["description"] + f"\n\nNeeds a key with the `{scope}` scope.").strip()
+    if "{" in path:
+        wanted.add("404")
+    if path not in OPEN_PATHS:
+        wanted.add("503")
+    for status in wanted:
+        responses.setdefault(status, {"description": DESCRIPTIONS[status]})
+    if path == "/readyz":
+        responses["503"] = {
+            "description": "Not ready: `checks` says which part failed",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["status", "checks"]}}},
+        }
+    for status, response in responses.items():
+        if status[0] in "45" and not (path == "/readyz" and status == "503"):
+            if response.get("description") in (None, "", "Additional Response"):
+                response["description"] = DESCRIPTIONS.get(status, "An error")
+            declared = response.get("content", {}).get("application/json", {}).get("schema")
+            if not declared:  # a route that answers errors in a shape of its own (OTLP) declares it
+                response["content"] = {"application/json": {"schema": ERROR_REF}}
+
