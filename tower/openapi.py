@@ -50,6 +50,36 @@ DESCRIPTIONS = {
 }
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
 
+# OpenAPI links: where an id one operation answers is the parameter of another. Clients (and the
+# stateful fuzzing of tests/hardening) follow them: a journey found by lookup, then read whole.
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, str]]] = {
+    ("get", "/v1/lookup", "200"): {
+        "FirstJourney": ("get", "/v1/journeys/{journey_id}", "path.journey_id=$response.body#/matches/0/journeys/0"),
+    },
+    ("get", "/v1/journeys", "200"): {
+        "FirstJourney": ("get", "/v1/journeys/{journey_id}", "path.journey_id=$response.body#/items/0/journey_id"),
+    },
+    ("get", "/v1/dead-letters", "200"): {
+        "ReplayNewest": ("post", "/v1/dead-letters/{letter_id}/replay", "path.letter_id=$response.body#/items/0/id"),
+    },
+    ("get", "/v1/traces", "200"): {
+        "NewestTrace": ("get", "/v1/traces/{trace_id}", "path.trace_id=$response.body#/items/0/trace_id"),
+        "NewestTraceLogs": ("get", "/v1/logs", "query.trace_id=$response.body#/items/0/trace_id"),
+    },
+    ("get", "/v1/slos", "200"): {
+        "FirstSeries": ("get", "/v1/slos/{name}/series", "path.name=$response.body#/items/0/name"),
+    },
+    ("get", "/v1/alerts", "200"): {
+        "AckNewest": ("post", "/v1/alerts/{alert_id}/ack", "path.alert_id=$response.body#/items/0/id"),
+    },
+    ("post", "/v1/silences", "201"): {
+        "Expire": ("delete", "/v1/silences/{silence_id}", "path.silence_id=$response.body#/id"),
+    },
+    ("get", "/v1/silences", "200"): {
+        "ExpireFirst": ("delete", "/v1/silences/{silence_id}", "path.silence_id=$response.body#/items/0/id"),
+    },
+}
+
 
 def _scope(dependant: Dependant) -> str | None:
     for sub in dependant.dependencies:
@@ -85,6 +115,7 @@ def describe_errors(app: FastAPI, routers: Iterable[APIRouter]) -> None:
         for path, item in schema.get("paths", {}).items():
             for method, operation in item.items():
                 _describe(operation, path, scopes.get((method, path)))
+        _link(schema["paths"])
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
         schemas["Error"] = ERROR_SCHEMA
@@ -135,3 +166,18 @@ def _describe(operation: dict[str, Any], path: str, scope: str | None) -> None:
             if not declared:  # a route that answers errors in a shape of its own (OTLP) declares it
                 response["content"] = {"application/json": {"schema": ERROR_REF}}
 
+
+def _link(paths: dict[str, Any]) -> None:
+    for (method, path, status), links in LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue  # a process that serves only some routes (tower slo) has not this one
+        for name, (target_method, target_path, parameter) in links.items():
+            if target_method not in paths.get(target_path, {}):
+                continue
+            location, _, expression = parameter.partition("=")
+            pointer = target_path.replace("~", "~0").replace("/", "~1")
+            response.setdefault("links", {})[name] = {
+                "operationRef": f"#/paths/{pointer}/{target_method}",
+                "parameters": {location: expression},
+            }

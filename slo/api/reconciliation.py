@@ -68,7 +68,9 @@ def oversell(request: Request, who: ReadAccess, limit: Limit = 1000) -> dict[str
 
 
 @router.get("/v1/reconciliation/anomalies", summary="Journeys with duplicates, out-of-sequence events, …")
-def anomalies(request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: Limit = 500) -> dict[str, Any]:
+def anomalies(
+    request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: Limit = 500
+) -> dict[str, Any]:
     s = request.app.state.services
     return _listing(detections.anomalies(s.store, who.tenant, kind, min(limit, 10_000)), limit)
 
