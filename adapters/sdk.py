@@ -85,10 +85,16 @@ class Emitter:
     def emit(self, *events: dict[str, Any]) -> None:
         """Queue events; each gets the current span's traceparent and the default source if it has none.
 
-        An event that cannot be written as JSON (an integer beyond 64 bits, a value of no JSON type)
-        raises `EmitError` naming it; the events before it in the call are queued."""
+        An event that is not a dict or cannot be written as JSON (an integer beyond 64 bits, a value
+        of no JSON type) raises `EmitError` naming it; the events before it in the call are queued."""
         traceparent = current_traceparent()
         for index, event in enumerate(events):
+            if not isinstance(event, dict):
+                reason = f"an event must be a dict (a JSON object), got {type(event).__name__}"
+                raise EmitError(
+                    f"event {index} of the call: {reason}",
+                    [{"index": index, "id": None, "field": "", "reason": reason}],
+                )
             stamped = dict(event)
             if traceparent and not stamped.get("traceparent"):
                 stamped["traceparent"] = traceparent

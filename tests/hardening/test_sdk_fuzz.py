@@ -121,3 +121,13 @@ def test_an_unreachable_server_is_an_emit_error_and_the_events_stay_buffered(
     tower._client.base_url = server.url  # the server is back (the same Emitter, a reachable address)
     tower.flush()
     assert tower.accepted == 1 and tower._buffer == []
+
+
+def test_an_event_that_is_not_a_dict_is_an_emit_error(server: ServerProcess) -> None:
+    """Was: ValueError from dict(event) on a list read from a file (found with a mutated event
+    replaced whole by `[]`)."""
+    tower = Emitter(server.url, source="fuzz/sdk")
+    with pytest.raises(EmitError) as refused:
+        tower.emit({"id": "ok"}, [])
+    assert refused.value.details[0]["index"] == 1 and "must be a dict" in refused.value.details[0]["reason"]
+    assert len(tower._buffer) == 1
