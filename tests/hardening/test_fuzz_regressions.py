@@ -10,6 +10,7 @@ import pytest
 
 from adapters.base import AdapterError
 from adapters.registry import ADAPTERS, load_all
+from adapters.x12 import tokenize
 from tower.events import validate_event
 
 load_all()
@@ -78,6 +79,22 @@ def test_x12_997_without_ak102_is_refused_naming_it() -> None:
     assert result.notes == [
         "transaction set 997 0001 rejected: 997 0001 AK102: names no group control number to acknowledge"
     ]
+
+
+X12_IEA_AS_DATA = (
+    b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *261120*1000*U*00401*000000042*0*P*~|"
+    b"GS*PO*SENDER*RECEIVER*20261120*1000*7*X*004010|ST*850*0001|BEG*IEA*|SE*3*0001|GE*1*7|IEA*1*000000042|"
+)
+
+
+def test_x12_element_data_reading_iea_is_not_taken_for_the_trailer() -> None:
+    """Was: AdapterError "no IEA trailer" on a valid interchange, because the reader looked for the
+    text ``IEA*`` anywhere (found by tests/adapters/test_x12_properties.py under a random seed)."""
+    (interchange,) = tokenize(X12_IEA_AS_DATA)
+    (tset,) = interchange.groups[0].sets
+    (beg,) = tset.segments  # the set's body, between its ST and SE
+    assert beg.tag == "BEG" and beg.get(1) == "IEA"
+    assert interchange.groups[0].sets[0].set_id == "850"
 
 
 # -- the HTTP API (found by test_api_schema) --------------------------------------------------
