@@ -307,22 +307,23 @@ def _required_string(value: dict[str, Any], name: str, limit: int, problems: lis
 def _unstorable(value: Any, path: str = "") -> str:
     """The dotted path of the first value orjson cannot write (an integer beyond 64 bits, a key that
     is not a string); the whole event ("") when there is none to point at."""
-    return _find_unstorable(value, path) or ""
+    return find_unstorable(value, path) or ""
 
 
-def _find_unstorable(value: Any, path: str) -> str | None:
+def find_unstorable(value: Any, path: str = "") -> str | None:
+    """The dotted path (under `path`) of the first value in `value` that orjson cannot write, or None."""
     if type(value) is int and not -(2**63) <= value < 2**64:
         return path
     if isinstance(value, dict):
         for key, child in value.items():
             if not isinstance(key, str):
                 return path
-            found = _find_unstorable(child, f"{path}.{key}" if path else key)
+            found = find_unstorable(child, f"{path}.{key}" if path else key)
             if found is not None:
                 return found
     elif isinstance(value, list):
         for i, child in enumerate(value):
-            found = _find_unstorable(child, f"{path}[{i}]")
+            found = find_unstorable(child, f"{path}[{i}]")
             if found is not None:
                 return found
     return None

@@ -346,5 +346,5 @@ def _read_interchange(text: str, start: int) -> tuple[Interchange, int, str]:
             raise AdapterError("IEA", f"interchange {isa.get(13)} has no IEA before the next ISA")
         else:
             if tset is None:
-                raise AdapterError(tag, f"segment {tag} is outside a transaction set")
+                raise AdapterError(tag or "segment", f"segment {tag!r} is outside a transaction set")
             tset[1].append(seg)

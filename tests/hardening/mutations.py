@@ -50,6 +50,8 @@ NASTY_TEXT = [
     "\u202e\u0000\ud7ff",
     "é日本",
     "*~:+'?",
+    "IEA",  # envelope tags as data: a reader must not take them for the trailer
+    "UNZ+1",
     "2026-13-45T99:99:99Z",
     "2026-02-30",
     "20261345",

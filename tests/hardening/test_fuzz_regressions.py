@@ -54,14 +54,55 @@ WMS_HUGE_QUANTITY = (
 )
 
 
-def test_wms_csv_with_a_quantity_beyond_64_bits_is_rejected_not_a_500(api: httpx.Client) -> None:
-    """The same crash as the adapter endpoint met it, with the fuzzer's minimal WMS file."""
+def test_wms_csv_with_a_quantity_beyond_64_bits_is_a_400_naming_it(api: httpx.Client) -> None:
+    """The same crash as the adapter endpoint met it (a 500), with the fuzzer's minimal WMS file; the
+    mapping now refuses the record, naming the fact, and the file is kept as a dead letter."""
     response = api.post(
         "/v1/adapters/mapping/generic-wms-confirmation", content=WMS_HUGE_QUANTITY, headers={"Content-Type": "text/csv"}
     )
-    assert response.status_code == 202, response.text
-    (rejected,) = response.json()["rejected"]
-    assert rejected["field"] == "data.facts.lines[0].quantity"
+    assert response.status_code == 400, response.text
+    (detail,) = response.json()["error"]["details"]
+    assert detail["field"] == "generic-wms-confirmation.facts.lines[0].quantity at record 0"
+    letters = api.get("/v1/dead-letters", params={"endpoint": "/v1/adapters/mapping/generic-wms-confirmation"}).json()
+    assert letters["items"][0]["raw"] == WMS_HUGE_QUANTITY.decode()
+
+
+@pytest.mark.parametrize(
+    ("adapter", "headers", "body"),
+    [
+        (
+            "shopify",
+            {"x-shopify-topic": "orders/paid", "x-shopify-shop-domain": "acme"},
+            b'{"cancel_reason": 18446744073709551616}',
+        ),
+        ("mapping/erpnext-sales-order", {}, b'[{"items": [{"item_code": -18446744073709551616}]}]'),
+        (
+            "ocel",
+            {},
+            b'{"objectTypes": [], "eventTypes": [], "objects": [], "events": [], "x": 1e2, "n": 99999999999999999999}',
+        ),
+    ],
+)
+def test_json_integers_beyond_64_bits_are_refused_when_read(adapter: str, headers: dict[str, str], body: bytes) -> None:
+    """Was: carried into facts and crashing the store's JSON writer (found in erpnext items, Shopify's
+    cancel_reason and OCEL attributes)."""
+    with pytest.raises(AdapterError) as refused:
+        ADAPTERS[adapter].parse(body, headers, {})
+    assert refused.value.where == "body" and "beyond 64 bits" in refused.value.reason
+
+
+UBL_LONG_ID = (
+    b'<DespatchAdvice xmlns="urn:oasis:names:specification:ubl:schema:xsd:DespatchAdvice-2"'
+    b' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
+    b"<cbc:ID>" + b"x" * 600 + b"</cbc:ID><cbc:IssueDate>2026-11-20</cbc:IssueDate></DespatchAdvice>"
+)
+
+
+def test_an_id_longer_than_the_contract_allows_is_an_adapter_error() -> None:
+    """Was: an event with a 652-character id, refused by every ingest (found by mutating UBL text)."""
+    with pytest.raises(AdapterError) as refused:
+        ADAPTERS["ubl"].parse(UBL_LONG_ID, {}, {})
+    assert "at most 512" in refused.value.reason
 
 
 X12_997_WITHOUT_GROUP_CONTROL = (
