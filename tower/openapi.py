@@ -84,7 +84,7 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, str]]] = {
 def _scope(dependant: Dependant) -> str | None:
     for sub in dependant.dependencies:
         if sub.call in SCOPE_DEPENDENCIES:
-            return SCOPE_DEPENDENCIES[sub.call]  # type: ignore[index]
+            return SCOPE_DEPENDENCIES[sub.call]
         found = _scope(sub)
         if found:
             return found
@@ -99,7 +99,7 @@ def describe_errors(app: FastAPI, routers: Iterable[APIRouter]) -> None:
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute)
-        for method in route.methods
+        for method in route.methods or ()
     }
 
     def build() -> dict[str, Any]:
