@@ -126,14 +126,15 @@ def mutate_json(draw: st.DrawFn, document: Any, rounds: int = 4) -> Any:
         action = draw(st.sampled_from(["replace", "delete", "duplicate", "retype", "wrap"]))
         if not path:
             if action in ("replace", "retype"):
-                document = draw(json_values)
+                document = copy.deepcopy(draw(json_values))
             elif action == "wrap":
                 document = [document]
             continue
         parent = _get(document, path[:-1])
         key = path[-1]
         if action == "replace":
-            parent[key] = draw(json_values)
+            # copies: a drawn value is shared (NASTY_JSON's [] and {}), and later rounds mutate in place
+            parent[key] = copy.deepcopy(draw(json_values))
         elif action == "delete":
             del parent[key]
         elif action == "duplicate" and isinstance(parent, list):
@@ -145,7 +146,7 @@ def mutate_json(draw: st.DrawFn, document: Any, rounds: int = 4) -> Any:
             elif isinstance(old, bool | int | float):
                 parent[key] = draw(st.sampled_from([str(old), None, [old], -old if not isinstance(old, bool) else 0]))
             else:
-                parent[key] = draw(st.sampled_from(NASTY_JSON))
+                parent[key] = copy.deepcopy(draw(st.sampled_from(NASTY_JSON)))
         else:
             parent[key] = [parent[key]]
     return document
