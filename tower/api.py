@@ -171,7 +171,11 @@ def storable(value: datetime) -> datetime:
     """A query's time: with a UTC offset (naive times read as UTC) and inside the store's range."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    if not STORABLE_YEARS[0] <= value.astimezone(UTC).year <= STORABLE_YEARS[1]:
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:  # year 1 or 9999 moved past what datetime holds: far out of range anyway
+        year = value.year
+    if not STORABLE_YEARS[0] <= year <= STORABLE_YEARS[1]:
         raise ValueError(f"must be between {STORABLE_YEARS[0]}-01-01 and {STORABLE_YEARS[1]}-12-31")
     return value
 

@@ -149,6 +149,8 @@ def test_x12_element_data_reading_iea_is_not_taken_for_the_trailer() -> None:
         ("/v1/journeys/summary", {"from": "2300-01-01T00:00:00Z"}),
         ("/v1/kpis", {"from": "0001-01-01T00:00:00Z"}),  # was 503
         ("/v1/integration/failures", {"to": "9999-12-31T23:59:59Z"}),
+        ("/v1/journeys", {"from": "0001-01-01T00:00:00+01:00"}),  # moved to UTC: before year 1
+        ("/v1/traces", {"to": "9999-12-31T23:59:59-01:00"}),  # moved to UTC: after year 9999
     ],
 )
 def test_times_outside_the_stores_range_are_a_400_naming_the_parameter(
