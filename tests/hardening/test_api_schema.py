@@ -1,10 +1,10 @@
 """schemathesis against the server's own `/openapi.json`, on a real `tower serve` subprocess.
 
 Every operation is called with generated parameters and bodies (valid and invalid), as an admin,
-on a tenant seeded with real traffic (journeys, a dead letter, an SLO alert's inputs); responses
+on a tenant seeded with real traffic (journeys, a dead letter, spans and logs); responses
 must not be 5xx and must match what the schema declares (status code, content type, body schema,
-headers). The stateful test chains operations along the links schemathesis infers (a dead
-letter listed, then replayed; a silence created, then expired). A second pass calls every
+headers). The stateful test chains operations along the schema's links (a journey looked up, then
+read; a dead letter listed, then replayed; a silence created, then expired). A second pass calls every
 protected operation without a key, with a key that is not valid and with a key of the wrong
 scope: 401 or 403, never a 5xx, never data.
 
@@ -184,8 +184,9 @@ def test_every_protected_operation_refuses_missing_wrong_and_underscoped_keys(
 
 
 def test_stateful_links_never_5xx_and_match_the_schema(admin_schema: schemathesis.BaseSchema) -> None:
-    """Sequences along the links schemathesis infers from the schema (an id one operation returns,
-    another takes: dead letters listed then replayed, silences created then expired, …)."""
+    """Sequences along the schema's links (`tower.openapi.LINKS`: an id one operation returns, another
+    takes — a journey looked up then read, a silence created then expired, …) and those schemathesis
+    infers; each step checked as in the per-operation test."""
     base = admin_schema.as_state_machine()
 
     class Workflow(base):  # type: ignore[misc, valid-type]
