@@ -134,7 +134,7 @@ def admin_schema(keyed_server: ServerProcess) -> schemathesis.BaseSchema:
 
 
 FUZZ = settings(
-    max_examples=examples(20),
+    max_examples=examples(15),
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),

@@ -85,13 +85,13 @@ def assert_outcome(event: Event | None, problems: list[Problem]) -> None:
     OUTCOMES["validate_event", "problems"] += 1
 
 
-@settings(max_examples=examples(300), deadline=None, derandomize=True)
+@settings(max_examples=examples(200), deadline=None, derandomize=True)
 @given(value=json_values)
 def test_validate_event_on_any_json_value(value: Any) -> None:
     assert_outcome(*validate_event(value, "fuzz"))
 
 
-@settings(max_examples=examples(300), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_validate_event_on_mutated_real_events(data: st.DataObject) -> None:
     seed = data.draw(st.sampled_from(SEEDS), label="seed")
@@ -131,7 +131,7 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, str]:
     return serialise(draw, events, kind if kind in (SINGLE, BATCH, *NDJSON) else BATCH), content_type
 
 
-@settings(max_examples=examples(300), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies(), max_events=st.sampled_from([1, 3, 1000]))
 def test_parse_body_and_screen_on_any_body(body: tuple[bytes, str], max_events: int) -> None:
     raw, content_type = body
