@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tower.events import MAX_ID_LENGTH, MAX_IDENTIFIER_LENGTH
+
 
 class AdapterError(Exception):
     """The payload cannot be read: `where` names the place (a segment, a JSON path), `reason` why."""
@@ -72,7 +74,23 @@ def event(
     facts: dict[str, Any] | None = None,
     traceparent: str | None = None,
 ) -> dict[str, Any]:
-    """A canonical event dict as DESIGN.md defines it."""
+    """A canonical event dict as DESIGN.md defines it.
+
+    An id or identifier the payload made blank or longer than the contract allows raises
+    `AdapterError` naming it, rather than an event every ingest would refuse."""
+    if len(event_id) > MAX_ID_LENGTH:
+        raise AdapterError(
+            "id",
+            f"the event id made from the payload is {len(event_id)} characters; at most "
+            f"{MAX_ID_LENGTH} are allowed: {event_id[:40]!r}…",
+        )
+    for obj in objects:
+        for namespace, identifier in obj.get("ids", {}).items():
+            if isinstance(identifier, str) and (not identifier.strip() or len(identifier) > MAX_IDENTIFIER_LENGTH):
+                raise AdapterError(
+                    f"{obj.get('type')} {namespace}",
+                    f"identifier {identifier[:40]!r} must be non-blank and at most {MAX_IDENTIFIER_LENGTH} characters",
+                )
     data: dict[str, Any] = {"objects": objects}
     if relations is not None:
         data["relations"] = relations

@@ -56,9 +56,18 @@ def carrier_key(name: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "-", lowered).strip("-") or "unknown"
 
 
+def bounded_int(text: str) -> int:
+    """`json.loads`'s `parse_int`: integers as Python reads them, but none that 64 bits cannot hold
+    (the store and orjson cannot, and no platform means one)."""
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise AdapterError("body", f"holds the integer {text[:24]}…, beyond 64 bits; send it as a string")
+    return value
+
+
 def load_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body, parse_int=bounded_int)
     except json.JSONDecodeError as exc:
         raise AdapterError("body", f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError as exc:  # undecodable bytes

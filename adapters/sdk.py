@@ -83,35 +83,67 @@ class Emitter:
         self.duplicates = 0
 
     def emit(self, *events: dict[str, Any]) -> None:
-        """Queue events; each gets the current span's traceparent and the default source if it has none."""
+        """Queue events; each gets the current span's traceparent and the default source if it has none.
+
+        An event that is not a dict or cannot be written as JSON (an integer beyond 64 bits, a value
+        of no JSON type) raises `EmitError` naming it; the events before it in the call are queued."""
         traceparent = current_traceparent()
-        for event in events:
+        for index, event in enumerate(events):
+            if not isinstance(event, dict):
+                reason = f"an event must be a dict (a JSON object), got {type(event).__name__}"
+                raise EmitError(
+                    f"event {index} of the call: {reason}",
+                    [{"index": index, "id": None, "field": "", "reason": reason}],
+                )
             stamped = dict(event)
             if traceparent and not stamped.get("traceparent"):
                 stamped["traceparent"] = traceparent
             if self.source and not stamped.get("source"):
                 stamped["source"] = self.source
-            self._buffer.append(orjson.dumps(stamped))
+            try:
+                self._buffer.append(orjson.dumps(stamped))
+            except TypeError as exc:
+                event_id = stamped.get("id") if isinstance(stamped.get("id"), str) else None
+                reason = f"cannot be sent as JSON: {exc}"
+                raise EmitError(
+                    f"event {index} of the call {reason}",
+                    [{"index": index, "id": event_id, "field": "", "reason": reason}],
+                ) from None
         if len(self._buffer) >= self.batch_size:
             self.flush()
 
     def flush(self) -> None:
-        """Send what is buffered; raise `EmitError` if the server rejected any event."""
+        """Send what is buffered; raise `EmitError` if the server rejected any event.
+
+        Events the server did not take (it could not be reached, it answered 429 or 5xx) stay
+        buffered for the next `flush`; events it refused as invalid are not kept (they are in its
+        dead letters, and `EmitError.details` names each one)."""
         if not self._buffer:
             return
-        body, self._buffer = b"\n".join(self._buffer), []
+        body = b"\n".join(self._buffer)
         headers: dict[str, str] = {}
         propagate.inject(headers)
-        response = self._client.post("/v1/events", content=body, headers=headers)
-        payload = response.json()
+        try:
+            response = self._client.post("/v1/events", content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise EmitError(f"could not reach {self._client.base_url}: {exc}; the events stay buffered", []) from exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code == 429 or response.status_code >= 500 or not isinstance(payload, dict):
+            raise EmitError(
+                f"{response.status_code} {_message(payload, response.text)}; the events stay buffered",
+                _details(payload),
+            )
+        self._buffer = []
         if response.status_code == 202:
             self.accepted += payload["accepted"]
             self.duplicates += payload["duplicates"]
             if payload["rejected"]:
                 raise EmitError(f"{len(payload['rejected'])} event(s) rejected", payload["rejected"])
             return
-        error = payload.get("error", {})
-        raise EmitError(f"{response.status_code} {error.get('message', response.text)}", error.get("details", []))
+        raise EmitError(f"{response.status_code} {_message(payload, response.text)}", _details(payload))
 
     def close(self) -> None:
         try:
@@ -124,6 +156,19 @@ class Emitter:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _message(payload: Any, text: str) -> str:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    return text[:200]
+
+
+def _details(payload: Any) -> list[dict[str, Any]]:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return details if isinstance(details, list) else []
 
 
 def sync_step(

@@ -43,6 +43,7 @@ from tower.api import JSON, ApiError, error_response
 from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
 from tower.kafka import ensure_topics
+from tower.openapi import describe_errors
 from tower.retention import Retention, run_retention, ttl_days
 from tower.settings import Settings
 from tower.store import Migration, Store, StoreError
@@ -274,4 +275,5 @@ def create_app(settings: Settings | None = None, stages: frozenset[str] | None =
         routers = (health,)
     for module in routers:
         app.include_router(module.router)
+    describe_errors(app, [module.router for module in routers])
     return app

@@ -6,6 +6,7 @@ quarantined exactly as it was sent (NDJSON lines verbatim; array elements re-ser
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,12 @@ class Candidate:
     @property
     def raw(self) -> bytes:
         """The event's bytes: as sent, or for an array element re-serialised (only needed when rejected)."""
-        return self.sent if self.sent is not None else orjson.dumps(self.value)
+        if self.sent is not None:
+            return self.sent
+        try:
+            return orjson.dumps(self.value)
+        except TypeError:  # what orjson cannot write (an adapter's integer beyond 64 bits) is still kept
+            return json.dumps(self.value, default=repr).encode()
 
 
 @dataclass(slots=True)

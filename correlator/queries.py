@@ -14,7 +14,7 @@ import orjson
 
 from correlator.spans import journey_spans
 from correlator.state import iso as iso_us
-from tower.api import ApiError, page_cursor, read_cursor, rfc3339
+from tower.api import ApiError, page_cursor, read_time_cursor, rfc3339
 from tower.milestones import STATUSES, STUCK_AFTER_HOURS
 from tower.store import Store
 
@@ -301,11 +301,9 @@ def search_journeys(
         end=end,
     )
     filtered = " AND ".join(where)
-    after = read_cursor(cursor)
+    after = read_time_cursor(cursor)
     page_where = filtered
     if after:
-        if len(after) != 2:
-            raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it")
         page_where += " AND (started_at, journey_id) < ({c_at:DateTime64(6, 'UTC')}, {c_id:String})"
         params.update(c_at=after[0], c_id=after[1])
     rows = store.read(

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from tower.events import TENANT
 from tower.settings import ApiKey, Settings
@@ -153,6 +154,10 @@ def _admin(request: Request) -> Principal:
     return authenticate(request, "admin")
 
 
+SCOPE_DEPENDENCIES = {_ingest: "ingest", _read: "read", _admin: "admin"}
+"""The dependency behind each access alias → the scope it asks for (how /openapi.json learns which
+operations need a key, see `tower.openapi`)."""
+
 IngestAccess = Annotated[Principal, Depends(_ingest)]
 ReadAccess = Annotated[Principal, Depends(_read)]
 AdminAccess = Annotated[Principal, Depends(_admin)]
@@ -171,6 +176,28 @@ def page_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
+# ClickHouse's DateTime64 holds 1900-01-01 to 2299-12-31; a time outside it is the caller's mistake
+# (a 400 naming the parameter), not a store failure.
+STORABLE_YEARS = (1900, 2299)
+
+
+def storable(value: datetime) -> datetime:
+    """A query's time: with a UTC offset (naive times read as UTC) and inside the store's range."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:  # year 1 or 9999 moved past what datetime holds: far out of range anyway
+        year = value.year
+    if not STORABLE_YEARS[0] <= year <= STORABLE_YEARS[1]:
+        raise ValueError(f"must be between {STORABLE_YEARS[0]}-01-01 and {STORABLE_YEARS[1]}-12-31")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(storable)]
+"""A time query parameter (`from`, `to`): RFC 3339, inside the range the store can compare with."""
+
+
 def read_cursor(cursor: str | None) -> list[Any] | None:
     if not cursor:
         return None
@@ -181,3 +208,19 @@ def read_cursor(cursor: str | None) -> list[Any] | None:
     if not isinstance(value, list):
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it")
     return value
+
+
+def read_time_cursor(cursor: str | None) -> tuple[str, str] | None:
+    """A `[time, id]` cursor (as `page_cursor` wrote it for a time-ordered listing), checked before it
+    reaches SQL: a forged one is a 400, never a query the store refuses."""
+    after = read_cursor(cursor)
+    if not after:
+        return None
+    if len(after) == 2 and isinstance(after[0], str) and isinstance(after[1], str):
+        try:
+            at = datetime.fromisoformat(after[0])
+        except ValueError:
+            at = None
+        if at is not None and STORABLE_YEARS[0] <= at.year <= STORABLE_YEARS[1]:
+            return after[0], after[1]
+    raise ApiError(400, "invalid_cursor", "cursor is not one this API returned; start again without it")

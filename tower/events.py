@@ -175,6 +175,11 @@ def validate_event(
     if value.get("tenant") != tenant and (tenant or "tenant" in value):
         value = {**value, "tenant": tenant}  # the stored payload names the tenant it was accepted for
         raw = None
+    if raw is None:
+        try:
+            raw = orjson.dumps(value)
+        except TypeError as exc:  # values decoded by a laxer parser than orjson (an adapter's json.loads)
+            return None, [Problem(_unstorable(value), f"cannot be stored as JSON: {exc}")]
     return (
         Event(
             tenant=tenant,
@@ -187,7 +192,7 @@ def validate_event(
             relations=relations,
             dims=dims,
             facts=facts,
-            payload=raw if raw is not None else orjson.dumps(value),
+            payload=raw,
         ),
         [],
     )
@@ -297,6 +302,31 @@ def _required_string(value: dict[str, Any], name: str, limit: int, problems: lis
         problems.append(Problem(name, f"is {len(raw)} characters; at most {limit} are allowed"))
         return ""
     return raw
+
+
+def _unstorable(value: Any, path: str = "") -> str:
+    """The dotted path of the first value orjson cannot write (an integer beyond 64 bits, a key that
+    is not a string); the whole event ("") when there is none to point at."""
+    return find_unstorable(value, path) or ""
+
+
+def find_unstorable(value: Any, path: str = "") -> str | None:
+    """The dotted path (under `path`) of the first value in `value` that orjson cannot write, or None."""
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return path
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if not isinstance(key, str):
+                return path
+            found = find_unstorable(child, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            found = find_unstorable(child, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _kind(value: Any) -> str:

@@ -226,7 +226,9 @@ def _read_interchange(segs: list[Segment], i: int, ic: Interchange) -> int:
                 raise AdapterError("UNZ02", f"UNZ02 {seg.get(2)!r} does not match the UNB05 reference {ic.control!r}")
             return i
         else:
-            raise AdapterError(seg.tag, f"segment {seg.position} is outside a UNH…UNT message")
+            raise AdapterError(
+                seg.tag or f"segment {seg.position}", f"segment {seg.position} is outside a UNH…UNT message"
+            )
     if current is not None:
         raise AdapterError("UNT", f"message {current.ref} ({current.type}) has no UNT trailer (truncated)")
     if in_group:

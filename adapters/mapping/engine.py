@@ -12,6 +12,7 @@ from jmespath import exceptions as jmespath_errors
 from adapters.base import AdapterError, AdapterResult, event
 from adapters.mapping.spec import Expression, Mapping, Namespace, TypeMap
 from adapters.payload import load_json, parse_instant, rfc3339, type_name
+from tower.events import find_unstorable
 
 __all__ = ["MappingAdapter"]
 
@@ -150,6 +151,11 @@ class MappingAdapter:
         facts: dict[str, Any] = {}
         for name, expression in m.facts:
             value = _drop_nulls(self._eval(expression, record, n))
+            unstorable = find_unstorable(value, name)
+            if unstorable is not None:
+                raise AdapterError(
+                    f"{m.name}.facts.{unstorable} at record {n}", "is an integer beyond 64 bits; it cannot be stored"
+                )
             if value is not None:
                 facts[name] = value
         return event(event_id, source, etype, time, objects, relations=relations, dims=dims, facts=facts)

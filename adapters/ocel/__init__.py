@@ -50,7 +50,10 @@ def naive_timezone(value: str | None) -> tzinfo:
     match = _OFFSET.match(value)
     if match:
         sign = -1 if match.group(1) == "-" else 1
-        return timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))
+        hours, minutes = int(match.group(2)), int(match.group(3))
+        if hours > 23 or minutes > 59:
+            raise AdapterError("timezone", f"{value!r} is not a UTC offset: hours run 00-23 and minutes 00-59")
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
     try:
         zone = ZoneInfo(value)
         datetime(2000, 1, 1, tzinfo=zone).utcoffset()

@@ -22,6 +22,7 @@ from typing import Any
 
 from adapters.base import AdapterError
 from adapters.ocel.model import ObjectAttribute, OcelEvent, OcelLog, OcelObject, Relationship
+from adapters.payload import bounded_int
 
 EPOCH = "1970-01-01T00:00:00Z"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -149,7 +150,7 @@ def _json_relationships(raw: Any, where: str) -> list[Relationship]:
 
 def read_json(body: bytes, naive_tz: tzinfo = UTC) -> OcelLog:
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, parse_int=bounded_int)
     except json.JSONDecodeError as exc:
         raise AdapterError("body", f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError as exc:

@@ -556,6 +556,8 @@ def map_997(ctx: Context) -> list[dict[str, Any]]:
     if ak1 is None or ak9 is None:
         missing = "AK1" if ak1 is None else "AK9"
         raise AdapterError(f"997 {ctx.tset.control} {missing}", f"the acknowledgement has no {missing}")
+    if not ak1.get(2).strip():
+        raise AdapterError(f"997 {ctx.tset.control} AK102", "names no group control number to acknowledge")
     sets: list[dict[str, Any]] = []
     for seg in ctx.tset.segments:
         if seg.tag == "AK2":

@@ -213,6 +213,24 @@ def tokenize(body: bytes | str) -> list[Interchange]:
             return interchanges
 
 
+def _segment_at(text: str, opening: str, pos: int, segment_term: str) -> int:
+    """Where the first segment opening with `opening` (a tag and its element separator) starts at or
+    after `pos`: after a segment terminator and any layout, never inside another segment's data
+    (``BEG*IEA*…``); -1 when there is none."""
+    while True:
+        found = text.find(opening, pos)
+        if found < 0:
+            return -1
+        before = found
+        while not text.endswith(segment_term, 0, before):
+            if before == 0 or text[before - 1] not in LINE_BREAKS + INDENT:
+                break
+            before -= 1
+        else:
+            return found
+        pos = found + 1
+
+
 def _read_interchange(text: str, start: int) -> tuple[Interchange, int, str]:
     """The interchange at `start`, the position after it, and (only when its IEA could not be found
     in the raw text, a wrapped file) the text that followed it."""
@@ -234,7 +252,7 @@ def _read_interchange(text: str, start: int) -> tuple[Interchange, int, str]:
     repetition_sep = raw_isa[11] if version.isdigit() and version >= "00402" else None
 
     # Read up to this interchange's IEA only; when line wrapping hides it, read to the end.
-    iea = text.find("IEA" + element_sep, head_end)
+    iea = _segment_at(text, "IEA" + element_sep, head_end, segment_term)
     terminator = text.find(segment_term, iea) if iea >= 0 else -1
     window_end = terminator + len(segment_term) if terminator >= 0 else len(text)
     body = text[head_end:window_end]
@@ -328,5 +346,5 @@ def _read_interchange(text: str, start: int) -> tuple[Interchange, int, str]:
             raise AdapterError("IEA", f"interchange {isa.get(13)} has no IEA before the next ISA")
         else:
             if tset is None:
-                raise AdapterError(tag, f"segment {tag} is outside a transaction set")
+                raise AdapterError(tag or "segment", f"segment {tag!r} is outside a transaction set")
             tset[1].append(seg)

@@ -13,7 +13,7 @@ from adapters.base import AdapterError
 from adapters.registry import ADAPTERS
 from collector.api.events import append, screen
 from collector.ingest import NDJSON, BodyError, Candidate, Parsed, parse_body
-from tower.api import JSON, AdminAccess, ApiError, ReadAccess, page_cursor, read_cursor, rfc3339
+from tower.api import JSON, AdminAccess, ApiError, ReadAccess, page_cursor, read_time_cursor, rfc3339
 
 router = APIRouter(tags=["operations"])
 
@@ -37,7 +37,7 @@ def list_dead_letters(
     endpoint: str | None = None,
 ) -> dict[str, Any]:
     store = request.app.state.services.store
-    after = read_cursor(cursor)
+    after = read_time_cursor(cursor)
     where = ["tenant = {tenant:String}"]
     params: dict[str, Any] = {"limit": limit + 1}
     if after:

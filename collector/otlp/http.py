@@ -9,6 +9,8 @@ that cannot be decoded, `413` past the size limit, `415` for another content typ
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import Response
 from google.protobuf import json_format
@@ -59,6 +61,41 @@ def reply(encoding: str, message: Message) -> Response:
     if encoding == PROTOBUF:
         return Response(message.SerializeToString(), status_code=200, media_type=PROTOBUF)
     return Response(json_format.MessageToJson(message, indent=None), status_code=200, media_type=JSON)
+
+
+STATUS_SCHEMA: dict[str, Any] = {
+    "title": "Status",
+    "type": "object",
+    "description": "google.rpc.Status, as OTLP/HTTP answers a refused request (in the request's encoding)",
+    "properties": {
+        "code": {"type": "integer"},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def failure_response(description: str, *, or_error: bool = False) -> dict[str, Any]:
+    """An OpenAPI response for an OTLP failure: a Status, in JSON or protobuf. `or_error`: the status
+    is also one the key check answers (`tower.api` errors: a tenant header it cannot use)."""
+    json_schema: dict[str, Any] = (
+        {"anyOf": [STATUS_SCHEMA, {"$ref": "#/components/schemas/Error"}]} if or_error else STATUS_SCHEMA
+    )
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": json_schema},
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+
+
+OTLP_FAILURES: dict[int | str, dict[str, Any]] = {
+    400: failure_response("The body cannot be decoded, or the tenant header is not valid", or_error=True),
+    413: failure_response("The body is over TOWER_MAX_BODY_BYTES"),
+    415: failure_response("Neither application/x-protobuf nor application/json"),
+    429: failure_response("The store's writer is behind; retry after Retry-After seconds"),
+}
 
 
 def failure_reply(encoding: str, failure: OtlpFailure) -> Response:

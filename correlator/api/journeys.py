@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
 from correlator.queries import SUMMARY_DIMENSIONS, journey, search_journeys, summarize_journeys
-from tower.api import ReadAccess
+from tower.api import Instant, ReadAccess
 
 router = APIRouter(tags=["journeys"])
 
@@ -27,8 +26,8 @@ def get_journey_summary(
     channel: str | None = None,
     warehouse: str | None = None,
     carrier: str | None = None,
-    start: Annotated[datetime | None, Query(alias="from", description="journeys started at or after")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="journeys started before")] = None,
+    start: Annotated[Instant | None, Query(alias="from", description="journeys started at or after")] = None,
+    end: Annotated[Instant | None, Query(alias="to", description="journeys started before")] = None,
 ) -> dict[str, Any]:
     services = request.app.state.services
     return summarize_journeys(
@@ -65,8 +64,8 @@ def list_journeys(
     warehouse: str | None = None,
     carrier: str | None = None,
     anomaly: Annotated[str | None, Query(description="an anomaly kind, e.g. out_of_sequence")] = None,
-    start: Annotated[datetime | None, Query(alias="from", description="journeys started at or after")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="journeys started before")] = None,
+    start: Annotated[Instant | None, Query(alias="from", description="journeys started at or after")] = None,
+    end: Annotated[Instant | None, Query(alias="to", description="journeys started before")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:

@@ -16,6 +16,14 @@ router = APIRouter(tags=["journeys"])
 def get_lookup(
     request: Request,
     principal: ReadAccess,
-    q: Annotated[str, Query(min_length=1, max_length=512, description="an identifier, e.g. SO-1001 or #1001")],
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=512,
+            description="an identifier, e.g. SO-1001 or #1001",
+            examples=["SO-1001", "#1001", "1Z999AA10123456784"],
+        ),
+    ],
 ) -> dict[str, Any]:
     return lookup(request.app.state.services.store, principal.tenant, q)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
 from correlator.logs import search_logs
 from correlator.spans import search_traces, trace_spans
-from tower.api import ApiError, ReadAccess
+from tower.api import ApiError, Instant, ReadAccess
 
 router = APIRouter(tags=["traces"])
 
@@ -21,9 +20,9 @@ def list_traces(
     service: str | None = None,
     name: Annotated[str | None, Query(description="traces with a span of this name")] = None,
     start: Annotated[
-        datetime | None, Query(alias="from", description="traces with a span starting at or after")
+        Instant | None, Query(alias="from", description="traces with a span starting at or after")
     ] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="traces with a span starting before")] = None,
+    end: Annotated[Instant | None, Query(alias="to", description="traces with a span starting before")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:

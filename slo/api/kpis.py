@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 
 from slo import kpis
-from tower.api import AdminAccess, ApiError, ReadAccess
+from tower.api import AdminAccess, ApiError, ReadAccess, storable
 
 router = APIRouter(tags=["kpis"])
 
@@ -54,7 +54,10 @@ def _parse(value: str | None, name: str) -> datetime | None:
         raise ApiError(400, "invalid_time", f"{name}={value!r} is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         raise ApiError(400, "invalid_time", f"{name}={value!r} needs a time zone (…Z)")
-    return parsed
+    try:
+        return storable(parsed)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_time", f"{name}={value!r} {exc}") from None
 
 
 @router.get("/v1/kpis/targets", summary="KPI targets and where each comes from")

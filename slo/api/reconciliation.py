@@ -14,6 +14,8 @@ from slo.api.paging import page
 from tower.api import ReadAccess
 
 router = APIRouter(tags=["reconciliation"])
+Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many items")]
+MAX_HOURS = 24 * 366  # a deadline further out than a year is a mistake, and past what a timedelta can add to now
 
 
 Cursor = Annotated[str | None, Query(description="`next` of the previous page")]
@@ -28,7 +30,7 @@ def inventory(
     unconfirmed: Annotated[
         bool, Query(description="also differences the other system has not reported on since they appeared")
     ] = False,
-    limit: int = 1000,
+    limit: Limit = 1000,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     s = request.app.state.services
@@ -38,7 +40,7 @@ def inventory(
 
 @router.get("/v1/reconciliation/tracking", summary="Shipments manifested without a carrier scan past the cut-off")
 def tracking(
-    request: Request, who: ReadAccess, carrier: str | None = None, limit: int = 1000, cursor: Cursor = None
+    request: Request, who: ReadAccess, carrier: str | None = None, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, Any]:
     s = request.app.state.services
     items = detections.missing_tracking(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars)
@@ -51,10 +53,10 @@ def edi(
     request: Request,
     who: ReadAccess,
     kind: str | None = None,
-    ack_hours: float = 24,
-    asn_hours: float = 24,
-    invoice_hours: float = 48,
-    limit: int = 1000,
+    ack_hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="855 or 997 expected within")] = 24,
+    asn_hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="856 expected within")] = 24,
+    invoice_hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="810 expected within")] = 48,
+    limit: Limit = 1000,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     s = request.app.state.services
@@ -70,7 +72,7 @@ def edi(
 
 @router.get("/v1/reconciliation/stuck", summary="Open orders past their stage's calendar-aware deadline")
 def stuck(
-    request: Request, who: ReadAccess, stage: str | None = None, limit: int = 1000, cursor: Cursor = None
+    request: Request, who: ReadAccess, stage: str | None = None, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, Any]:
     s = request.app.state.services
     items = detections.stuck(s.store, who.tenant, s.evaluation_clock.now(), slo_engine(request).calendars, stage)
@@ -78,7 +80,7 @@ def stuck(
 
 
 @router.get("/v1/reconciliation/oversell", summary="Warehouse × SKU with less than nothing available")
-def oversell(request: Request, who: ReadAccess, limit: int = 1000, cursor: Cursor = None) -> dict[str, Any]:
+def oversell(request: Request, who: ReadAccess, limit: Limit = 1000, cursor: Cursor = None) -> dict[str, Any]:
     s = request.app.state.services
     items = detections.oversell(s.store, who.tenant, s.evaluation_clock.now())
     return page(items, lambda i: (i["warehouse"], i["sku"], i["system"]), limit, cursor)
@@ -86,7 +88,7 @@ def oversell(request: Request, who: ReadAccess, limit: int = 1000, cursor: Curso
 
 @router.get("/v1/reconciliation/anomalies", summary="Journeys with duplicates, out-of-sequence events, …")
 def anomalies(
-    request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: int = 500, cursor: Cursor = None
+    request: Request, who: ReadAccess, kind: str = "duplicate_milestone", limit: Limit = 500, cursor: Cursor = None
 ) -> dict[str, Any]:
     s = request.app.state.services
     items = detections.anomalies(s.store, who.tenant, kind, 10_000)
@@ -100,7 +102,7 @@ def failures(
     system: str | None = None,
     from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: a day before `to`")] = None,
     to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None,
-    limit: int = 1000,
+    limit: Limit = 1000,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     s = request.app.state.services
