@@ -15,7 +15,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +26,9 @@ from simulator.engine import ROUTES, Message, Step
 DELIVERIES = "/v1/deliveries"
 ADAPTER_ROUTE = "/v1/adapters/"
 BATCH_DELIVERIES = 500  # adapter deliveries in one request when batching
+# How far ahead of the tower's clock the sender may run, in simulated time (and in steps, `window`):
+# a signed timestamp (EasyPost's) must stay within the tower's tolerance of its clock.
+MAX_AHEAD = timedelta(hours=2)
 SPAN_STEPS = 48  # steps whose spans go out in one request (four simulated hours: each costs the tower an insert)
 
 
@@ -257,9 +260,9 @@ class Sender:
     def deliver(
         self, steps: Iterable[Step], progress: Callable[[Step, Report], None] | None = None, window: int = 24
     ) -> Report:
-        """Send steps with up to `window` of them in flight; the clock moves to a step's end once that
-        step and every earlier one is acknowledged, so the tower never evaluates a time whose
-        traffic it has not been given."""
+        """Send steps with up to `window` of them, and MAX_AHEAD of simulated time, in flight; the
+        clock moves to a step's end once that step and every earlier one is acknowledged, so the
+        tower never evaluates a time whose traffic it has not been given."""
         began = time.perf_counter()
         in_flight: deque[tuple[Step, list[Future[None]]]] = deque()
 
@@ -276,7 +279,11 @@ class Sender:
 
         for step in steps:
             in_flight.append((step, self.submit(step)))
-            while len(in_flight) >= window or (in_flight and all(f.done() for f in in_flight[0][1])):
+            while (
+                len(in_flight) >= window
+                or (in_flight and step.end - in_flight[0][0].end > MAX_AHEAD)
+                or (in_flight and all(f.done() for f in in_flight[0][1]))
+            ):
                 settle_oldest()
         while in_flight:
             settle_oldest()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -40,6 +41,17 @@ KEYS = {"admin": "fuzz-admin-key", "read": "fuzz-read-key", "ingest": "fuzz-inge
 TENANT = f"fuzz-{uuid.uuid4().hex[:8]}"
 ADMIN = {"Authorization": f"Bearer {KEYS['admin']}", "X-Tower-Tenant": TENANT}
 OPEN = {"/healthz", "/readyz", "/metrics"}  # answered without a key: probes and Prometheus
+
+
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(ctx: Any, value: Any) -> bytes:
+    """NDJSON bodies (`/v1/events`, `/v1/deliveries`): a list is one JSON value a line, text goes as it is."""
+    if isinstance(value, list):
+        return b"".join(orjson.dumps(item) + b"\n" for item in value)
+    if isinstance(value, str):
+        return value.encode()
+    return orjson.dumps(value) + b"\n"
+
 
 CHECKS = [
     sc.not_a_server_error,
