@@ -223,7 +223,14 @@ async def _accept(
             "tower.events.rejected": len(rejected),
         }
     )
-    body_out: dict[str, Any] = {
+    return JSON(answer(adapter, result, accepted, duplicates, rejected), status_code=202)
+
+
+def answer(
+    adapter: str, result: AdapterResult, accepted: int, duplicates: int, rejected: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What a taken delivery is answered (alone, or as one line of `/v1/deliveries`)."""
+    out: dict[str, Any] = {
         "adapter": adapter,
         "events": len(result.events),
         "accepted": accepted,
@@ -232,5 +239,5 @@ async def _accept(
         "notes": result.notes,
     }
     if result.reply is not None:
-        body_out["reply"] = {"content_type": result.reply_content_type, "body": result.reply.decode("utf-8", "replace")}
-    return JSON(body_out, status_code=202)
+        out["reply"] = {"content_type": result.reply_content_type, "body": result.reply.decode("utf-8", "replace")}
+    return out

@@ -33,7 +33,7 @@ from opentelemetry.trace import Span
 
 from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
-from collector.api.adapters import carry_traceparent, delivery_locks, delivery_refusals, record_deliveries
+from collector.api.adapters import answer, carry_traceparent, delivery_locks, delivery_refusals, record_deliveries
 from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
@@ -242,21 +242,7 @@ def parse_all(deliveries: list[Delivery], principal: Principal, secrets: dict[st
             letter.endpoint = endpoint
         letters.extend(screened)
         d.events = valid
-        d.result = {
-            "index": d.index,
-            "adapter": d.adapter,
-            "status": 202,
-            "events": len(result.events),
-            "accepted": 0,
-            "duplicates": 0,
-            "rejected": rejected,
-            "notes": result.notes,
-        }
-        if result.reply is not None:
-            d.result["reply"] = {
-                "content_type": result.reply_content_type,
-                "body": result.reply.decode("utf-8", "replace"),
-            }
+        d.result = {"index": d.index, "status": 202, **answer(d.adapter, result, 0, 0, rejected)}
     return letters
 
 
