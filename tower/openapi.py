@@ -1,4 +1,4 @@
-"""What `/openapi.json` says about errors and keys, in one place for every route.
+"""What `/openapi.json` says about errors, keys and success bodies, in one place for every route.
 
 FastAPI documents a `422` it never sends here (validation errors are answered as `400` in the
 shape of `tower.api.error_response`) and knows nothing of API keys, which routes check through
@@ -6,6 +6,11 @@ dependencies. `describe_errors` rewrites the generated schema so clients (and sc
 tests/hardening) see what the server really answers: the error body's schema on every 4xx/5xx,
 `400` wherever a request can be malformed, `401`/`403` and the bearer scheme wherever a key is
 required, `404` on routes naming a resource, and `503` where the store is read.
+
+Success bodies are declared by each route (`responses={200: documented(Model, …)}`, see
+`tower.responses`): where FastAPI also inferred a loose schema from a `dict[str, Any]` return
+annotation, the declared model alone is kept. `success_schemas` names, per operation, what it
+declared: `tests/hardening/test_openapi_success.py` fails on an operation that declares nothing.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, str]]] = {
         "FirstJourney": ("get", "/v1/journeys/{journey_id}", "path.journey_id=$response.body#/matches/0/journeys/0"),
     },
     ("get", "/v1/journeys", "200"): {
-        "FirstJourney": ("get", "/v1/journeys/{journey_id}", "path.journey_id=$response.body#/items/0/journey_id"),
+        "FirstJourney": ("get", "/v1/journeys/{journey_id}", "path.journey_id=$response.body#/items/0/id"),
     },
     ("get", "/v1/dead-letters", "200"): {
         "ReplayNewest": ("post", "/v1/dead-letters/{letter_id}/replay", "path.letter_id=$response.body#/items/0/id"),
@@ -156,8 +161,14 @@ def _describe(operation: dict[str, Any], path: str, scope: str | None) -> None:
     if path == "/readyz":
         responses["503"] = {
             "description": "Not ready: `checks` says which part failed",
-            "content": {"application/json": {"schema": {"type": "object", "required": ["status", "checks"]}}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}},
         }
+    for status, response in responses.items():
+        if status.startswith("2"):
+            for media in response.get("content", {}).values():
+                declared = media.get("schema", {})
+                if "$ref" in declared:  # a declared model, merged into the schema inferred from `dict[str, Any]`
+                    media["schema"] = {"$ref": declared["$ref"]}
     for status, response in responses.items():
         if status[0] in "45" and not (path == "/readyz" and status == "503"):
             if response.get("description") in (None, "", "Additional Response"):

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from opentelemetry import trace
 from opentelemetry.trace import Span
+from pydantic import BaseModel, Field
 
 from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
@@ -19,6 +20,7 @@ from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
+from tower.responses import Accepted, Count, documented
 from tower.store import Store
 from tower.telemetry import request_span
 
@@ -28,11 +30,30 @@ TRACER = trace.get_tracer("control-tower.collector")
 TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
+class Reply(BaseModel):
+    """What the sender expects back in its own format (an X12 997, say), as text."""
+
+    content_type: str
+    body: str
+
+
+class AdapterAccepted(Accepted):
+    """A delivery taken (`answer`): the events its adapter made of it, and what became of them."""
+
+    adapter: str
+    events: Count = Field(description="events the adapter made of the payload")
+    notes: list[str] = Field(description="what the adapter skipped or assumed, in words")
+    reply: Reply | None = Field(None, description="present when the platform expects a reply")
+
+
 @router.post(
     "/v1/adapters/{adapter:path}",
     status_code=202,
     summary="Ingest a platform's native payload (X12 file, Shopify webhook, carrier tracking event…)",
-    responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}, 413: {}, 429: {}, 503: {}},
+    responses={
+        202: documented(AdapterAccepted, "Taken: the events the adapter made, stored, repeated or refused"),
+        **{status: {} for status in (400, 401, 403, 404, 409, 413, 429, 503)},
+    },
 )
 async def post_adapter(adapter: str, request: Request, principal: IngestAccess) -> JSON:
     attributes = {

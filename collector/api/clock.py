@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tower.api import JSON, AdminAccess, ApiError, ReadAccess, rfc3339
 from tower.clock import ManualClock
+from tower.responses import Time, documented
 
 router = APIRouter(tags=["admin"])
 
@@ -25,6 +26,15 @@ router = APIRouter(tags=["admin"])
 class ClockChange(BaseModel):
     now: datetime | None = None
     mode: Literal["manual", "system"] = "manual"
+
+
+class ClockState(BaseModel):
+    now: Time = Field(description="the clock's time")
+    mode: Literal["manual", "system"] = Field(description="manual: driven by this endpoint; system: follows the system")
+    evaluated_to: Time = Field(description="how far evaluations may look: the clock held back to what is correlated")
+
+
+CLOCK = documented(ClockState, "The clock's time, its mode, and how far evaluations have reached")
 
 
 def _state(request: Request) -> dict[str, Any]:
@@ -39,7 +49,11 @@ def _state(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/admin/clock", summary="The evaluation clock: its time and whether it is driven or follows the system")
+@router.get(
+    "/v1/admin/clock",
+    summary="The evaluation clock: its time and whether it is driven or follows the system",
+    responses={200: CLOCK},
+)
 async def get_clock(request: Request, principal: ReadAccess) -> JSON:
     return JSON(_state(request))
 
@@ -47,7 +61,7 @@ async def get_clock(request: Request, principal: ReadAccess) -> JSON:
 @router.post(
     "/v1/admin/clock",
     summary="Move the manual evaluation clock forward, or release it to the system clock",
-    responses={400: {}, 409: {}},
+    responses={200: CLOCK, 400: {}, 409: {}},
 )
 async def set_clock(change: ClockChange, request: Request, principal: AdminAccess) -> JSON:
     if principal.tenant_locked:

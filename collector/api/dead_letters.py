@@ -4,18 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
 from adapters.base import AdapterError
 from adapters.registry import ADAPTERS
 from collector.api.events import append, screen
 from collector.ingest import NDJSON, BodyError, Candidate, Parsed, parse_body
 from tower.api import JSON, AdminAccess, ApiError, ReadAccess, page_cursor, read_time_cursor, rfc3339
+from tower.responses import Accepted, Page, Time, documented
 
 router = APIRouter(tags=["operations"])
+
+
+class DeadLetterItem(BaseModel):
+    """Input refused, kept with its reason and its raw bytes (text when they are UTF-8, else base64)."""
+
+    id: str
+    received_at: Time
+    endpoint: str = Field(description="where it came in: /v1/events, /v1/adapters/{name}, …")
+    content_type: str
+    status: int = Field(description="the HTTP status it was refused with")
+    index: int | None = Field(description="the event's position in its request; null for the whole body")
+    event_id: str | None
+    field: str
+    reason: str
+    replayed_at: Time | None = Field(description="when it was replayed; null until then")
+    raw: str
+    raw_encoding: Literal["utf-8", "base64"]
+
+
+class DeadLetterPage(Page[DeadLetterItem]):
+    """Dead letters, newest first."""
+
+
+class Replayed(Accepted):
+    """A dead letter sent through intake again: what became of its events."""
+
+    id: str
 
 
 def _raw(hex_value: str) -> dict[str, str]:
@@ -28,7 +57,11 @@ def _raw(hex_value: str) -> dict[str, str]:
         return {"raw": base64.b64encode(data).decode(), "raw_encoding": "base64"}
 
 
-@router.get("/v1/dead-letters", summary="Rejected input with its raw bytes and reason, newest first")
+@router.get(
+    "/v1/dead-letters",
+    summary="Rejected input with its raw bytes and reason, newest first",
+    responses={200: documented(DeadLetterPage, "A page of dead letters, newest first")},
+)
 def list_dead_letters(
     request: Request,
     principal: ReadAccess,
@@ -84,7 +117,7 @@ def list_dead_letters(
 @router.post(
     "/v1/dead-letters/{letter_id}/replay",
     summary="Send a dead letter's raw bytes through intake again (after a fix); admin only",
-    responses={404: {}, 409: {}},
+    responses={200: documented(Replayed, "Replayed: its events stored or repeats"), 404: {}, 409: {}},
 )
 async def replay_dead_letter(letter_id: str, request: Request, principal: AdminAccess) -> JSON:
     services = request.app.state.services

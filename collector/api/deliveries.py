@@ -24,21 +24,30 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request
 from opentelemetry import trace
 from opentelemetry.trace import Span
+from pydantic import BaseModel, Field
 
 from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
-from collector.api.adapters import answer, carry_traceparent, delivery_locks, delivery_refusals, record_deliveries
+from collector.api.adapters import (
+    AdapterAccepted,
+    answer,
+    carry_traceparent,
+    delivery_locks,
+    delivery_refusals,
+    record_deliveries,
+)
 from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
 from tower.events import Event
+from tower.responses import Count, ErrorInfo, documented
 from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
@@ -46,6 +55,33 @@ TRACER = trace.get_tracer("control-tower.collector")
 
 ENDPOINT = "/v1/deliveries"
 MAX_DELIVERIES = 5_000  # deliveries in one request (413 above)
+
+
+class DeliveryTaken(AdapterAccepted):
+    """A line its adapter took: what `POST /v1/adapters/{name}` would have answered, with its index."""
+
+    index: Count
+    status: Literal[202]
+
+
+class DeliveryRefused(BaseModel):
+    """A line refused (the single route's error status and body), or not written for want of room
+    (status 429 with `retry_after`: send it again)."""
+
+    index: Count
+    adapter: str
+    status: int = Field(ge=400, le=599)
+    error: ErrorInfo
+    retry_after: int | None = Field(None, description="seconds; present when the line is to be sent again")
+
+
+class DeliveriesAnswer(BaseModel):
+    deliveries: Count = Field(description="lines read")
+    accepted: Count
+    duplicates: Count
+    refused: Count = Field(description="lines refused for good (to fix, not to resend)")
+    retry: list[Count] = Field(description="indexes of the lines to send again (nothing of them was stored)")
+    results: list[DeliveryTaken | DeliveryRefused] = Field(description="one per line, in order")
 
 
 @dataclass(slots=True)
@@ -63,7 +99,10 @@ class Delivery:
     ENDPOINT,
     status_code=202,
     summary="Ingest many native deliveries (webhooks, EDI files…) in one request, each through its adapter",
-    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}, 503: {}},
+    responses={
+        202: documented(DeliveriesAnswer, "Every line answered, in order: taken with its counts, or refused"),
+        **{status: {} for status in (400, 401, 403, 413, 415, 429, 503)},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,

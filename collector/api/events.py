@@ -17,6 +17,7 @@ from collector.quarantine import DeadLetter
 from collector.writer import Backpressure, GroupCommitWriter, Unavailable, WriteResult
 from tower.api import JSON, ApiError, IngestAccess, Principal
 from tower.events import EVENT_JSON_SCHEMA, Event, Problem, validate_event
+from tower.responses import Accepted, documented
 from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
@@ -62,7 +63,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     "/v1/events",
     status_code=202,
     summary="Ingest canonical events (CloudEvents JSON, batch JSON or NDJSON)",
-    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 429: {}, 503: {}},
+    responses={
+        202: documented(Accepted, "Durable: the events stored, those already stored, and each one refused"),
+        **{status: {} for status in (400, 401, 403, 413, 415, 429, 503)},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,

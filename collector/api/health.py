@@ -3,24 +3,61 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 
 from slo.metrics import exposition as slo_exposition
 from tower.api import JSON, metrics_tenants
 from tower.kafka import LAG_HELP
+from tower.responses import Count, documented
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness")
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class WriterCheck(BaseModel):
+    pending: Count = Field(description="events waiting for the writer")
+    next_seq: Count
+    failure: str | None = Field(None, description="why the last commit (or the broker) failed, while it does")
+
+
+class Checks(BaseModel):
+    """What answered: the store (`ok` or `failed: why`, where this process owns it), the writer,
+    and, where this process runs them, the Kafka writer and the correlator with its lag."""
+
+    store: str | None = Field(None, description="`ok`, or `failed: <why>`; absent where another process owns it")
+    writer: WriterCheck
+    kafka_writer: dict[str, Any] | None = None
+    correlator: dict[str, Any] | None = Field(None, description="`lag_events`: committed events not yet applied")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: Checks
+
+
+METRICS_RESPONSE = {
+    "description": "The Prometheus text exposition format 0.0.4: `# HELP`/`# TYPE` lines and samples",
+    "content": {"text/plain": {"schema": {"type": "string", "pattern": "^# HELP tower_"}}},
+}
+
+
+@router.get("/healthz", summary="Liveness", responses={200: documented(Alive, "The process answers")})
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the store answers and the writer and correlator run")
+@router.get(
+    "/readyz",
+    summary="Readiness: the store answers and the writer and correlator run",
+    responses={200: documented(Readiness, "Ready: every check passed")},
+)
 async def readyz(request: Request) -> JSON:
     services = request.app.state.services
     checks: dict[str, Any] = {}
@@ -59,7 +96,9 @@ async def readyz(request: Request) -> JSON:
     return JSON({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus exposition", response_class=PlainTextResponse)
+@router.get(
+    "/metrics", summary="Prometheus exposition", response_class=PlainTextResponse, responses={200: METRICS_RESPONSE}
+)
 def metrics(request: Request) -> PlainTextResponse:
     s = request.app.state.services
     w = s.writer.stats

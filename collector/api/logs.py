@@ -16,7 +16,15 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from collector.otlp.decode import JSON, DecodeFailure, parse
-from collector.otlp.http import OTLP_FAILURES, OtlpFailure, backpressure, failure_reply, read_otlp_body, reply
+from collector.otlp.http import (
+    OTLP_FAILURES,
+    OtlpFailure,
+    backpressure,
+    failure_reply,
+    read_otlp_body,
+    reply,
+    success_response,
+)
 from collector.otlp.logs import LogRows, log_rows
 from collector.writer import Backpressure
 from tower.api import IngestAccess
@@ -48,7 +56,7 @@ def decode_logs(body: bytes, encoding: str, tenant: str) -> LogRows:
         }
     },
     responses={
-        200: {"description": "ExportLogsServiceResponse; partial_success names refused records"},
+        200: success_response("Logs", "rejectedLogRecords"),
         **OTLP_FAILURES,
         401: {},
         403: {},

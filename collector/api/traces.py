@@ -18,7 +18,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from collector.otlp.decode import JSON, DecodeFailure, parse
-from collector.otlp.http import OTLP_FAILURES, OtlpFailure, backpressure, failure_reply, read_otlp_body, reply
+from collector.otlp.http import (
+    OTLP_FAILURES,
+    OtlpFailure,
+    backpressure,
+    failure_reply,
+    read_otlp_body,
+    reply,
+    success_response,
+)
 from collector.otlp.spans import SpanRows, span_rows
 from collector.writer import Backpressure
 from tower.api import IngestAccess
@@ -51,7 +59,7 @@ def decode_spans(body: bytes, encoding: str, tenant: str, identifier_attributes:
         }
     },
     responses={
-        200: {"description": "ExportTraceServiceResponse; partial_success names refused spans"},
+        200: success_response("Trace", "rejectedSpans"),
         **OTLP_FAILURES,
         401: {},
         403: {},

@@ -90,6 +90,35 @@ def failure_response(description: str, *, or_error: bool = False) -> dict[str, A
     }
 
 
+def success_response(signal: str, rejected: str) -> dict[str, Any]:
+    """The OpenAPI `200` of an OTLP export: `Export{signal}ServiceResponse`, in the request's encoding.
+    In OTLP/JSON an int64 is a decimal string and an unset `partialSuccess` is left out (`{}`)."""
+    name = f"Export{signal}ServiceResponse"
+    return {
+        "description": f"{name}; `partialSuccess` names how many were refused and why",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "title": name,
+                    "type": "object",
+                    "properties": {
+                        "partialSuccess": {
+                            "type": "object",
+                            "properties": {
+                                rejected: {"type": "string", "pattern": "^[0-9]+$"},
+                                "errorMessage": {"type": "string"},
+                            },
+                            "additionalProperties": False,
+                        }
+                    },
+                    "additionalProperties": False,
+                }
+            },
+            PROTOBUF: {"schema": {"type": "string", "format": "binary", "description": f"{name} (protobuf)"}},
+        },
+    }
+
+
 OTLP_FAILURES: dict[int | str, dict[str, Any]] = {
     400: failure_response("The body cannot be decoded, or the tenant header is not valid", or_error=True),
     413: failure_response("The body is over TOWER_MAX_BODY_BYTES"),

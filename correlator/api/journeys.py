@@ -6,15 +6,129 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
 
 from correlator.queries import SUMMARY_DIMENSIONS, journey, search_journeys, summarize_journeys
 from tower.api import Instant, ReadAccess
+from tower.responses import Count, Page, Time, documented
 
 router = APIRouter(tags=["journeys"])
 
 
+class JourneyRow(BaseModel):
+    """A journey as listed: where it stands, its dimensions and its times."""
+
+    id: str = Field(description="the journey's id: its order's object id")
+    stage: str
+    status: str = Field(description="open, exception, delivered, cancelled or rejected")
+    channel: str | None
+    warehouse: str | None
+    carrier: str | None
+    customer: str | None
+    started_at: Time
+    stage_at: Time
+    received_at: Time | None
+    departed_at: Time | None
+    delivered_at: Time | None
+    last_event_at: Time
+    event_count: Count
+    anomaly_count: Count
+    anomalies: list[str] = Field(description="the kinds of its anomalies")
+
+
+class JourneyPage(Page[JourneyRow]):
+    """Journeys, newest started first."""
+
+
+class SummaryGroup(BaseModel):
+    """One group: the values of the dimensions asked for (`by`, null where unset) and its count."""
+
+    count: Count
+
+
+class JourneySummary(BaseModel):
+    by: list[str]
+    items: list[SummaryGroup]
+    total: Count = Field(description="journeys in every group")
+
+
+class Identifier(BaseModel):
+    """One of an object's identifiers, with the event that first gave it."""
+
+    namespace: str
+    value: str
+
+
+class JourneyObject(BaseModel):
+    id: str
+    type: str
+    level: int | None = Field(description="its place downstream of the order; null for a reference type")
+    ids: dict[str, str] = Field(description="namespace → identifier")
+    identifiers: list[Identifier]
+    journeys: list[str]
+
+
+class JourneyEvent(BaseModel):
+    source: str
+    id: str
+    type: str
+    time: Time
+    ingested_at: Time
+    traceparent: str | None
+    data: dict[str, Any] | None
+    spans: list[dict[str, Any]] = Field(description="the spans the event's trace context points at")
+
+
+class Milestone(BaseModel):
+    type: str
+    first: Time
+    last: Time
+    count: Count
+
+
+class Anomaly(BaseModel):
+    kind: str = Field(description="duplicate_milestone, out_of_sequence, missing_predecessor, identity_conflict…")
+    reason: str
+
+
+class Journey(BaseModel):
+    """One order end to end: identifiers with provenance, objects, events in event-time order,
+    milestones, durations, anomalies and the spans beneath."""
+
+    id: str
+    requested_id: str | None = Field(description="the id asked for, when it was merged into this journey")
+    stage: str
+    status: str
+    stage_at: Time
+    started_at: Time
+    received_at: Time | None
+    departed_at: Time | None
+    delivered_at: Time | None
+    last_event_at: Time
+    dims: dict[str, Any]
+    promised: dict[str, Any]
+    on_time_ship: bool | None
+    on_time_delivery: bool | None
+    objects: list[JourneyObject]
+    relations: list[dict[str, Any]]
+    events: list[JourneyEvent]
+    event_count: Count
+    milestones: list[Milestone]
+    shipments: list[dict[str, Any]]
+    durations: dict[str, float]
+    anomalies: list[Anomaly]
+    merges: list[dict[str, Any]]
+    traces: list[str]
+    stage_thresholds: dict[str, float] = Field(description="seconds an open journey may wait in each stage")
+    spans: list[dict[str, Any]]
+
+
 # Declared before /v1/journeys/{journey_id}, which would otherwise take "summary" for a journey id.
-@router.get("/v1/journeys/summary", summary="Journey counts grouped by stage, status, channel, warehouse or carrier")
+@router.get(
+    "/v1/journeys/summary",
+    summary="Journey counts grouped by stage, status, channel, warehouse or carrier",
+    responses={200: documented(JourneySummary, "Journey counts per group")},
+)
 def get_journey_summary(
     request: Request,
     principal: ReadAccess,
@@ -45,7 +159,11 @@ def get_journey_summary(
     )
 
 
-@router.get("/v1/journeys/{journey_id}", summary="One order end to end")
+@router.get(
+    "/v1/journeys/{journey_id}",
+    summary="One order end to end",
+    responses={200: documented(Journey, "The journey, whole")},
+)
 def get_journey(
     request: Request,
     principal: ReadAccess,
@@ -54,7 +172,11 @@ def get_journey(
     return journey(request.app.state.services.store, principal.tenant, journey_id)
 
 
-@router.get("/v1/journeys", summary="Search journeys by stage, status and dimensions; status=stuck for stuck orders")
+@router.get(
+    "/v1/journeys",
+    summary="Search journeys by stage, status and dimensions; status=stuck for stuck orders",
+    responses={200: documented(JourneyPage, "A page of journeys")},
+)
 def list_journeys(
     request: Request,
     principal: ReadAccess,

@@ -5,14 +5,42 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
 from correlator.queries import lookup
 from tower.api import ReadAccess
+from tower.responses import documented
 
 router = APIRouter(tags=["journeys"])
 
 
-@router.get("/v1/lookup", summary="Find objects and their journeys by any identifier any system gave them")
+class ObjectRef(BaseModel):
+    type: str
+    id: str
+    ids: dict[str, str] = Field(description="namespace → identifier: every name the object is known by")
+
+
+class Matched(BaseModel):
+    namespace: str
+    value: str
+
+
+class Match(BaseModel):
+    object: ObjectRef
+    matched: list[Matched] = Field(description="which of its identifiers the query matched")
+    journeys: list[str] = Field(description="ids of the journeys it belongs to")
+
+
+class Lookup(BaseModel):
+    q: str
+    matches: list[Match]
+
+
+@router.get(
+    "/v1/lookup",
+    summary="Find objects and their journeys by any identifier any system gave them",
+    responses={200: documented(Lookup, "The objects known by that identifier, with their journeys")},
+)
 def get_lookup(
     request: Request,
     principal: ReadAccess,

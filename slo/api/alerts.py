@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -17,9 +17,57 @@ from slo.api.slos import evaluated
 from slo.engine import to_minute
 from slo.sli import bad_journeys
 from tower.api import AdminAccess, ApiError, ReadAccess, rfc3339
+from tower.responses import Count, Page, Time, documented
 
 router = APIRouter(tags=["alerts"])
 STATES = ("pending", "firing", "resolved")
+
+
+class AlertView(BaseModel):
+    """An alert (Alertmanager's shape: labels, annotations, times) with the journeys it is about."""
+
+    id: str
+    fingerprint: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: Literal["pending", "firing", "resolved"]
+    severity: str
+    starts_at: Time
+    fired_at: Time | None
+    ends_at: Time | None
+    updated_at: Time | None
+    silenced_by: list[str]
+    inhibited_by: list[str]
+    acknowledged_by: str | None
+    acknowledged_at: Time | None
+    comment: str | None
+    journeys: list[str] = Field(description="up to 50 affected journeys (filled for the first 20 alerts listed)")
+    journeys_total: Count
+
+
+class AlertPage(Page[AlertView]):
+    """Firing first, then pending, then resolved; newest first within each."""
+
+
+class MatcherOut(BaseModel):
+    name: str
+    value: str
+    is_regex: bool
+    is_equal: bool
+
+
+class SilenceView(BaseModel):
+    id: str
+    matchers: list[MatcherOut]
+    starts_at: Time
+    ends_at: Time
+    created_by: str
+    comment: str
+    state: Literal["pending", "active", "expired"]
+
+
+class SilencePage(Page[SilenceView]):
+    """Every silence, latest ending first (one page: `next` is always null)."""
 
 
 def alert_view(request: Request, tenant: str, a: Alert, with_journeys: bool = True) -> dict[str, Any]:
@@ -62,7 +110,11 @@ def alert_view(request: Request, tenant: str, a: Alert, with_journeys: bool = Tr
     }
 
 
-@router.get("/v1/alerts", summary="Alerts: pending, firing and resolved, with their affected journeys")
+@router.get(
+    "/v1/alerts",
+    summary="Alerts: pending, firing and resolved, with their affected journeys",
+    responses={200: documented(AlertPage, "A page of alerts")},
+)
 def list_alerts(
     request: Request,
     who: ReadAccess,
@@ -103,7 +155,11 @@ class Ack(BaseModel):
     comment: str = Field("", max_length=2000)
 
 
-@router.post("/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert")
+@router.post(
+    "/v1/alerts/{alert_id}/ack",
+    summary="Acknowledge an alert",
+    responses={200: documented(AlertView, "The alert, acknowledged (without its journeys)")},
+)
 def acknowledge(request: Request, who: AdminAccess, alert_id: str, body: Ack) -> dict[str, Any]:
     alert = slo_engine(request).acknowledge(who.tenant, alert_id, body.by, body.comment)
     if alert is None:
@@ -138,7 +194,11 @@ def silence_view(s: Silence, now: datetime) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/silences", summary="Silences, active, pending and expired")
+@router.get(
+    "/v1/silences",
+    summary="Silences, active, pending and expired",
+    responses={200: documented(SilencePage, "Every silence")},
+)
 def list_silences(request: Request, who: ReadAccess) -> dict[str, Any]:
     now = request.app.state.services.evaluation_clock.now()
     items = [silence_view(s, now) for s in slo_engine(request).silences(who.tenant)]
@@ -146,7 +206,12 @@ def list_silences(request: Request, who: ReadAccess) -> dict[str, Any]:
     return {"items": items, "total": len(items), "next": None}
 
 
-@router.post("/v1/silences", status_code=201, summary="Silence alerts matching every matcher until ends_at")
+@router.post(
+    "/v1/silences",
+    status_code=201,
+    summary="Silence alerts matching every matcher until ends_at",
+    responses={201: documented(SilenceView, "The silence, created")},
+)
 def create_silence(request: Request, who: AdminAccess, body: SilenceIn) -> dict[str, Any]:
     now = request.app.state.services.evaluation_clock.now()
     starts = body.starts_at or now
@@ -163,7 +228,11 @@ def create_silence(request: Request, who: AdminAccess, body: SilenceIn) -> dict[
     return silence_view(silence, now)
 
 
-@router.delete("/v1/silences/{silence_id}", summary="Expire a silence now")
+@router.delete(
+    "/v1/silences/{silence_id}",
+    summary="Expire a silence now",
+    responses={200: documented(SilenceView, "The silence, expired")},
+)
 def delete_silence(request: Request, who: AdminAccess, silence_id: str) -> dict[str, Any]:
     silence = slo_engine(request).delete_silence(who.tenant, silence_id)
     if silence is None:

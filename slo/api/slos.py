@@ -2,17 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 
 from slo.api.engine import slo_engine
 from slo.budget import Labels
 from slo.engine import SloEngine
 from tower.api import AdminAccess, ApiError, ReadAccess
+from tower.responses import Count, Page, Time, documented
 
 router = APIRouter(tags=["slos"])
 DIMS = ("channel", "warehouse", "carrier", "system")
+Status = Literal["ok", "ticket", "page"]
+
+
+class SloSlice(BaseModel):
+    """One slice of an SLO (its labels; none for the whole)."""
+
+    labels: dict[str, str]
+    good: Count
+    bad: Count
+    total: Count
+    attainment: float | None = Field(description="good / total over the window; null with no traffic")
+    budget_remaining: float = Field(description="share of the error budget left; below 0 when overspent")
+    burn_rates: dict[str, float] = Field(description="window (5m, 1h, 6h, 3d…) → burn rate")
+    status: Status
+
+
+class Slo(BaseModel):
+    name: str
+    display_name: str
+    description: str
+    service: str
+    sli_kind: str
+    threshold_seconds: float | None
+    objective: float
+    window: str = Field(description="e.g. 30d")
+    budgeting: str = Field(description="occurrences or timeslices")
+    time_slice_target: float | None
+    slice_by: list[str]
+    attainment: float | None
+    budget_remaining: float
+    burn_rates: dict[str, float]
+    status: Status = Field(description="the worst of its slices")
+    budget_exhausted: bool
+    evaluated_at: Time | None
+    slices: list[SloSlice]
+
+
+class SloPage(Page[Slo]):
+    """Every SLO (one page: `next` is always null)."""
+
+
+class Evaluated(BaseModel):
+    evaluated_at: Time | None
+    firing: Count = Field(description="alerts firing")
+    pages: Count = Field(description="of which pages")
+
+
+class SeriesPoint(BaseModel):
+    t: Time = Field(description="the step's end")
+    good: Count
+    bad: Count
+    budget_remaining: float
+    burn_rate_1h: float
+
+
+class SloSeries(BaseModel):
+    name: str
+    slice: dict[str, str]
+    step: str
+    items: list[SeriesPoint]
+    total: Count
 
 
 def engine_of(request: Request) -> SloEngine:
@@ -29,7 +92,11 @@ def evaluated(request: Request, tenant: str) -> SloEngine:
     return engine
 
 
-@router.get("/v1/slos", summary="SLOs with error budgets, attainment and burn rates, per slice")
+@router.get(
+    "/v1/slos",
+    summary="SLOs with error budgets, attainment and burn rates, per slice",
+    responses={200: documented(SloPage, "Every SLO with its slices")},
+)
 def list_slos(
     request: Request,
     who: ReadAccess,
@@ -106,7 +173,11 @@ def parse_slice(text: str | None) -> Labels:
     return tuple(out)
 
 
-@router.post("/v1/slos/evaluate", summary="Evaluate this tenant up to the clock's now, and say when that was")
+@router.post(
+    "/v1/slos/evaluate",
+    summary="Evaluate this tenant up to the clock's now, and say when that was",
+    responses={200: documented(Evaluated, "Evaluated: up to when, and the alerts firing")},
+)
 def evaluate(request: Request, who: AdminAccess) -> dict[str, Any]:
     """For a driver of simulated time (the simulator, a replay): after moving the clock, evaluation has
     caught up when this returns; the background loop would get there within a second anyway."""
@@ -126,7 +197,11 @@ def evaluate(request: Request, who: AdminAccess) -> dict[str, Any]:
 STEPS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "6h": 360, "1d": 1440}
 
 
-@router.get("/v1/slos/{name}/series", summary="Good, bad, budget left and 1h burn rate over time")
+@router.get(
+    "/v1/slos/{name}/series",
+    summary="Good, bad, budget left and 1h burn rate over time",
+    responses={200: documented(SloSeries, "One point per step, oldest first")},
+)
 def slo_series(
     request: Request, who: ReadAccess, name: str, slice: str | None = None, step: str = "1h", points: int = 168
 ) -> dict[str, Any]:
