@@ -1,15 +1,20 @@
 """Sustained overload: twice the README's HTTP ingest rate for ten minutes, reads beside it.
 
-    python -m bench.load [--rate 41152] [--duration 600] [--batch 5000] [--clients 8]
-                         [--memory-ceiling-gb 4] [--data-dir DIR]
+    python -m bench.load [--rate 41152] [--duration 600] [--batch 5000] [--clients 256]
+                         [--ready 96] [--memory-ceiling-gb 5] [--data-dir DIR]
 
 A `tower serve` subprocess (embedded chDB, default settings) on a fresh data dir; this process is
 the load generator, on loopback. It offers NDJSON batches of synthetic distributor traffic
 (`bench/synthetic.py`) at `--rate` events/s, open loop: a batch is due every `batch / rate`
-seconds whatever the server answered, on any of `--clients` connections that is free. It does not
-wait out `Retry-After` (an impatient client, the worst case); a refused batch is offered again in a
-later slot, so every generated event is eventually acknowledged or still pending at the end. The
-default rate is twice the README's figure (20,576 events/s × 2).
+seconds whatever the server answered, on a free connection (one is opened when none is, up to
+`--clients`). It does not wait out `Retry-After` (an impatient client, the worst case); a refused
+batch is offered again in a later slot, so every generated event is eventually acknowledged or
+still pending at the end. The default rate is twice the README's figure (20,576 events/s × 2).
+
+The generator must stay cheap beside a server that takes every core it can: the bodies are built
+ahead in a child process (`--ready` of them waiting, so a burst of slots never waits for
+`bench/synthetic.py`), and each POST is one pre-encoded request written on a raw asyncio stream
+(`Lean`), its answer read by hand — no HTTP library's per-request work on the sending loop.
 
 Beside it, for the whole run: a reader looking up identifiers of acknowledged events
 (`GET /v1/lookup?q=` then `GET /v1/journeys/{id}`), and a dashboard reader cycling through the data
@@ -36,7 +41,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import multiprocessing
 import os
+import queue
 import random
 import shutil
 import subprocess
@@ -47,8 +54,10 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -87,6 +96,9 @@ class Figures:
     read_errors: Counter[str] = field(default_factory=Counter)
     rss: list[tuple[float, int]] = field(default_factory=list)
     correlated: int = 0  # events the correlator has applied, from /metrics
+    connections_peak: int = 0  # ingest connections busy at once, at most
+    fresh_waited: int = 0  # slots that waited for the body producer
+    offer_seconds: float = 0.0  # how long the open loop offered (the run also waits for the last answers)
     server: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -109,6 +121,115 @@ def batches(chunk_events: int, batch: int) -> Iterator[Batch]:
         chunk += 1
 
 
+def produce(chunk_events: int, batch: int, ready: Any) -> None:
+    """The child process: build batches ahead and hand them over (blocks while `ready` is full)."""
+    for b in batches(chunk_events, batch):
+        ready.put((b.tenant, b.body, b.events, b.identifiers))
+
+
+class Bodies:
+    """Batches built ahead by a child process, so the sending loop never runs the generator."""
+
+    def __init__(self, chunk_events: int, batch: int, ready: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.queue: Any = context.Queue(maxsize=ready)
+        self.ready = ready
+        self.waited = 0  # fresh batches the loop had to wait for (the producer was behind)
+        self.process: BaseProcess = context.Process(
+            target=produce, args=(chunk_events, batch, self.queue), daemon=True, name="load-bodies"
+        )
+        self.process.start()
+
+    def wait_filled(self, timeout: float) -> int:
+        """Wait (before the clock starts) until the queue holds `ready` batches or `timeout` passed."""
+        deadline = time.monotonic() + timeout
+        while self.queue.qsize() < self.ready and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return int(self.queue.qsize())
+
+    async def next(self) -> Batch:
+        try:
+            item = self.queue.get_nowait()
+        except queue.Empty:
+            self.waited += 1
+            item = await asyncio.get_running_loop().run_in_executor(None, self.queue.get)
+        tenant, body, events, identifiers = item
+        return Batch(tenant, body, events, identifiers)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.join(10)
+
+
+class Lean:
+    """HTTP/1.1 POSTs of pre-encoded NDJSON bodies on raw asyncio streams, connections opened as
+    needed up to `limit` and kept alive. Per request: one write of head and body, the answer's head
+    read up to its blank line and its body by Content-Length."""
+
+    def __init__(self, url: str, limit: int, timeout: float) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.limit, self.timeout = limit, timeout
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.open = 0
+        self.busy_peak = 0
+
+    def full(self) -> bool:
+        return not self.idle and self.open >= self.limit
+
+    async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers (lower-cased) and body; raises OSError, EOFError or TimeoutError when the
+        exchange broke off (the batch's fate is then unknown: it is sent again)."""
+        if self.idle:
+            reader, writer = self.idle.pop()
+        else:
+            self.open += 1
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+            except BaseException:
+                self.open -= 1
+                raise
+        self.busy_peak = max(self.busy_peak, self.open - len(self.idle))
+        keep = False
+        try:
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Content-Type: application/x-ndjson\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            writer.write(head)
+            writer.write(body)
+            status, headers, answer = await asyncio.wait_for(self._answer(reader), self.timeout)
+            # the server answers a 429 before reading the body; wait for it to take (and drop) the rest
+            await asyncio.wait_for(writer.drain(), self.timeout)
+            keep = headers.get("connection", "").lower() != "close"
+            return status, headers, answer
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            raise EOFError(str(exc)) from None
+        finally:
+            if keep:
+                self.idle.append((reader, writer))
+            else:
+                self.open -= 1
+                writer.close()
+
+    @staticmethod
+    async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+        lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        return status, headers, await reader.readexactly(length) if length else b""
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
 def metric_values(text: str, names: tuple[str, ...]) -> dict[str, float]:
     values: dict[str, float] = {}
     for line in text.splitlines():
@@ -119,64 +240,67 @@ def metric_values(text: str, names: tuple[str, ...]) -> dict[str, float]:
 
 
 async def ingest(
-    url: str, args: argparse.Namespace, figures: Figures, deadline: float, known: list[tuple[int, str, str]]
+    url: str,
+    args: argparse.Namespace,
+    figures: Figures,
+    deadline: float,
+    known: list[tuple[int, str, str]],
+    bodies: Bodies,
 ) -> None:
     """Open loop: a batch due every batch/rate seconds, on a free connection, until the deadline."""
-    source = batches(args.chunk_events, args.batch)
     refused: deque[Batch] = deque()
-    free = asyncio.Semaphore(args.clients)
     interval = args.batch / args.rate
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    client = Lean(url, args.clients, args.timeout)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def post(client: httpx.AsyncClient, batch: Batch) -> None:
+    async def post(batch: Batch | None) -> None:
+        if batch is None:  # a fresh one, waiting here (not in the loop) if the producer is behind
+            batch = await bodies.next()
+        batch.attempts += 1
+        figures.offered_requests += 1
+        figures.offered_events += batch.events
+        sent = time.perf_counter()
         try:
-            batch.attempts += 1
-            figures.offered_requests += 1
-            figures.offered_events += batch.events
-            sent = time.perf_counter()
-            try:
-                response = await client.post("/v1/events", content=batch.body, headers=NDJSON)
-            except httpx.HTTPError:
-                figures.ambiguous += 1
-                refused.append(batch)
-                return
-            elapsed = time.perf_counter() - sent
-            figures.statuses[response.status_code] += 1
-            if response.status_code == 202:
-                payload = response.json()
-                figures.accepted[batch.tenant] += payload["accepted"]
-                figures.duplicates[batch.tenant] += payload["duplicates"]
-                figures.post_latency.append(elapsed)
-                acked = sum(figures.accepted.values())  # about the seq the batch's last event got
-                known.extend((acked, batch.tenant, identifier) for identifier in batch.identifiers)
-            elif response.status_code == 429:
-                figures.shed_requests += 1
-                figures.shed_events += batch.events
-                figures.shed_latency.append(elapsed)
-                figures.retry_after[response.headers.get("Retry-After", "missing")] += 1
-                refused.append(batch)
-            else:  # a 5xx under load is a failure of the shedding; keep the batch, say so at the end
-                refused.append(batch)
-        finally:
-            free.release()
+            status, headers, answer = await client.post("/v1/events", batch.body)
+        except (OSError, EOFError, TimeoutError, ValueError):
+            figures.ambiguous += 1
+            refused.append(batch)
+            return
+        elapsed = time.perf_counter() - sent
+        figures.statuses[status] += 1
+        if status == 202:
+            payload = orjson.loads(answer)
+            figures.accepted[batch.tenant] += payload["accepted"]
+            figures.duplicates[batch.tenant] += payload["duplicates"]
+            figures.post_latency.append(elapsed)
+            acked = sum(figures.accepted.values())  # about the seq the batch's last event got
+            known.extend((acked, batch.tenant, identifier) for identifier in batch.identifiers)
+        elif status == 429:
+            figures.shed_requests += 1
+            figures.shed_events += batch.events
+            figures.shed_latency.append(elapsed)
+            figures.retry_after[headers.get("retry-after", "missing")] += 1
+            refused.append(batch)
+        else:  # a 5xx under load is a failure of the shedding; keep the batch, say so at the end
+            refused.append(batch)
 
-    async with httpx.AsyncClient(base_url=url, timeout=args.timeout, limits=limits) as client:
-        due = time.perf_counter()
-        while due < deadline:
-            now = time.perf_counter()
-            if due > now:
-                await asyncio.sleep(due - now)
-            due += interval
-            if free.locked():
-                figures.missed_slots += 1
-                continue
-            await free.acquire()
-            batch = refused.popleft() if refused else next(source)
-            task = asyncio.create_task(post(client, batch))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
+    started = due = time.perf_counter()
+    while due < deadline:
+        now = time.perf_counter()
+        if due > now:
+            await asyncio.sleep(due - now)
+        due += interval
+        if client.full():
+            figures.missed_slots += 1
+            continue
+        task = asyncio.create_task(post(refused.popleft() if refused else None))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    figures.offer_seconds = time.perf_counter() - started
+    await asyncio.gather(*tasks)
+    figures.connections_peak = client.busy_peak
+    figures.fresh_waited = bodies.waited
+    client.close()
 
 
 async def lookups(url: str, figures: Figures, deadline: float, known: list[tuple[int, str, str]], pause: float) -> None:
@@ -299,7 +423,7 @@ def ms(values: list[float]) -> dict[str, float | int]:
     }
 
 
-async def run(url: str, pid: int, args: argparse.Namespace, figures: Figures) -> float:
+async def run(url: str, pid: int, args: argparse.Namespace, figures: Figures, bodies: Bodies) -> float:
     known: list[tuple[int, str, str]] = []
     started = time.perf_counter()
     deadline = started + args.duration
@@ -311,7 +435,7 @@ async def run(url: str, pid: int, args: argparse.Namespace, figures: Figures) ->
             await asyncio.sleep(30)
 
     await asyncio.gather(
-        ingest(url, args, figures, deadline, known),
+        ingest(url, args, figures, deadline, known, bodies),
         lookups(url, figures, deadline, known, args.lookup_pause),
         dashboard(url, figures, deadline, args.dashboard_pause),
         sample(url, pid, figures, deadline, started),
@@ -326,7 +450,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2 * README_INGEST_RATE, help="events/s offered")
     parser.add_argument("--duration", type=float, default=600, help="seconds of load")
     parser.add_argument("--batch", type=int, default=5_000, help="events per POST")
-    parser.add_argument("--clients", type=int, default=48, help="concurrent ingest connections")
+    parser.add_argument("--clients", type=int, default=256, help="ingest connections at most (opened as needed)")
+    parser.add_argument("--ready", type=int, default=96, help="batches built ahead by the body producer")
     parser.add_argument("--timeout", type=float, default=60, help="seconds before a POST counts as ambiguous")
     parser.add_argument("--chunk-events", type=int, default=1_000_000, help="events per tenant (a month)")
     parser.add_argument("--lookup-pause", type=float, default=0.1, help="seconds between lookups")
@@ -337,16 +462,19 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="tower-bench-load-"))
+    bodies = Bodies(args.chunk_events, args.batch, args.ready)
     server = Server(data_dir).start()
     figures = Figures()
+    prebuilt = bodies.wait_filled(timeout=120)
     load_before = load_average()
     print(
-        f"offering {args.rate:,.0f} events/s ({args.batch}-event batches, {args.clients} connections) "
-        f"for {args.duration:.0f} s to {server.url}; load average {load_before}",
+        f"offering {args.rate:,.0f} events/s ({args.batch}-event batches, up to {args.clients} connections, "
+        f"{prebuilt} batches built ahead) for {args.duration:.0f} s to {server.url}; load average {load_before}",
         flush=True,
     )
     try:
-        seconds = asyncio.run(run(server.url, server.pid, args, figures))
+        seconds = asyncio.run(run(server.url, server.pid, args, figures, bodies))
+        bodies.close()
         status = proc_status(server.pid)
         try:
             final = metric_values(
@@ -360,6 +488,7 @@ def main() -> None:
         server.proc.wait(60)
         stored = count_stored(data_dir)
     finally:
+        bodies.close()
         server.stop()
         if args.data_dir is None and not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -401,14 +530,18 @@ def main() -> None:
             "duration_s": args.duration,
             "batch": args.batch,
             "clients": args.clients,
+            "ready": args.ready,
             "chunk_events": args.chunk_events,
             "memory_ceiling_bytes": ceiling,
         },
         "seconds": round(seconds, 1),
-        "offered_events_per_s": round(figures.offered_events / seconds),
+        "offered_events_per_s": round(figures.offered_events / max(figures.offer_seconds, 1e-9)),
+        "offer_seconds": round(figures.offer_seconds, 1),
         "accepted_events_per_s": round(acked / seconds),
         "offered_requests": figures.offered_requests,
         "missed_slots": figures.missed_slots,
+        "connections_peak": figures.connections_peak,
+        "slots_waiting_for_a_body": figures.fresh_waited,
         "statuses": {str(k): v for k, v in sorted(figures.statuses.items())},
         "shed_requests": figures.shed_requests,
         "shed_share": round(figures.shed_requests / max(1, figures.offered_requests), 3),
@@ -437,10 +570,12 @@ def main() -> None:
         rows.append((name, str(f["n"]), str(f.get("p50_ms", "")), str(f.get("p99_ms", "")), str(f.get("max_ms", ""))))
     print()
     print(
-        f"offered {result['offered_events_per_s']:,} events/s, acknowledged {result['accepted_events_per_s']:,} "
+        f"offered {result['offered_events_per_s']:,} events/s over {figures.offer_seconds:.0f} s, acknowledged "
+        f"{result['accepted_events_per_s']:,} "
         f"events/s ({acked:,} in {seconds:.0f} s); {figures.shed_requests} of {figures.offered_requests} "
         f"requests shed with 429 (Retry-After {dict(figures.retry_after)}); statuses {result['statuses']}; "
-        f"{figures.missed_slots} slots missed (all connections busy)"
+        f"{figures.missed_slots} slots missed (all connections busy); {figures.connections_peak} connections "
+        f"busy at most; {figures.fresh_waited} slots waited for a body"
     )
     print(f"POST 202 latency {result['post_202_latency']}, 429 latency {result['post_429_latency']}")
     print(table(rows))

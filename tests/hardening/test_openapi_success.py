@@ -26,7 +26,7 @@ OPERATIONS = sorted(
     (method.lower(), str(context.path_format))
     for context in iter_route_contexts(APP.routes)
     if isinstance(context.original_route, APIRoute)
-    for method in context.original_route.methods
+    for method in context.original_route.methods or ()
 )
 
 
