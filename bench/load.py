@@ -90,6 +90,7 @@ class Figures:
     retry_after: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     ambiguous: int = 0  # timeouts or broken connections: resent, answered as duplicates if stored
+    broken: Counter[str] = field(default_factory=Counter)  # what the ambiguous ones raised
     post_latency: list[float] = field(default_factory=list)
     shed_latency: list[float] = field(default_factory=list)
     reads: dict[str, list[float]] = field(default_factory=dict)
@@ -98,6 +99,7 @@ class Figures:
     correlated: int = 0  # events the correlator has applied, from /metrics
     connections_peak: int = 0  # ingest connections busy at once, at most
     fresh_waited: int = 0  # slots that waited for the body producer
+    fresh_waited_seconds: float = 0.0
     offer_seconds: float = 0.0  # how long the open loop offered (the run also waits for the last answers)
     server: list[dict[str, float]] = field(default_factory=list)
 
@@ -134,7 +136,8 @@ class Bodies:
         context = multiprocessing.get_context("spawn")
         self.queue: Any = context.Queue(maxsize=ready)
         self.ready = ready
-        self.waited = 0  # fresh batches the loop had to wait for (the producer was behind)
+        self.waited = 0  # fresh batches a slot had to wait for (the producer was behind)
+        self.waited_seconds = 0.0
         self.process: BaseProcess = context.Process(
             target=produce, args=(chunk_events, batch, self.queue), daemon=True, name="load-bodies"
         )
@@ -152,7 +155,9 @@ class Bodies:
             item = self.queue.get_nowait()
         except queue.Empty:
             self.waited += 1
+            started = time.perf_counter()
             item = await asyncio.get_running_loop().run_in_executor(None, self.queue.get)
+            self.waited_seconds += time.perf_counter() - started
         tenant, body, events, identifiers = item
         return Batch(tenant, body, events, identifiers)
 
@@ -256,14 +261,17 @@ async def ingest(
     async def post(batch: Batch | None) -> None:
         if batch is None:  # a fresh one, waiting here (not in the loop) if the producer is behind
             batch = await bodies.next()
+            if time.perf_counter() >= deadline:
+                return  # its slot is past: never sent, so never counted nor acknowledged
         batch.attempts += 1
         figures.offered_requests += 1
         figures.offered_events += batch.events
         sent = time.perf_counter()
         try:
             status, headers, answer = await client.post("/v1/events", batch.body)
-        except (OSError, EOFError, TimeoutError, ValueError):
+        except (OSError, EOFError, TimeoutError, ValueError) as exc:
             figures.ambiguous += 1
+            figures.broken[type(exc).__name__] += 1
             refused.append(batch)
             return
         elapsed = time.perf_counter() - sent
@@ -300,6 +308,7 @@ async def ingest(
     await asyncio.gather(*tasks)
     figures.connections_peak = client.busy_peak
     figures.fresh_waited = bodies.waited
+    figures.fresh_waited_seconds = bodies.waited_seconds
     client.close()
 
 
@@ -542,11 +551,13 @@ def main() -> None:
         "missed_slots": figures.missed_slots,
         "connections_peak": figures.connections_peak,
         "slots_waiting_for_a_body": figures.fresh_waited,
+        "seconds_waited_for_bodies": round(figures.fresh_waited_seconds, 1),
         "statuses": {str(k): v for k, v in sorted(figures.statuses.items())},
         "shed_requests": figures.shed_requests,
         "shed_share": round(figures.shed_requests / max(1, figures.offered_requests), 3),
         "retry_after": dict(figures.retry_after),
         "ambiguous_requests": figures.ambiguous,
+        "ambiguous_by_error": dict(figures.broken),
         "post_202_latency": ms(figures.post_latency),
         "post_429_latency": ms(figures.shed_latency),
         "reads": {name: ms(values) for name, values in sorted(figures.reads.items())},
@@ -575,7 +586,8 @@ def main() -> None:
         f"events/s ({acked:,} in {seconds:.0f} s); {figures.shed_requests} of {figures.offered_requests} "
         f"requests shed with 429 (Retry-After {dict(figures.retry_after)}); statuses {result['statuses']}; "
         f"{figures.missed_slots} slots missed (all connections busy); {figures.connections_peak} connections "
-        f"busy at most; {figures.fresh_waited} slots waited for a body"
+        f"busy at most; {figures.fresh_waited} slots waited {figures.fresh_waited_seconds:.1f} s in all for a body; "
+        f"{figures.ambiguous} broke off ({dict(figures.broken)})"
     )
     print(f"POST 202 latency {result['post_202_latency']}, 429 latency {result['post_429_latency']}")
     print(table(rows))
