@@ -185,8 +185,12 @@ class Lean:
     async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         """Status, headers (lower-cased) and body; raises OSError, EOFError or TimeoutError when the
         exchange broke off (the batch's fate is then unknown: it is sent again)."""
-        if self.idle:
+        while self.idle:  # the most recently used first; one the server closed meanwhile is dropped
             reader, writer = self.idle.pop()
+            if not (reader.at_eof() or writer.is_closing()):
+                break
+            self.open -= 1
+            writer.close()
         else:
             self.open += 1
             try:
@@ -204,9 +208,13 @@ class Lean:
             writer.write(head)
             writer.write(body)
             status, headers, answer = await asyncio.wait_for(self._answer(reader), self.timeout)
-            # the server answers a 429 before reading the body; wait for it to take (and drop) the rest
-            await asyncio.wait_for(writer.drain(), self.timeout)
-            keep = headers.get("connection", "").lower() != "close"
+            # The server answers a 429 before reading the body; the connection is reused once it took
+            # (and dropped) the rest. If it closed instead, the answer stands: only the connection goes.
+            try:
+                await asyncio.wait_for(writer.drain(), self.timeout)
+                keep = headers.get("connection", "").lower() != "close"
+            except (OSError, TimeoutError):
+                pass
             return status, headers, answer
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             raise EOFError(str(exc)) from None
