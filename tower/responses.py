@@ -45,7 +45,7 @@ class Rejection(BaseModel):
     id: str | None = Field(description="its id, when it had one")
     field: str
     reason: str
-    problems: list[Problem] = Field(default_factory=list)
+    problems: list[Problem]
 
 
 class Accepted(BaseModel):
