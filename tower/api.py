@@ -197,6 +197,21 @@ def storable(value: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(storable)]
 """A time query parameter (`from`, `to`): RFC 3339, inside the range the store can compare with."""
 
+# A DateTime64(9) (OpenTelemetry's nanosecond timestamps) is an Int64 of nanoseconds: it ends here.
+LAST_NANOSECOND_TIME = datetime(2262, 4, 11, 23, 47, 16, tzinfo=UTC)
+
+
+def storable_ns(value: datetime) -> datetime:
+    """A query's time against a nanosecond column: `storable`, and no later than DateTime64(9) holds."""
+    value = storable(value)
+    if value > LAST_NANOSECOND_TIME:
+        raise ValueError(f"must be between {STORABLE_YEARS[0]}-01-01 and {rfc3339(LAST_NANOSECOND_TIME)}")
+    return value
+
+
+NanoInstant = Annotated[datetime, AfterValidator(storable_ns)]
+"""A time query parameter compared with nanosecond timestamps (spans): `Instant`, up to 2262-04-11."""
+
 
 def read_cursor(cursor: str | None) -> list[Any] | None:
     if not cursor:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from correlator.api.logs import LogRecord, Scope
 from correlator.logs import search_logs
 from correlator.spans import search_traces, trace_spans
-from tower.api import ApiError, Instant, ReadAccess
+from tower.api import ApiError, NanoInstant, ReadAccess
 from tower.responses import Count, Page, Time, documented
 
 router = APIRouter(tags=["traces"])
@@ -76,8 +76,10 @@ def list_traces(
     principal: ReadAccess,
     service: str | None = None,
     name: Annotated[str | None, Query(description="traces with a span of this name")] = None,
-    start: Annotated[Instant | None, Query(alias="from", description="traces with a span starting at or after")] = None,
-    end: Annotated[Instant | None, Query(alias="to", description="traces with a span starting before")] = None,
+    start: Annotated[
+        NanoInstant | None, Query(alias="from", description="traces with a span starting at or after")
+    ] = None,
+    end: Annotated[NanoInstant | None, Query(alias="to", description="traces with a span starting before")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:

@@ -151,6 +151,8 @@ def test_x12_element_data_reading_iea_is_not_taken_for_the_trailer() -> None:
         ("/v1/integration/failures", {"to": "9999-12-31T23:59:59Z"}),
         ("/v1/journeys", {"from": "0001-01-01T00:00:00+01:00"}),  # moved to UTC: before year 1
         ("/v1/traces", {"to": "9999-12-31T23:59:59-01:00"}),  # moved to UTC: after year 9999
+        ("/v1/traces", {"from": "2299-05-15T13:23:23.045Z"}),  # was 503: past DateTime64(9)'s 2262-04-11
+        ("/v1/traces", {"to": "2262-04-11T23:47:17Z"}),  # the first second past it
     ],
 )
 def test_times_outside_the_stores_range_are_a_400_naming_the_parameter(
@@ -161,6 +163,12 @@ def test_times_outside_the_stores_range_are_a_400_naming_the_parameter(
     error = response.json()["error"]
     named = [d["field"] for d in error["details"]] + [error["message"]]
     assert any(next(iter(params)) in text for text in named), error
+
+
+def test_traces_take_times_up_to_the_last_nanosecond_timestamp(api: httpx.Client) -> None:
+    response = api.get("/v1/traces", params={"from": "2262-04-11T23:47:16Z"})
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []
 
 
 @pytest.mark.parametrize("path", ["/v1/dead-letters", "/v1/journeys"])
