@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from adapters.registry import load_all as load_adapters
 from collector.api import adapters, clock, dead_letters, deliveries, events, health, logs, traces
 from collector.consume import KafkaWriter
+from collector.ledger import DeliveryLedger
 from collector.otlp.schema import MIGRATIONS as OTLP_MIGRATIONS
 from collector.otlp.writer import TelemetryWriter
 from collector.produce import KafkaAppender
@@ -70,6 +71,7 @@ class Services:
     kafka_writer: KafkaWriter | None = None  # under Kafka, the stages this process runs
     feed: KafkaFeed | None = None
     owns_store: bool = True  # False: an ingest-only process beside another that owns the embedded store
+    ledger: DeliveryLedger | None = None  # body-signed webhook deliveries (replays refused); set where owns_store
     retention: asyncio.Task[None] | None = None  # drops partitions past their TTL (tower/retention.py)
 
 
@@ -106,6 +108,7 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
         telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
         evaluation_clock=evaluation_clock,
         slo=build_engine(store, evaluation_clock, settings),
+        ledger=DeliveryLedger(store, exclusive=settings.embedded),
     )
 
 
@@ -144,6 +147,8 @@ def build_kafka_services(settings: Settings, stages: frozenset[str] | None = Non
         kafka_writer=KafkaWriter(store, settings) if "writer" in stages else None,
         feed=KafkaFeed(correlator, store, settings) if correlator is not None else None,
         owns_store=owns_store,
+        # under Kafka, several collectors may accept deliveries: every check reads the table
+        ledger=DeliveryLedger(store, exclusive=False) if owns_store else None,
     )
 
 
@@ -172,6 +177,8 @@ async def start_services(services: Services, settings: Settings, stages: frozens
                 appender.on_new_log.append(services.feed.begin_again)
     if services.owns_store:
         await services.telemetry.start()
+    if services.ledger is not None:
+        await asyncio.to_thread(services.ledger.load)
     if services.slo is not None and settings.slo_engine:
         await services.slo.start()
     if services.owns_store and any(ttl_days(settings).values()):
