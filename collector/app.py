@@ -33,6 +33,7 @@ from correlator.api import logs as log_reads
 from correlator.api import traces as trace_reads
 from correlator.engine import Correlator, HorizonClock
 from correlator.feed import KafkaFeed
+from correlator.process import CorrelatorProcess, process_params
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from slo.api import alerts as slo_alerts
 from slo.api import kpis as slo_kpis
@@ -60,7 +61,7 @@ class Services:
     store: Store
     bus: InProcessBus
     writer: GroupCommitWriter | KafkaAppender
-    correlator: Correlator | None
+    correlator: Correlator | CorrelatorProcess | None
     quarantine: Quarantine
     clock: Clock  # the clock: driven by /v1/admin/clock when manual
     telemetry: TelemetryWriter
@@ -81,15 +82,20 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
     store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
     bus = InProcessBus(max_events=2 * settings.correlator_batch_events)
     clock = clock_from_setting(settings.clock)
-    correlator = Correlator(
-        store,
-        bus,
-        settings.levels,
-        batch_events=settings.correlator_batch_events,
-        interval=settings.correlator_interval_ms / 1000,
-        hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
-        clock=clock,
-    )
+    correlator: Correlator | CorrelatorProcess
+    if settings.correlator_process:
+        bus = InProcessBus(max_events=1)  # the batches go to the child process, not held here
+        correlator = CorrelatorProcess(store, bus, process_params(settings), clock)
+    else:
+        correlator = Correlator(
+            store,
+            bus,
+            settings.levels,
+            batch_events=settings.correlator_batch_events,
+            interval=settings.correlator_interval_ms / 1000,
+            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
+            clock=clock,
+        )
     evaluation_clock = HorizonClock(clock, correlator)
     return Services(
         store=store,

@@ -18,7 +18,7 @@ import pickle
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
@@ -102,6 +102,10 @@ class Correlator:
         self._stopping = False
         self._version = 0
         self._checkpointed = 0.0  # time.monotonic() of the last checkpoint row
+
+    @property
+    def journeys_in_memory(self) -> int:
+        return len(self.graph.journeys)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -719,6 +723,10 @@ def _iso(time_us: int) -> str:
     return datetime.fromtimestamp(time_us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
 
 
+class HasHorizon(Protocol):
+    horizon: datetime
+
+
 class HorizonClock:
     """The evaluation clock, held back to what the correlator has caught up with.
 
@@ -726,7 +734,7 @@ class HorizonClock:
     moment later. Evaluating at the clock alone would see orders received but not yet accepted
     (the acceptance acknowledged, not yet applied) as waiting past their threshold."""
 
-    def __init__(self, clock: Clock, correlator: Correlator) -> None:
+    def __init__(self, clock: Clock, correlator: HasHorizon) -> None:
         self.clock = clock
         self.correlator = correlator
 

@@ -19,9 +19,7 @@ def list_traces(
     principal: ReadAccess,
     service: str | None = None,
     name: Annotated[str | None, Query(description="traces with a span of this name")] = None,
-    start: Annotated[
-        Instant | None, Query(alias="from", description="traces with a span starting at or after")
-    ] = None,
+    start: Annotated[Instant | None, Query(alias="from", description="traces with a span starting at or after")] = None,
     end: Annotated[Instant | None, Query(alias="to", description="traces with a span starting before")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
