@@ -31,9 +31,9 @@ from collector.writer import GroupCommitWriter
 from correlator.api import journeys, lookup
 from correlator.api import logs as log_reads
 from correlator.api import traces as trace_reads
-from correlator.engine import Correlator, HorizonClock
+from correlator.engine import Correlator, CorrelatorParams, HorizonClock
 from correlator.feed import KafkaFeed
-from correlator.process import CorrelatorProcess, process_params
+from correlator.process import CorrelatorProcess
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from slo.api import alerts as slo_alerts
 from slo.api import kpis as slo_kpis
@@ -85,17 +85,9 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
     correlator: Correlator | CorrelatorProcess
     if settings.correlator_process:
         bus = InProcessBus(max_events=1)  # the batches go to the child process, not held here
-        correlator = CorrelatorProcess(store, bus, process_params(settings), clock)
+        correlator = CorrelatorProcess(store, bus, CorrelatorParams.from_settings(settings), clock)
     else:
-        correlator = Correlator(
-            store,
-            bus,
-            settings.levels,
-            batch_events=settings.correlator_batch_events,
-            interval=settings.correlator_interval_ms / 1000,
-            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
-            clock=clock,
-        )
+        correlator = CorrelatorParams.from_settings(settings).build(store, bus, clock)
     evaluation_clock = HorizonClock(clock, correlator)
     return Services(
         store=store,
@@ -127,15 +119,7 @@ def build_kafka_services(settings: Settings, stages: frozenset[str] | None = Non
     clock = clock_from_setting(settings.clock)
     correlator = None
     if "correlator" in stages:
-        correlator = Correlator(
-            store,
-            bus,
-            settings.levels,
-            batch_events=settings.correlator_batch_events,
-            interval=settings.correlator_interval_ms / 1000,
-            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
-            clock=clock,
-        )
+        correlator = CorrelatorParams.from_settings(settings).build(store, bus, clock)
     # The SLO engine runs beside the correlator (its "now" held to what that correlator applied) or
     # in a process of its own (`tower slo`, on a ClickHouse server) on the plain clock.
     evaluation_clock: Clock = HorizonClock(clock, correlator) if correlator is not None else clock

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import pickle
 import time
 from dataclasses import dataclass
@@ -56,6 +57,42 @@ class CorrelatorStats:
     evicted_journeys: int = 0
     rehydrated_journeys: int = 0
     failed_journeys: int = 0
+
+
+@dataclass(frozen=True)
+class CorrelatorParams:
+    """How to build a correlator, from settings; picklable, for the correlator's own process."""
+
+    levels: dict[str, int | None]
+    batch_events: int
+    interval: float
+    hot_seconds: float | None
+    log_level: str = "INFO"
+    name: str = "default"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CorrelatorParams:
+        return cls(
+            levels=dict(settings.levels),
+            batch_events=settings.correlator_batch_events,
+            interval=settings.correlator_interval_ms / 1000,
+            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
+            log_level=os.environ.get("TOWER_LOG_LEVEL", "INFO").upper(),
+        )
+
+    def build(
+        self, store: Store, bus: InProcessBus, clock: Clock | None = None, kind: type[Correlator] | None = None
+    ) -> Correlator:
+        return (kind or Correlator)(
+            store,
+            bus,
+            self.levels,
+            batch_events=self.batch_events,
+            interval=self.interval,
+            hot_seconds=self.hot_seconds,
+            name=self.name,
+            clock=clock,
+        )
 
 
 class Correlator:

@@ -35,11 +35,11 @@ import signal
 import threading
 from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
-from correlator.engine import Correlator, CorrelatorStats
+from correlator.engine import Correlator, CorrelatorParams, CorrelatorStats
 from tower.bus import Committed, InProcessBus
 from tower.clock import Clock
 from tower.events import validate_event
@@ -52,16 +52,6 @@ STORE_CALLS = frozenset({"query", "query_column", "insert_rows", "insert_arrow",
 AHEAD_BATCHES = 4  # send the child at most this many correlator batches beyond what it applied
 RESTART_DELAY_SECONDS = 1.0
 PR_SET_PDEATHSIG = 1  # prctl(2)
-
-
-@dataclasses.dataclass(frozen=True)
-class CorrelatorParams:
-    levels: dict[str, int | None]
-    batch_events: int
-    interval: float
-    hot_seconds: float | None
-    log_level: str
-    name: str = "default"
 
 
 # --- in the child ---------------------------------------------------------------------------------
@@ -135,15 +125,9 @@ async def _child(
     loop = asyncio.get_running_loop()
     bus = InProcessBus(max_events=4 * params.batch_events)
     bus.high_water = high_water
-    correlator = _ReportingCorrelator(
-        StoreProxy(calls),  # type: ignore[arg-type]  # the calls the correlator makes, over the pipe
-        bus,
-        params.levels,
-        batch_events=params.batch_events,
-        interval=params.interval,
-        hot_seconds=params.hot_seconds,
-        name=params.name,
-    )
+    # the store is the calls the correlator makes, over the pipe
+    store = cast(Store, StoreProxy(calls))
+    correlator = cast(_ReportingCorrelator, params.build(store, bus, kind=_ReportingCorrelator))
     status_lock = threading.Lock()
 
     def report(c: Correlator) -> None:
@@ -380,13 +364,3 @@ def _add(base: CorrelatorStats, current: CorrelatorStats) -> CorrelatorStats:
         a, b = getattr(base, f.name), getattr(current, f.name)
         merged[f.name] = b if f.name == "last_batch_events" else a + b
     return CorrelatorStats(**merged)
-
-
-def process_params(settings: Any) -> CorrelatorParams:
-    return CorrelatorParams(
-        levels=dict(settings.levels),
-        batch_events=settings.correlator_batch_events,
-        interval=settings.correlator_interval_ms / 1000,
-        hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
-        log_level=os.environ.get("TOWER_LOG_LEVEL", "INFO").upper(),
-    )
