@@ -23,6 +23,10 @@ delivered (events of any type outside `sync.*`) counts as its good steps, attrib
 the same way as the failures, so the ERP's acceptances, allocations and invoices are the steps its
 failures are measured against. A step is one (source, type, instant): a stock report of sixty SKUs
 sent at once is one step that worked, not sixty, as one failed call is one failure.
+Sliced by `flow` (`wms/dc-east:fulfillment.confirmations`: a system and an operation), each flow
+the integration platform reports both ways (acknowledged runs and failures) has a budget of its
+own, as each freshness stream has: one broken flow of a system whose other steps keep working is
+a share of the system's steps, but every one of its own runs.
 """
 
 from __future__ import annotations
@@ -93,10 +97,23 @@ SYSTEM_EXPR = (
     "nullIf(JSONExtractString(payload, 'data', 'dims', 'system'), ''), splitByChar('/', toString(source))[1])"
 )
 
+OPERATION_EXPR = "JSONExtractString(payload, 'data', 'facts', 'operation')"
+
+# A flow is one system's one operation (`wms/dc-east:fulfillment.confirmations`), named only on the
+# integration platform's own reports (the good and bad types), and only for flows that report their
+# acknowledged runs as well as their failures (within STREAM_MEMORY before the range): a flow that
+# reports only failures has nothing to measure them against, and is measured in its system's slice.
 RATIO_SQL = f"""
 SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
        {SYSTEM_EXPR} AS system,
        JSONExtractString(payload, 'data', 'dims', 'carrier') AS carrier,
+       if(type IN {{types:Array(String)}} AND (system, {OPERATION_EXPR}) IN (
+              SELECT {SYSTEM_EXPR}, {OPERATION_EXPR}
+              FROM {{db}}.events
+              WHERE tenant = {{tenant:String}} AND type IN {{good:Array(String)}}
+                AND time >= {{memory:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
+                AND {OPERATION_EXPR} != ''),
+          concat(system, ':', {OPERATION_EXPR}), '') AS flow,
        countIf(type IN {{good:Array(String)}})
            + if({{delivered:UInt8}} = 1, uniqExactIf((source, type, time), NOT startsWith(type, 'sync.')), 0)
            AS good,
@@ -104,7 +121,7 @@ SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
 FROM {{db}}.events
 WHERE tenant = {{tenant:String}} AND (type IN {{types:Array(String)}} OR {{delivered:UInt8}} = 1)
   AND time >= {{lo:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
-GROUP BY minute, system, carrier
+GROUP BY minute, system, carrier, flow
 HAVING good + bad > 0
 """
 
@@ -159,10 +176,11 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
                 "delivered": int(sli.good_delivered),
                 "lo": _dt(lo_us),
                 "hi": _dt(hi_us),
+                "memory": _dt(lo_us - STREAM_MEMORY_US),
             },
             role="slo",
         )
-        return [(int(m), (("system", s), ("carrier", c)), int(g), int(b)) for m, s, c, g, b in rows]
+        return [(int(m), (("system", s), ("carrier", c), ("flow", f)), int(g), int(b)) for m, s, c, f, g, b in rows]
     if sli.kind == "freshness":
         return _freshness(store, tenant, sli, lo_min, hi_min)
     raise ValueError(f"unknown SLI kind {sli.kind!r}")

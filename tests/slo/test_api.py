@@ -72,7 +72,7 @@ def test_waiting_journey_counts_bad_once_its_threshold_passed(api: httpx.Client)
     assert "tower_events_accepted_total " in metrics  # the collector's own metrics are still there
     want = (
         f'tower_slo_bad_events{{tenant="{tenant}",slo="order-acceptance",channel="edi",warehouse="",carrier="",'
-        'system=""} 2'
+        'system="",stream="",flow=""} 2'
     )
     assert want in metrics.splitlines()
     assert f'tower_slo_burn_rate{{tenant="{tenant}",slo="order-acceptance",channel="",' in metrics
