@@ -301,6 +301,13 @@ def test_freshness_and_sync_success_slos(api: httpx.Client) -> None:
     sync = next(s for s in slos["integration-errors"]["slices"] if s["labels"] == {"system": "erp"})
     assert (sync["good"], sync["bad"]) == (3, 1)
     assert sync["budget_remaining"] == pytest.approx(1 - 0.25 / 0.01)
+    # the ERP's "post" flow reports its runs both ways: a slice of its own, found by its name too
+    (errors,) = api.get("/v1/slos", params={"name": "integration-errors", "flow": "erp:post"}).json()["items"]
+    assert [(s["labels"], s["good"], s["bad"]) for s in errors["slices"] if s["labels"]] == [
+        ({"flow": "erp:post"}, 3, 1)
+    ]
+    series = api.get("/v1/slos/integration-errors/series", params={"slice": "flow=erp:post", "step": "5m"}).json()
+    assert sum(p["good"] for p in series["items"]) == 3 and sum(p["bad"] for p in series["items"]) == 1
 
 
 def test_a_system_reporting_only_its_failures_is_measured_against_what_it_delivered(api: httpx.Client) -> None:
