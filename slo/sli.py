@@ -24,8 +24,8 @@ the same way as the failures, so the ERP's acceptances, allocations and invoices
 failures are measured against. A step is one (source, type, instant): a stock report of sixty SKUs
 sent at once is one step that worked, not sixty, as one failed call is one failure.
 Sliced by `flow` (`wms/dc-east:fulfillment.confirmations`: a system and an operation), each flow
-the integration platform reports both ways (acknowledged runs and failures) has a budget of its
-own, as each freshness stream has: one broken flow of a system whose other steps keep working is
+the integration platform reports both ways (acknowledged runs, at least ten in two days, and
+failures) has a budget of its own, as each freshness stream has: one broken flow of a system whose other steps keep working is
 a share of the system's steps, but every one of its own runs.
 """
 
@@ -100,20 +100,24 @@ SYSTEM_EXPR = (
 OPERATION_EXPR = "JSONExtractString(payload, 'data', 'facts', 'operation')"
 
 # A flow is one system's one operation (`wms/dc-east:fulfillment.confirmations`), named only on the
-# integration platform's own reports (the good and bad types), and only for flows that report their
-# acknowledged runs as well as their failures (within STREAM_MEMORY before the range): a flow that
-# reports only failures has nothing to measure them against, and is measured in its system's slice.
-RATIO_SQL = f"""
-SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
-       {SYSTEM_EXPR} AS system,
-       JSONExtractString(payload, 'data', 'dims', 'carrier') AS carrier,
-       if(type IN {{types:Array(String)}} AND (system, {OPERATION_EXPR}) IN (
+# integration platform's own reports (the good and bad types), and only for an operation that ran
+# and was acknowledged at least FLOW_MIN_RUNS times within STREAM_MEMORY before the range: a flow that
+# reports only its failures has nothing to measure them against, and a one-off acknowledgement (an
+# EDI 997 names the group it acknowledges) is an instance, not a flow. Both count in their system.
+FLOW_MIN_RUNS = 10  # as many events as the low-traffic guard asks of a window (TOWER_SLO_MIN_EVENTS)
+FLOW_EXPR = f"""if(type IN {{types:Array(String)}} AND (system, {OPERATION_EXPR}) IN (
               SELECT {SYSTEM_EXPR}, {OPERATION_EXPR}
               FROM {{db}}.events
               WHERE tenant = {{tenant:String}} AND type IN {{good:Array(String)}}
                 AND time >= {{memory:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
-                AND {OPERATION_EXPR} != ''),
-          concat(system, ':', {OPERATION_EXPR}), '') AS flow,
+                AND {OPERATION_EXPR} != ''
+              GROUP BY 1, 2 HAVING count() >= {FLOW_MIN_RUNS}),
+          concat(system, ':', {OPERATION_EXPR}), '')"""
+RATIO_SQL = f"""
+SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
+       {SYSTEM_EXPR} AS system,
+       JSONExtractString(payload, 'data', 'dims', 'carrier') AS carrier,
+       FLOW_EXPR AS flow,
        countIf(type IN {{good:Array(String)}})
            + if({{delivered:UInt8}} = 1, uniqExactIf((source, type, time), NOT startsWith(type, 'sync.')), 0)
            AS good,
@@ -124,6 +128,8 @@ WHERE tenant = {{tenant:String}} AND (type IN {{types:Array(String)}} OR {{deliv
 GROUP BY minute, system, carrier, flow
 HAVING good + bad > 0
 """
+RATIO_BY_FLOW_SQL = RATIO_SQL.replace("FLOW_EXPR", FLOW_EXPR)
+RATIO_SQL = RATIO_SQL.replace("FLOW_EXPR", "''")  # not sliced by flow: no flows to look up
 
 SNAPSHOT_STREAM = (
     f"{SYSTEM_EXPR} AS system, "
@@ -167,7 +173,7 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
         return _latency(store, tenant, sli, lo_us, hi_us)
     if sli.kind == "success_ratio":
         rows = store.query(
-            RATIO_SQL,
+            RATIO_BY_FLOW_SQL if "flow" in sli.slice_by else RATIO_SQL,
             {
                 "tenant": tenant,
                 "good": list(sli.good_types),
