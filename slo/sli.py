@@ -25,8 +25,8 @@ failures are measured against. A step is one (source, type, instant): a stock re
 sent at once is one step that worked, not sixty, as one failed call is one failure.
 Sliced by `flow` (`wms/dc-east:fulfillment.confirmations`: a system and an operation), each flow
 the integration platform reports both ways (acknowledged runs, at least ten in two days, and
-failures) has a budget of its own, as each freshness stream has: one broken flow of a system whose other steps keep working is
-a share of the system's steps, but every one of its own runs.
+failures) has a budget of its own, as each freshness stream has: one broken flow of a system
+whose other steps keep working is a share of the system's steps, but every one of its own runs.
 """
 
 from __future__ import annotations
