@@ -42,19 +42,36 @@ class Server(ServerProcess):
         return super().stop(timeout)
 
 
+def descendants(pid: int) -> list[int]:
+    """The process and every process below it (the server's correlator process among them)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return out
+
+
 def proc_status(pid: int) -> dict[str, int]:
-    """VmHWM (peak RSS) and VmRSS in bytes, and CPU seconds (user+system) of a live process, from /proc."""
+    """VmHWM (peak RSS) and VmRSS in bytes, and CPU seconds (user+system), from /proc, summed over the
+    process and its children (the correlator runs in one): the sum of peaks bounds the joint peak."""
     out: dict[str, int] = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name in ("VmHWM", "VmRSS"):
-                out[name] = int(value.split()[0]) * 1024
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        out["cpu_seconds"] = round((int(fields[11]) + int(fields[12])) / ticks, 2)  # utime + stime
-    except (OSError, ValueError, IndexError):
-        pass
+    ticks = os.sysconf("SC_CLK_TCK")
+    for p in descendants(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name in ("VmHWM", "VmRSS"):
+                    out[name] = out.get(name, 0) + int(value.split()[0]) * 1024
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+            out["cpu_seconds"] = round(out.get("cpu_seconds", 0) + cpu, 2)  # type: ignore[assignment]
+        except (OSError, ValueError, IndexError):
+            continue
     return out
 
 

@@ -12,13 +12,14 @@ simulator's own pace the tower keeps up with.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import table, write_result
+from bench.common import metrics, proc_status, table, write_result
 from simulator.run import Plan, deliver, generate, secrets_env
 from tower.processes import ServerProcess
 
@@ -44,6 +45,9 @@ def main() -> None:
     with ServerProcess(data_dir, {**secrets_env(), "TOWER_CLOCK": "2026-09-01T00:00:00Z"}) as server:
         simulation, report = deliver(plan, server.url, concurrency=args.concurrency, batch=not args.per_message)
         end_to_end = time.perf_counter() - began
+        assert server.pid is not None
+        server_side = proc_status(server.pid)
+        counters = metrics(server.url)
     if args.data_dir is None:
         shutil.rmtree(data_dir, ignore_errors=True)
     events = report.accepted + report.duplicates
@@ -66,6 +70,22 @@ def main() -> None:
         "end_to_end_events_per_s": round(events / end_to_end),
         "ratio": round(generated["seconds"] / end_to_end, 3),
         "sha256": generated["sha256"],
+        # where the time went: the server's process tree (server + correlator) and this process
+        "server_cpu_seconds": server_side.get("cpu_seconds"),
+        "server_peak_rss_bytes": server_side.get("VmHWM"),
+        "bench_cpu_seconds": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
+        "server_counters": {
+            name: counters.get(name)
+            for name in (
+                "tower_writer_batches_total",
+                "tower_writer_write_seconds_total",
+                "tower_telemetry_batches_total",
+                "tower_telemetry_write_seconds_total",
+                "tower_correlator_batches_total",
+                "tower_correlator_apply_seconds_total",
+                "tower_correlator_write_seconds_total",
+            )
+        },
     }
     path = write_result("simulate", result)
     print(
@@ -89,6 +109,10 @@ def main() -> None:
     )
     print(
         f"{result['orders']:,} orders, {report.messages:,} messages, {events:,} events, {report.spans:,} spans → {path}"
+    )
+    print(
+        f"CPU: server and correlator {result['server_cpu_seconds']} s, this process (generating and sending) "
+        f"{result['bench_cpu_seconds']} s; server counters {result['server_counters']}"
     )
 
 

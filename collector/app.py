@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from adapters.registry import load_all as load_adapters
 from collector.api import adapters, clock, dead_letters, deliveries, events, health, logs, traces
 from collector.consume import KafkaWriter
+from collector.ledger import DeliveryLedger
 from collector.otlp.schema import MIGRATIONS as OTLP_MIGRATIONS
 from collector.otlp.writer import TelemetryWriter
 from collector.produce import KafkaAppender
@@ -30,8 +31,9 @@ from collector.writer import GroupCommitWriter
 from correlator.api import journeys, lookup
 from correlator.api import logs as log_reads
 from correlator.api import traces as trace_reads
-from correlator.engine import Correlator, HorizonClock
+from correlator.engine import Correlator, CorrelatorParams, HorizonClock
 from correlator.feed import KafkaFeed
+from correlator.process import CorrelatorProcess
 from correlator.schema import MIGRATIONS as CORRELATOR_MIGRATIONS
 from slo.api import alerts as slo_alerts
 from slo.api import kpis as slo_kpis
@@ -59,7 +61,7 @@ class Services:
     store: Store
     bus: InProcessBus
     writer: GroupCommitWriter | KafkaAppender
-    correlator: Correlator | None
+    correlator: Correlator | CorrelatorProcess | None
     quarantine: Quarantine
     clock: Clock  # the clock: driven by /v1/admin/clock when manual
     telemetry: TelemetryWriter
@@ -70,6 +72,7 @@ class Services:
     kafka_writer: KafkaWriter | None = None  # under Kafka, the stages this process runs
     feed: KafkaFeed | None = None
     owns_store: bool = True  # False: an ingest-only process beside another that owns the embedded store
+    ledger: DeliveryLedger | None = None  # body-signed webhook deliveries (replays refused); set where owns_store
     retention: asyncio.Task[None] | None = None  # drops partitions past their TTL (tower/retention.py)
 
 
@@ -79,15 +82,12 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
     store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
     bus = InProcessBus(max_events=2 * settings.correlator_batch_events)
     clock = clock_from_setting(settings.clock)
-    correlator = Correlator(
-        store,
-        bus,
-        settings.levels,
-        batch_events=settings.correlator_batch_events,
-        interval=settings.correlator_interval_ms / 1000,
-        hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
-        clock=clock,
-    )
+    correlator: Correlator | CorrelatorProcess
+    if settings.correlator_process:
+        bus = InProcessBus(max_events=1)  # the batches go to the child process, not held here
+        correlator = CorrelatorProcess(store, bus, CorrelatorParams.from_settings(settings), clock)
+    else:
+        correlator = CorrelatorParams.from_settings(settings).build(store, bus, clock)
     evaluation_clock = HorizonClock(clock, correlator)
     return Services(
         store=store,
@@ -101,11 +101,12 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
             max_wait=settings.pending_max_wait_s,
         ),
         correlator=correlator,
-        quarantine=Quarantine(store),
+        quarantine=Quarantine(store, clock),
         clock=clock,
         telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
         evaluation_clock=evaluation_clock,
         slo=build_engine(store, evaluation_clock, settings),
+        ledger=DeliveryLedger(store, exclusive=settings.embedded),
     )
 
 
@@ -118,15 +119,7 @@ def build_kafka_services(settings: Settings, stages: frozenset[str] | None = Non
     clock = clock_from_setting(settings.clock)
     correlator = None
     if "correlator" in stages:
-        correlator = Correlator(
-            store,
-            bus,
-            settings.levels,
-            batch_events=settings.correlator_batch_events,
-            interval=settings.correlator_interval_ms / 1000,
-            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
-            clock=clock,
-        )
+        correlator = CorrelatorParams.from_settings(settings).build(store, bus, clock)
     # The SLO engine runs beside the correlator (its "now" held to what that correlator applied) or
     # in a process of its own (`tower slo`, on a ClickHouse server) on the plain clock.
     evaluation_clock: Clock = HorizonClock(clock, correlator) if correlator is not None else clock
@@ -136,7 +129,7 @@ def build_kafka_services(settings: Settings, stages: frozenset[str] | None = Non
         bus=bus,
         writer=KafkaAppender(settings, store if owns_store else None),
         correlator=correlator,
-        quarantine=Quarantine(store),
+        quarantine=Quarantine(store, clock),
         clock=clock,
         telemetry=TelemetryWriter(store, max_delay=settings.commit_max_delay_ms / 1000),
         evaluation_clock=evaluation_clock,
@@ -144,6 +137,8 @@ def build_kafka_services(settings: Settings, stages: frozenset[str] | None = Non
         kafka_writer=KafkaWriter(store, settings) if "writer" in stages else None,
         feed=KafkaFeed(correlator, store, settings) if correlator is not None else None,
         owns_store=owns_store,
+        # under Kafka, several collectors may accept deliveries: every check reads the table
+        ledger=DeliveryLedger(store, exclusive=False) if owns_store else None,
     )
 
 
@@ -172,6 +167,8 @@ async def start_services(services: Services, settings: Settings, stages: frozens
                 appender.on_new_log.append(services.feed.begin_again)
     if services.owns_store:
         await services.telemetry.start()
+    if services.ledger is not None:
+        await asyncio.to_thread(services.ledger.load)
     if services.slo is not None and settings.slo_engine:
         await services.slo.start()
     if services.owns_store and any(ttl_days(settings).values()):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 
+from tower.clock import Clock, SystemClock
 from tower.store import Store
 
 KEPT_HEADERS_EXCLUDED = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -45,15 +45,17 @@ class DeadLetter:
 
 
 class Quarantine:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
+        # the tower's clock stamps a dead letter, so a simulated month's refusals fall in that month
+        self.clock = clock or SystemClock()
         self.count = 0
 
     def record(self, letters: list[DeadLetter]) -> None:
         """Store dead letters durably. Blocking: call it from a worker thread."""
         if not letters:
             return
-        now = datetime.now(UTC)
+        now = self.clock.now()
         rows = []
         for letter in letters:
             raw = letter.raw

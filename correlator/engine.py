@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import pickle
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
@@ -56,6 +57,42 @@ class CorrelatorStats:
     evicted_journeys: int = 0
     rehydrated_journeys: int = 0
     failed_journeys: int = 0
+
+
+@dataclass(frozen=True)
+class CorrelatorParams:
+    """How to build a correlator, from settings; picklable, for the correlator's own process."""
+
+    levels: dict[str, int | None]
+    batch_events: int
+    interval: float
+    hot_seconds: float | None
+    log_level: str = "INFO"
+    name: str = "default"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CorrelatorParams:
+        return cls(
+            levels=dict(settings.levels),
+            batch_events=settings.correlator_batch_events,
+            interval=settings.correlator_interval_ms / 1000,
+            hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
+            log_level=os.environ.get("TOWER_LOG_LEVEL", "INFO").upper(),
+        )
+
+    def build(
+        self, store: Store, bus: InProcessBus, clock: Clock | None = None, kind: type[Correlator] | None = None
+    ) -> Correlator:
+        return (kind or Correlator)(
+            store,
+            bus,
+            self.levels,
+            batch_events=self.batch_events,
+            interval=self.interval,
+            hot_seconds=self.hot_seconds,
+            name=self.name,
+            clock=clock,
+        )
 
 
 class Correlator:
@@ -102,6 +139,10 @@ class Correlator:
         self._stopping = False
         self._version = 0
         self._checkpointed = 0.0  # time.monotonic() of the last checkpoint row
+
+    @property
+    def journeys_in_memory(self) -> int:
+        return len(self.graph.journeys)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -719,6 +760,10 @@ def _iso(time_us: int) -> str:
     return datetime.fromtimestamp(time_us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
 
 
+class HasHorizon(Protocol):
+    horizon: datetime
+
+
 class HorizonClock:
     """The evaluation clock, held back to what the correlator has caught up with.
 
@@ -726,7 +771,7 @@ class HorizonClock:
     moment later. Evaluating at the clock alone would see orders received but not yet accepted
     (the acceptance acknowledged, not yet applied) as waiting past their threshold."""
 
-    def __init__(self, clock: Clock, correlator: Correlator) -> None:
+    def __init__(self, clock: Clock, correlator: HasHorizon) -> None:
         self.clock = clock
         self.correlator = correlator
 

@@ -29,6 +29,7 @@ MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 SNAPSHOT_MINUTES = 10
+CONFIRMATION_IMPORT = "fulfillment.confirmations"  # the integration platform's flow carrying a WMS's confirmations
 DAYS_OF_STOCK = 6  # each warehouse is stocked for this many days of its demand, reordered at half
 
 ROUTES = {
@@ -1055,9 +1056,9 @@ class Simulation:
         """While a warehouse's confirmations are held up, the import that carries them to the ERP fails."""
         if self.scenario("wms-delay", self._now, warehouse):
             error = "WMS confirmation export unavailable: connection timed out"
-            self._sync_failed(f"wms/{warehouse}", "fulfillment.confirmations", error, 1, None)
+            self._sync_failed(f"wms/{warehouse}", CONFIRMATION_IMPORT, error, 1, None)
         else:
-            self._sync_acknowledged(f"wms/{warehouse}", "fulfillment.confirmations")
+            self._sync_acknowledged(f"wms/{warehouse}", CONFIRMATION_IMPORT)
 
     def _sync_acknowledged(self, system: str, operation: str) -> None:
         self.event(
@@ -1146,6 +1147,12 @@ class Simulation:
     def _stale_begins(self, s: Scenario) -> None:
         wh = s.target or "dc-east"
         self._stale_frozen[wh] = {}
+        # from now on the ERP's feed repeats this picture: it is stale once this is older than the SLO allows
+        last = max((as_of for *_, as_of in self._last_erp_snapshot.get(wh, [])), default=None)
+        if last is not None:
+            self.incident("stale-inventory").details.append(
+                {"warehouse": wh, "feed": self.business.erp_source, "frozen_as_of": formats.iso(last)}
+            )
         # a cycle count finds a handful of popular SKUs far short; the ERP will not hear of it in time
         for sku in self._skus[:8]:
             loss = int(self._stock[wh][sku] * 0.95)

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from simulator.engine import CONFIRMATION_IMPORT
 from simulator.truth import Truth
 from slo.detections import SCAN_TYPES, Calendars
 from tower.milestones import BY_TYPE, PATH
@@ -99,9 +100,11 @@ def score(client: httpx.Client, truth: Truth, sample: int = 200, seed: int = 0) 
 #   that carrier's system (`carrier/ups`). Parcels keep leaving; nobody hears where they are.
 # - erp-maintenance: orders are not accepted → page, order-acceptance over all traffic.
 # - wms-delay: the import carrying a warehouse's confirmations to the ERP fails → page,
-#   integration-errors for that warehouse's system (`wms/dc-west`). A latency SLO on the
-#   warehouse's own stages cannot see it in minutes: release → pick has a tail of hours (shifts,
-#   waves), so its threshold is hours and it burns only once orders are hours late.
+#   integration-errors for that flow (`flow=wms/dc-west:fulfillment.confirmations`): the flow that
+#   broke, on its own budget. The warehouse's system slice pages too, later: its stock reports keep
+#   succeeding and dilute the failures. A latency SLO on the warehouse's own stages cannot see it
+#   in minutes: release → pick has a tail of hours (shifts, waves), so its threshold is hours and it
+#   burns only once orders are hours late.
 # - stale-inventory: the ERP's stock feed of one warehouse stops → page, inventory-freshness for
 #   that stream (`erp/netsuite@dc-east`): purchasing and allocation work on wrong numbers.
 # - rate-limit: half the ERP's calls are refused with 429 → page, integration-errors for the ERP:
@@ -169,10 +172,14 @@ def expected_alert(
     if kind == "erp-maintenance":
         return Expected("SLOBurnRate", "page", "order-acceptance", {}, after("order-acceptance"))
     if kind == "wms-delay":
-        return Expected("SLOBurnRate", "page", "integration-errors", {"system": f"wms/{target}"}, start)
+        flow = f"wms/{target}:{CONFIRMATION_IMPORT}"
+        return Expected("SLOBurnRate", "page", "integration-errors", {"flow": flow}, start)
     if kind == "stale-inventory":
         stream = f"{STALE_FEED_SYSTEM}@{target}"
-        return Expected("SLOBurnRate", "page", "inventory-freshness", {"stream": stream}, after("inventory-freshness"))
+        # the feed repeats its last picture: stale once that picture is older than the threshold
+        frozen = min((t for d in incident.get("details", []) if (t := _at(d.get("frozen_as_of")))), default=start)
+        threshold = timedelta(seconds=thresholds.get("inventory-freshness", 0))
+        return Expected("SLOBurnRate", "page", "inventory-freshness", {"stream": stream}, frozen + threshold)
     if kind == "rate-limit":
         return Expected("SLOBurnRate", "page", "integration-errors", {"system": "erp"}, start)
     if kind == "status-lag":

@@ -1,15 +1,16 @@
 """SLIs, error budgets, burn rates and alerts in the Prometheus text exposition format.
 
-Every series carries `tenant` and `slo`, and `channel`, `warehouse`, `carrier`, `system` (empty
-for the whole SLO), so a team running Prometheus and Grafana can chart and alert on them too.
+Every series carries `tenant` and `slo`, and `channel`, `warehouse`, `carrier`, `system`, `stream`
+and `flow` (empty for the whole SLO), so a team running Prometheus and Grafana can chart and alert on them too.
 Which tenants' series a scrape sees is decided by `tower.api.metrics_tenants`.
 """
 
 from __future__ import annotations
 
 from slo.engine import SloEngine
+from slo.openslo import SLICE_DIMS
 
-SLICE_LABELS = ("channel", "warehouse", "carrier", "system")
+SLICE_LABELS = SLICE_DIMS  # every slice its own series: a stream's or a flow's must not repeat the whole SLO's
 
 
 def _escape(value: str) -> str:

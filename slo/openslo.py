@@ -22,7 +22,8 @@ thresholdMetric:
       sliceBy: [warehouse, system]
 # or
       successRatio: {good: [sync.acknowledged], bad: [sync.failed, sync.dead_lettered]}
-      sliceBy: [system, carrier]   # system: facts.system, else dims.system, else the source's prefix
+      sliceBy: [system, carrier, flow]  # system: facts.system, else dims.system, else the source's prefix;
+                                         # flow: system:facts.operation, for flows reporting their successes
 ```
 
 A `burnrate` AlertCondition's `lookbackWindow` is the long window; the short window is a twelfth
@@ -49,7 +50,8 @@ SOURCE_TYPE = "ControlTower"
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 DURATION = re.compile(r"^(\d+)([smhdwMQY])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 30 * 86400, "Q": 91 * 86400, "Y": 365 * 86400}
-SLICE_DIMS = ("channel", "warehouse", "carrier", "system", "stream")  # stream: one freshness stream (system@warehouse)
+# stream: one freshness stream (system@warehouse); flow: one integration flow (system:operation)
+SLICE_DIMS = ("channel", "warehouse", "carrier", "system", "stream", "flow")
 SHORT_WINDOW_ANNOTATION = "controltower.dev/short-window"
 URL_ANNOTATION = "controltower.dev/url"
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
@@ -172,6 +174,8 @@ def _control_tower_sli(spec: Any, where: str, objective_value: Any) -> SliSpec:
     slice_by = _slice_by(spec.get("sliceBy"), where + ".spec")
     if "stream" in slice_by and kinds[0] != "freshness":
         raise OpenSLOError(f"{where}.spec.sliceBy: only a freshness SLI has streams to slice by")
+    if "flow" in slice_by and kinds[0] != "successRatio":
+        raise OpenSLOError(f"{where}.spec.sliceBy: only a successRatio SLI has flows to slice by")
     if kinds[0] == "segment":
         seg = spec["segment"]
         if not isinstance(seg, dict) or "from" not in seg or "to" not in seg:

@@ -23,6 +23,10 @@ delivered (events of any type outside `sync.*`) counts as its good steps, attrib
 the same way as the failures, so the ERP's acceptances, allocations and invoices are the steps its
 failures are measured against. A step is one (source, type, instant): a stock report of sixty SKUs
 sent at once is one step that worked, not sixty, as one failed call is one failure.
+Sliced by `flow` (`wms/dc-east:fulfillment.confirmations`: a system and an operation), each flow
+the integration platform reports both ways (acknowledged runs, at least ten in two days, and
+failures) has a budget of its own, as each freshness stream has: one broken flow of a system
+whose other steps keep working is a share of the system's steps, but every one of its own runs.
 """
 
 from __future__ import annotations
@@ -93,10 +97,27 @@ SYSTEM_EXPR = (
     "nullIf(JSONExtractString(payload, 'data', 'dims', 'system'), ''), splitByChar('/', toString(source))[1])"
 )
 
+OPERATION_EXPR = "JSONExtractString(payload, 'data', 'facts', 'operation')"
+
+# A flow is one system's one operation (`wms/dc-east:fulfillment.confirmations`), named only on the
+# integration platform's own reports (the good and bad types), and only for an operation that ran
+# and was acknowledged at least FLOW_MIN_RUNS times within STREAM_MEMORY before the range: a flow that
+# reports only its failures has nothing to measure them against, and a one-off acknowledgement (an
+# EDI 997 names the group it acknowledges) is an instance, not a flow. Both count in their system.
+FLOW_MIN_RUNS = 10  # as many events as the low-traffic guard asks of a window (TOWER_SLO_MIN_EVENTS)
+FLOW_EXPR = f"""if(type IN {{types:Array(String)}} AND (system, {OPERATION_EXPR}) IN (
+              SELECT {SYSTEM_EXPR}, {OPERATION_EXPR}
+              FROM {{db}}.events
+              WHERE tenant = {{tenant:String}} AND type IN {{good:Array(String)}}
+                AND time >= {{memory:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
+                AND {OPERATION_EXPR} != ''
+              GROUP BY 1, 2 HAVING count() >= {FLOW_MIN_RUNS}),
+          concat(system, ':', {OPERATION_EXPR}), '')"""
 RATIO_SQL = f"""
 SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
        {SYSTEM_EXPR} AS system,
        JSONExtractString(payload, 'data', 'dims', 'carrier') AS carrier,
+       FLOW_EXPR AS flow,
        countIf(type IN {{good:Array(String)}})
            + if({{delivered:UInt8}} = 1, uniqExactIf((source, type, time), NOT startsWith(type, 'sync.')), 0)
            AS good,
@@ -104,9 +125,11 @@ SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
 FROM {{db}}.events
 WHERE tenant = {{tenant:String}} AND (type IN {{types:Array(String)}} OR {{delivered:UInt8}} = 1)
   AND time >= {{lo:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
-GROUP BY minute, system, carrier
+GROUP BY minute, system, carrier, flow
 HAVING good + bad > 0
 """
+RATIO_BY_FLOW_SQL = RATIO_SQL.replace("FLOW_EXPR", FLOW_EXPR)
+RATIO_SQL = RATIO_SQL.replace("FLOW_EXPR", "''")  # not sliced by flow: no flows to look up
 
 SNAPSHOT_STREAM = (
     f"{SYSTEM_EXPR} AS system, "
@@ -150,7 +173,7 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
         return _latency(store, tenant, sli, lo_us, hi_us)
     if sli.kind == "success_ratio":
         rows = store.query(
-            RATIO_SQL,
+            RATIO_BY_FLOW_SQL if "flow" in sli.slice_by else RATIO_SQL,
             {
                 "tenant": tenant,
                 "good": list(sli.good_types),
@@ -159,10 +182,11 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
                 "delivered": int(sli.good_delivered),
                 "lo": _dt(lo_us),
                 "hi": _dt(hi_us),
+                "memory": _dt(lo_us - STREAM_MEMORY_US),
             },
             role="slo",
         )
-        return [(int(m), (("system", s), ("carrier", c)), int(g), int(b)) for m, s, c, g, b in rows]
+        return [(int(m), (("system", s), ("carrier", c), ("flow", f)), int(g), int(b)) for m, s, c, f, g, b in rows]
     if sli.kind == "freshness":
         return _freshness(store, tenant, sli, lo_min, hi_min)
     raise ValueError(f"unknown SLI kind {sli.kind!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tower.events import Event
@@ -36,8 +37,12 @@ class InProcessBus:
         self._max = max_events
         self.high_water = 0  # highest seq known to be committed
         self._wake = asyncio.Event()
+        # called with every committed batch (a correlator in another process forwards them)
+        self.subscribers: list[Callable[[Committed], None]] = []
 
     def publish(self, batch: Committed) -> None:
+        for subscriber in self.subscribers:
+            subscriber(batch)
         if batch.events:
             self._batches.append(batch)
             self._held += len(batch.events)

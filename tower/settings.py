@@ -245,6 +245,12 @@ class Settings(BaseSettings):
         ),
     )
     correlator_batch_events: int = Field(20_000, description="Most events the correlator takes per step.")
+    correlator_process: bool = Field(
+        True,
+        description="On the embedded store, run the correlator in a process of its own beside the server "
+        "(a second core for correlation); false runs it in the server's process. Under Kafka it runs where "
+        "its stage runs.",
+    )
     correlator_interval_ms: float = Field(
         100.0, description="How often the correlator looks for new events when not woken by the writer."
     )

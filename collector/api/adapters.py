@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,10 +17,10 @@ from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
 from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
+from collector.ledger import body_digest
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
 from tower.responses import Accepted, Count, documented
-from tower.store import Store
 from tower.telemetry import request_span
 
 router = APIRouter(tags=["ingest"])
@@ -119,24 +118,16 @@ async def run_adapter(adapter: str, request: Request, principal: Principal, span
 
     carry_traceparent(result.events, request.headers.get("traceparent"))
     if result.delivery is not None and services.owns_store:
-        digest = _digest(body)
-        async with delivery_locks(request, principal.tenant, [digest]):
-            refused, new = await asyncio.to_thread(
-                delivery_refusals, services.store, principal.tenant, [(adapter, result.delivery, digest)]
-            )
+        entry = (adapter, result.delivery, body_digest(body))
+        async with delivery_locks(request, principal.tenant, [entry[2]]):
+            refused, new = await asyncio.to_thread(services.ledger.refusals, principal.tenant, [entry])
             if refused:
                 raise refused[0]
             response = await _accept(request, adapter, principal, content_type, result, span, endpoint)
             if new:
-                await asyncio.to_thread(
-                    record_deliveries, services, principal.tenant, [(adapter, result.delivery, digest)]
-                )
+                await services.ledger.record(services.telemetry, principal.tenant, [entry], services.clock.now())
             return response
     return await _accept(request, adapter, principal, content_type, result, span, endpoint)
-
-
-def _digest(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
 
 
 @contextlib.asynccontextmanager
@@ -164,56 +155,6 @@ async def delivery_locks(request: Request, tenant: str, digests: list[str]) -> A
             users[0] -= 1
             if users[0] == 0:
                 locks.pop(key, None)
-
-
-def delivery_refusals(
-    store: Store, tenant: str, deliveries: list[tuple[str, str, str]]
-) -> tuple[dict[int, ApiError], set[int]]:
-    """For providers that sign the body but no timestamp, of (adapter, delivery id, body digest):
-    the ones refused (409, by index) — a signed body already accepted under another delivery id (a
-    replay), or a delivery id already used for another body — and the ones new to the ledger. The
-    same id with the same body is the provider retrying: accepted again (its events are duplicates).
-    One read for them all; within the list, an earlier delivery counts as already accepted."""
-    rows = store.read(
-        "SELECT adapter, delivery, digest, received_at FROM {db}.webhook_deliveries WHERE tenant = {tenant:String} "
-        "AND ((adapter, digest) IN {digests:Array(Tuple(String, String))} "
-        "OR (adapter, delivery) IN {ids:Array(Tuple(String, String))})",
-        tenant,
-        {"digests": [(a, g) for a, _, g in deliveries], "ids": [(a, d) for a, d, _ in deliveries]},
-    )
-    known = [(r["adapter"], r["delivery"], r["digest"], rfc3339(r["received_at"])) for r in rows]
-    refused: dict[int, ApiError] = {}
-    new: set[int] = set()
-    for index, (adapter, delivery, digest) in enumerate(deliveries):
-        seen = [k for k in known if k[0] == adapter and (k[2] == digest or k[1] == delivery)]
-        for _, other, other_digest, when in seen:
-            if other_digest == digest and other != delivery:
-                reason = (
-                    f"this signed body was already accepted at {when} as delivery {other!r}; "
-                    f"the same body under another delivery id ({delivery!r}) is refused as a replay"
-                )
-            elif other == delivery and other_digest != digest:
-                reason = f"delivery id {delivery!r} was already used at {when} for another body; an id is used once"
-            else:
-                continue
-            details = [{"index": None, "id": delivery, "field": "delivery", "reason": reason}]
-            refused[index] = ApiError(409, "replayed_delivery", reason, details)
-            break
-        if index not in refused and not seen:
-            new.add(index)
-            known.append((adapter, delivery, digest, "this request"))
-    return refused, new
-
-
-def record_deliveries(services: Any, tenant: str, deliveries: list[tuple[str, str, str]]) -> None:
-    """Add accepted deliveries to the ledger, in one insert."""
-    now = services.clock.now()
-    services.store.insert_rows(
-        "webhook_deliveries",
-        [(tenant, adapter, digest, delivery, now) for adapter, delivery, digest in deliveries],
-        ("tenant", "adapter", "digest", "delivery", "received_at"),
-        "quarantine",
-    )
 
 
 async def _accept(

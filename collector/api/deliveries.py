@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,16 +33,10 @@ from pydantic import BaseModel, Field
 
 from adapters.base import AdapterError, AdapterResult
 from adapters.registry import ADAPTERS
-from collector.api.adapters import (
-    AdapterAccepted,
-    answer,
-    carry_traceparent,
-    delivery_locks,
-    delivery_refusals,
-    record_deliveries,
-)
+from collector.api.adapters import AdapterAccepted, answer, carry_traceparent, delivery_locks
 from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
+from collector.ledger import body_digest
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
 from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
 from tower.events import Event
@@ -164,7 +157,7 @@ async def take_deliveries(request: Request, principal: Principal, span: Span) ->
     async with delivery_locks(request, principal.tenant, [d.ledger[2] for d in signed if d.ledger]):
         new = await write(services, principal.tenant, deliveries, signed)
         if new:
-            await asyncio.to_thread(record_deliveries, services, principal.tenant, new)
+            await services.ledger.record(services.telemetry, principal.tenant, new, services.clock.now())
     results = [d.result for d in deliveries]
     totals = {
         "deliveries": len(results),
@@ -185,7 +178,7 @@ async def write(
     (one group commit; each delivery learns its own counts), and return the ledger entries of the
     body-signed ones newly accepted."""
     ledger = [d.ledger for d in signed if d.ledger is not None]
-    refused, new = await asyncio.to_thread(delivery_refusals, services.store, tenant, ledger) if ledger else ({}, set())
+    refused, new = await asyncio.to_thread(services.ledger.refusals, tenant, ledger) if ledger else ({}, set())
     for i, error in refused.items():
         d = signed[i]
         d.events = []
@@ -273,7 +266,7 @@ def parse_all(deliveries: list[Delivery], principal: Principal, secrets: dict[st
             )
             continue
         if result.delivery is not None:
-            d.ledger = (d.adapter, result.delivery, hashlib.sha256(d.body).hexdigest())
+            d.ledger = (d.adapter, result.delivery, body_digest(d.body))
         carry_traceparent(result.events, d.headers.get("traceparent"))
         parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
         valid, rejected, screened = screen(parsed, principal, content_type)

@@ -93,6 +93,9 @@ async def readyz(request: Request) -> JSON:
     elif services.correlator is not None:
         lag = services.bus.high_water - services.correlator.applied_seq
         checks["correlator"] = {"applied_seq": services.correlator.applied_seq, "lag_events": lag}
+        process = getattr(services.correlator, "process_state", None)
+        if process is not None:  # its own process: ingest goes on while it restarts, so still ready
+            checks["correlator"]["process"] = process()
     return JSON({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
 
 
@@ -187,8 +190,11 @@ def metrics(request: Request) -> PlainTextResponse:
             "# TYPE tower_correlator_evictions_total counter",
             f'tower_correlator_evictions_total{{what="evicted"}} {c.evicted_journeys}',
             f'tower_correlator_evictions_total{{what="rehydrated"}} {c.rehydrated_journeys}',
+            "# HELP tower_correlator_restarts_total Times the correlator process died and was started again.",
+            "# TYPE tower_correlator_restarts_total counter",
+            f"tower_correlator_restarts_total {getattr(s.correlator, 'restarts', 0)}",
             "# HELP tower_journeys Journeys held by the correlator.",
             "# TYPE tower_journeys gauge",
-            f"tower_journeys {len(s.correlator.graph.journeys)}",
+            f"tower_journeys {s.correlator.journeys_in_memory}",
         ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -10,11 +10,12 @@ from pydantic import BaseModel, Field
 from slo.api.engine import slo_engine
 from slo.budget import Labels
 from slo.engine import SloEngine
+from slo.openslo import SLICE_DIMS
 from tower.api import AdminAccess, ApiError, ReadAccess
 from tower.responses import Count, Page, Time, documented
 
 router = APIRouter(tags=["slos"])
-DIMS = ("channel", "warehouse", "carrier", "system")
+DIMS = SLICE_DIMS  # channel, warehouse, carrier, system, stream (freshness), flow (success ratio)
 Status = Literal["ok", "ticket", "page"]
 
 
@@ -105,11 +106,12 @@ def list_slos(
     warehouse: str | None = None,
     carrier: str | None = None,
     system: str | None = None,
+    stream: str | None = None,
+    flow: str | None = None,
 ) -> dict[str, Any]:
     engine = evaluated(request, who.tenant)
-    wanted = {
-        k: v for k, v in (("channel", channel), ("warehouse", warehouse), ("carrier", carrier), ("system", system)) if v
-    }
+    given = {"channel": channel, "warehouse": warehouse, "carrier": carrier, "system": system, "stream": stream}
+    wanted = {k: v for k, v in (given | {"flow": flow}).items() if v}
     state = engine.tenants[who.tenant]
     items = []
     for slo_name, slo in engine.slos.items():
@@ -169,7 +171,7 @@ def parse_slice(text: str | None) -> Labels:
             )
         out.append((key.strip(), value.strip()))
     if len(out) > 1:
-        raise ApiError(400, "invalid_slice", "a slice is one dimension (channel=…, warehouse=…, carrier=… or system=…)")
+        raise ApiError(400, "invalid_slice", f"a slice is one dimension ({', '.join(d + '=…' for d in DIMS)})")
     return tuple(out)
 
 

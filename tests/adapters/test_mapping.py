@@ -159,11 +159,11 @@ def test_wms_csv_gives_picked_packed_and_one_manifest_per_parcel() -> None:
         "status": "picked",
     }
     assert packed["data"]["facts"]["status"] == "packed"
-    assert picked["data"]["dims"] == {"warehouse": "DC-East", "system": "wms"}  # no carrier yet, not "unknown"
+    assert picked["data"]["dims"] == {"warehouse": "dc-east", "system": "wms"}  # no carrier yet, not "unknown"
     assert ups["data"]["objects"] == [order, pick, {"type": "shipment", "ids": {"tracking:ups": "1Z999AA10123456784"}}]
     assert ups["data"]["relations"] == [[0, 1], [1, 2]]
     assert ups["data"]["facts"]["lines"] == [{"sku": "SKU-A", "quantity": 2}]
-    assert ups["data"]["dims"] == {"warehouse": "DC-East", "carrier": "ups", "system": "wms"}
+    assert ups["data"]["dims"] == {"warehouse": "dc-east", "carrier": "ups", "system": "wms"}
     assert usps["data"]["objects"][2] == {"type": "shipment", "ids": {"tracking:usps": "9400100000000000000000"}}
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -199,3 +200,22 @@ def test_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatc
     shopify_headers = {k.lower(): v for k, v in shopify(SHOPIFY_ORDER, "wh").items()}
     adapters["shopify"].parse(SHOPIFY_ORDER, shopify_headers, {"shopify": SHOPIFY_SECRET})
     assert len(compared) == 2, "each adapter compares its signature with hmac.compare_digest"
+
+
+def test_the_ledger_outlives_a_restart(start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    """The replay check reads fingerprints of the ledger kept in memory: a restarted server loads
+    them from the store, so a body accepted before the restart is still refused under a new id."""
+    env = {"TOWER_SHOPIFY_WEBHOOK_SECRET": SHOPIFY_SECRET, "TOWER_SLO_ENGINE": "false"}
+    body = SHOPIFY_ORDER.replace(b'"#1001"', b'"#restart-1"')
+    first = start_server(tmp_path / "store", env)
+    with httpx.Client(base_url=first.url, timeout=60) as c:
+        assert c.post("/v1/adapters/shopify", content=body, headers=shopify(body, "wh-before")).status_code == 202
+    first.kill()  # acknowledged means recorded: no clean shutdown needed
+    again = start_server(tmp_path / "store", env)
+    with httpx.Client(base_url=again.url, timeout=60) as c:
+        retry = c.post("/v1/adapters/shopify", content=body, headers=shopify(body, "wh-before"))
+        assert retry.status_code == 202 and retry.json()["duplicates"] == 1
+        replay = c.post("/v1/adapters/shopify", content=body, headers=shopify(body, "wh-after"))
+        assert replay.status_code == 409 and "wh-before" in error_of(replay)["message"]
+        fresh = SHOPIFY_ORDER.replace(b'"#1001"', b'"#restart-2"')
+        assert c.post("/v1/adapters/shopify", content=fresh, headers=shopify(fresh, "wh-new")).status_code == 202

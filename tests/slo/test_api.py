@@ -72,7 +72,7 @@ def test_waiting_journey_counts_bad_once_its_threshold_passed(api: httpx.Client)
     assert "tower_events_accepted_total " in metrics  # the collector's own metrics are still there
     want = (
         f'tower_slo_bad_events{{tenant="{tenant}",slo="order-acceptance",channel="edi",warehouse="",carrier="",'
-        'system=""} 2'
+        'system="",stream="",flow=""} 2'
     )
     assert want in metrics.splitlines()
     assert f'tower_slo_burn_rate{{tenant="{tenant}",slo="order-acceptance",channel="",' in metrics
@@ -301,6 +301,45 @@ def test_freshness_and_sync_success_slos(api: httpx.Client) -> None:
     sync = next(s for s in slos["integration-errors"]["slices"] if s["labels"] == {"system": "erp"})
     assert (sync["good"], sync["bad"]) == (3, 1)
     assert sync["budget_remaining"] == pytest.approx(1 - 0.25 / 0.01)
+
+
+def test_a_flow_run_again_and_again_is_a_slice_listed_and_charted_by_name(api: httpx.Client) -> None:
+    """The integration platform runs a warehouse's confirmation import every 5 minutes: 12 runs
+    acknowledged, then one failed; it is a slice of its own. An EDI 997 acknowledging one group is
+    an acknowledgement, not a flow run again and again: it counts in its system only."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    facts = {"system": "wms/dc-west", "operation": "fulfillment.confirmations"}
+    runs = [
+        {
+            "specversion": "1.0",
+            "id": f"import-{i}",
+            "source": "ipaas/celigo",
+            "type": "sync.failed" if i == 12 else "sync.acknowledged",
+            "time": iso(now - timedelta(minutes=65 - 5 * i)),
+            "data": {"facts": {**facts, **({"error": "timed out"} if i == 12 else {})}},
+        }
+        for i in range(13)
+    ]
+    ack = {
+        "specversion": "1.0",
+        "id": "997-1",
+        "source": "x12/acme",
+        "type": "sync.acknowledged",
+        "time": iso(now - timedelta(minutes=3)),
+        "data": {"facts": {"system": "edi", "operation": "997 for group PO 17"}},
+    }
+    post_events(api, [*runs, ack])
+    wait_for(lambda: correlated(api), timeout=30)
+    flow = "wms/dc-west:fulfillment.confirmations"
+    (errors,) = api.get("/v1/slos", params={"name": "integration-errors", "flow": flow}).json()["items"]
+    assert [(s["labels"], s["good"], s["bad"]) for s in errors["slices"] if s["labels"]] == [({"flow": flow}, 12, 1)]
+    everything = api.get("/v1/slos", params={"name": "integration-errors"}).json()["items"][0]["slices"]
+    assert {s["labels"].get("flow") for s in everything} == {None, flow}
+    assert any(s["labels"] == {"system": "edi"} for s in everything)
+    series = api.get("/v1/slos/integration-errors/series", params={"slice": f"flow={flow}", "step": "5m"}).json()
+    assert sum(p["good"] for p in series["items"]) == 12 and sum(p["bad"] for p in series["items"]) == 1
+    metrics = api.get("/metrics").text
+    assert f'slo="integration-errors",channel="",warehouse="",carrier="",system="",stream="",flow="{flow}"' in metrics
 
 
 def test_a_system_reporting_only_its_failures_is_measured_against_what_it_delivered(api: httpx.Client) -> None:

@@ -289,3 +289,66 @@ spec:
     assert (overall.good, overall.bad) == (30 * 1440 - 26, 26)
     assert overall.budget_remaining == pytest.approx(1 - (26 / (30 * 1440)) / 0.01)
     engine.notifier.close()
+
+
+def load_warehouse_flows(store: Store, tenant: str, failing: tuple[int, int]) -> None:
+    """A warehouse system over four hours: the integration platform runs its confirmation import every
+    5 minutes (acknowledged, or failed within `failing`), the warehouse reports its stock every 10
+    minutes and sends a pick confirmation every 2 minutes (delivered business events: its good steps);
+    and the ERP's order import, whose failures alone the platform reports (never an acknowledgement)."""
+    rows = []
+
+    def add(source: str, event_id: str, etype: str, minute: float, data: dict[str, Any]) -> None:
+        payload = json.dumps({"source": source, "id": event_id, "type": etype, "data": data})
+        rows.append([tenant, source, event_id, 0, etype, at(minute), at(minute), "", 0, payload])
+
+    for m in range(0, 240, 5):
+        facts = {"system": "wms/dc-east", "operation": "fulfillment.confirmations"}
+        if failing[0] <= m < failing[1]:
+            add("ipaas/celigo", f"import-{m}", "sync.failed", m + 0.5, {"facts": {**facts, "error": "timed out"}})
+        else:
+            add("ipaas/celigo", f"import-{m}", "sync.acknowledged", m + 0.5, {"facts": facts})
+    for m in range(0, 240, 10):
+        stock = {"system": "wms/dc-east", "warehouse": "dc-east", "sku": "A"}
+        add("wms/dc-east", f"stock-{m}", "inventory.snapshot", m, {"facts": stock})
+    for m in range(0, 240, 2):
+        add("wms/dc-east", f"pick-{m}", "fulfillment.picked", m + 1, {"dims": {"system": "wms/dc-east"}})
+    for m in range(failing[0], failing[1], 3):
+        facts = {"system": "erp", "operation": "order.import", "error": "429 Too Many Requests"}
+        add("ipaas/celigo", f"erp-{m}", "sync.failed", m + 0.2, {"facts": facts})
+    cols = ["tenant", "source", "id", "seq", "type", "time", "ingested_at", "traceparent", "key_hash", "payload"]
+    store.insert_rows("events", rows, cols, role="writer")
+
+
+def test_one_failing_flow_pages_on_its_own_slice_before_its_system_does(store: Store) -> None:
+    """A warehouse's confirmation import fails from minute 120 while its stock reports and picks keep
+    coming: the flow `wms/dc-east:fulfillment.confirmations` is its own slice with its own budget."""
+    load_warehouse_flows(store, "flows", (120, 180))
+    (slo,) = [s for s in load_definitions().slos if s.name == "integration-errors"]
+    engine = SloEngine(store, ManualClock(at(0)), [slo], missing_tracking_min=0, persist=False)
+    engine.evaluate_until(at(0), ["flows"])
+    for minute in range(1, 240):
+        engine.evaluate_until(at(minute), ["flows"])
+
+    def pages(**labels: str) -> list[Any]:
+        want = {"alertname": "SLOBurnRate", "slo": "integration-errors", "severity": "page", **labels}
+        return [a for a in engine.alerts("flows") if a.labels == want]
+
+    # Hand-computed. The flow's last hour before the outage holds its 12 acknowledged runs. Failures
+    # land at 120.5, 125.5, …: at instant 126 the hour holds 2 bad of 13 (15.4 % = burn 15.4 ≥ 14.4)
+    # and the 5 minutes 1 of 1, and the guard's 2 bad events are there: the page fires 6 minutes in.
+    (flow,) = pages(flow="wms/dc-east:fulfillment.confirmations")
+    assert (flow.fired_at, flow.state) == (at(126), "resolved")
+    # The fast burn clears at instant 185, when the 5 minutes hold only the run at 180.5; the slow page
+    # (6x over 6 h and over 30 min) holds while the 30 minutes still see the failure at 175.5: until 206.
+    assert flow.ends_at == at(206)
+    # The system's slice also counts its 6 stock reports and 30 picks an hour: 2 failures are 2 of 48
+    # (burn 4.2); its page waits until the hour holds 14.4 % failures, 7 of 48, at instant 151.
+    (system,) = pages(system="wms/dc-east")
+    assert system.fired_at == at(151)
+    # The ERP's order import reports only failures: no acknowledged run to measure them against, so
+    # it is no flow of its own; its failures count in the ERP's slice (where they are all there is).
+    assert not [a for a in engine.alerts("flows") if a.labels.get("flow", "").startswith("erp:")]
+    flows = {s.labels.get("flow") for s in engine.tenants["flows"].summaries["integration-errors"]}
+    assert flows == {None, "wms/dc-east:fulfillment.confirmations"}
+    engine.notifier.close()

@@ -145,6 +145,8 @@ def test_shipped_defaults_load_with_the_sre_workbook_windows() -> None:
     ]
     freshness = next(s for s in result.slos if s.name == "inventory-freshness")
     assert freshness.sli.kind == "freshness" and freshness.sli.threshold_s == 900
+    errors = next(s for s in result.slos if s.name == "integration-errors")
+    assert errors.sli.slice_by == ("system", "carrier", "flow")
 
 
 def test_a_control_tower_slo_with_timeslices_and_an_inline_policy_loads(tmp_path: Path) -> None:
@@ -191,6 +193,7 @@ spec:
     [
         ("threshold: 5m", "threshold: None is not a duration"),
         ("sliceBy: [channel]", "sliceBy: expected a list of"),
+        ("sliceBy: [flow]", "sliceBy: only a successRatio SLI has flows to slice by"),
         ("isRolling: true", "calendar-aligned windows are not evaluated"),
         ("target: 0.995", "must be a ratio between 0 and 1"),
     ],
@@ -200,6 +203,7 @@ def test_bad_control_tower_slos_are_refused_naming_the_field(patch: str, reason:
     broken = {
         "threshold: 5m": text.replace("            threshold: 5m\n", ""),
         "sliceBy: [channel]": text.replace("sliceBy: [channel, warehouse, carrier]", "sliceBy: [colour]"),
+        "sliceBy: [flow]": text.replace("sliceBy: [channel, warehouse, carrier]", "sliceBy: [channel, flow]"),
         "isRolling: true": text.replace("isRolling: true", "isRolling: false"),
         "target: 0.995": text.replace("target: 0.995", "target: 99.5"),
     }[patch]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -26,15 +27,25 @@ def answers(url: str) -> bool:
 def start(args: list[str], out: Path) -> subprocess.Popen[bytes]:
     """`python -m tower.cli ARGS` with its output in `out` (read while it runs)."""
     with out.open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tower.cli", *args], cwd=REPO, stdout=sink, stderr=subprocess.STDOUT
+        return subprocess.Popen(  # its own process group: a failed test can take down all it started
+            [sys.executable, "-m", "tower.cli", *args],
+            cwd=REPO,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
 def interrupt(proc: subprocess.Popen[bytes], out: Path) -> str:
-    """Ctrl-C, as a terminal sends it; the output once the process has ended."""
+    """Ctrl-C, as a terminal sends it; the output once the process has ended. One that does not end
+    in time is killed with its whole group (server and dashboard), so no test leaves them running."""
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        raise
     return out.read_text()
 
 
