@@ -111,9 +111,10 @@ class Retention:
         self.ttl_days = ttl_days
 
     def partitions(self, table: str) -> list[tuple[str, int]]:
+        """Month partitions holding rows (a dropped one can linger a moment as an empty covering part)."""
         rows = self.store.query(
             "SELECT partition_id, sum(rows) FROM system.parts WHERE database = {database:String} "
-            "AND table = {table:String} AND active GROUP BY partition_id ORDER BY partition_id",
+            "AND table = {table:String} AND active GROUP BY partition_id HAVING sum(rows) > 0 ORDER BY partition_id",
             {"database": self.store.database, "table": self.local(table)},
             role="admin",
         )
