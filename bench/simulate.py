@@ -19,8 +19,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 from bench.common import metrics, proc_status, table, write_result
 from simulator.run import Plan, deliver, generate, secrets_env
+from simulator.score import score
 from tower.processes import ServerProcess
 
 
@@ -48,6 +51,9 @@ def main() -> None:
         assert server.pid is not None
         server_side = proc_status(server.pid)
         counters = metrics(server.url)
+        # after the clock stopped: the month's journeys against what really happened (not timed)
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            agreement = score(client, simulation.truth, sample=300, seed=3)
     if args.data_dir is None:
         shutil.rmtree(data_dir, ignore_errors=True)
     events = report.accepted + report.duplicates
@@ -74,6 +80,16 @@ def main() -> None:
         "server_cpu_seconds": server_side.get("cpu_seconds"),
         "server_peak_rss_bytes": server_side.get("VmHWM"),
         "bench_cpu_seconds": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
+        "agreement": {
+            "orders": agreement["orders"],
+            "journeys": agreement["journeys"],
+            "sampled_orders_disagreeing": len(agreement["disagreements"]),
+            "counts_disagreeing": {
+                label: counts
+                for label, counts in {**agreement["by_stage"], **agreement["by_status"]}.items()
+                if counts["tower"] != counts["truth"]
+            },
+        },
         "server_counters": {
             name: counters.get(name)
             for name in (
@@ -109,6 +125,11 @@ def main() -> None:
     )
     print(
         f"{result['orders']:,} orders, {report.messages:,} messages, {events:,} events, {report.spans:,} spans → {path}"
+    )
+    a = result["agreement"]
+    print(
+        f"ground truth: {a['journeys']:,} journeys for {a['orders']:,} orders; {a['sampled_orders_disagreeing']} of "
+        f"300 sampled orders and {len(a['counts_disagreeing'])} stage/status counts per channel disagree"
     )
     print(
         f"CPU: server and correlator {result['server_cpu_seconds']} s, this process (generating and sending) "
