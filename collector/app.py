@@ -99,6 +99,8 @@ def build_services(settings: Settings, stages: frozenset[str] | None = None) -> 
             max_delay=settings.commit_max_delay_ms / 1000,
             pending_max=settings.pending_max_events,
             max_wait=settings.pending_max_wait_s,
+            correlator_lag=lambda: bus.high_water - correlator.applied_seq,
+            max_correlator_lag=settings.correlator_max_lag_events,
         ),
         correlator=correlator,
         quarantine=Quarantine(store, clock),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -43,11 +44,12 @@ EVENT_SCHEMA = pa.schema(
 
 
 class Backpressure(Exception):
-    """The writer is behind; retry after `retry_after` seconds."""
+    """The writer (or the correlator after it) is behind; retry after `retry_after` seconds."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"writer is behind; retry after {retry_after}s")
+    def __init__(self, retry_after: int, why: str = "the writer is behind") -> None:
+        super().__init__(f"{why}; retry after {retry_after}s")
         self.retry_after = retry_after
+        self.why = why
 
 
 class Unavailable(Exception):
@@ -93,6 +95,8 @@ class GroupCommitWriter:
         max_delay: float = 0.005,
         pending_max: int = 100_000,
         max_wait: float = 10.0,
+        correlator_lag: Callable[[], int] | None = None,
+        max_correlator_lag: int = 0,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -100,6 +104,11 @@ class GroupCommitWriter:
         self.max_delay = max_delay
         self.pending_max = pending_max
         self.max_wait = max_wait
+        # Committed events the correlator has not applied yet: past `max_correlator_lag` (0: no
+        # bound) new requests get 429, so an overload leaves journeys minutes behind, not hours,
+        # and the correlator's memory follows what it can apply, not what was offered.
+        self.correlator_lag = correlator_lag
+        self.max_correlator_lag = max_correlator_lag
         self.stats = WriterStats()
         self._queue: list[_Request] = []
         self._pending = 0
@@ -151,6 +160,12 @@ class GroupCommitWriter:
             self._pending + len(events) > self.pending_max or self.backlog_seconds() > self.max_wait
         ):
             raise Backpressure(max(1, round(self.backlog_seconds())))
+        if self.correlator_lag is not None and self.max_correlator_lag:
+            lag = self.correlator_lag()
+            if lag > self.max_correlator_lag:
+                # about how long the excess takes the correlator (≈10k events/s here), 1–30 s
+                retry = max(1, min(30, (lag - self.max_correlator_lag) // 10_000 + 1))
+                raise Backpressure(retry, f"the correlator is {lag} events behind")
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(events, future))
         self._pending += len(events)

@@ -244,6 +244,13 @@ class Settings(BaseSettings):
             "requests get 429 Retry-After: an acknowledgement never waits much longer than this."
         ),
     )
+    correlator_max_lag_events: int = Field(
+        1_000_000,
+        description=(
+            "Committed events the correlator may be behind before new requests get 429 Retry-After (0: no "
+            "bound). Without Kafka only: there the broker holds the backlog."
+        ),
+    )
     correlator_batch_events: int = Field(20_000, description="Most events the correlator takes per step.")
     correlator_process: bool = Field(
         True,

@@ -37,7 +37,7 @@ async def append(writer: GroupCommitWriter | KafkaAppender, events: list[Event])
         raise ApiError(
             429,
             "backpressure",
-            f"the writer is behind; retry after {exc.retry_after}s",
+            f"{exc.why}; retry after {exc.retry_after}s",
             headers={"Retry-After": str(exc.retry_after)},
         ) from None
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import orjson
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, correlated, wait_for
 
 
 def test_writer_behind_answers_429_with_retry_after(start_server: Callable[..., ServerProcess]) -> None:
@@ -40,3 +40,41 @@ def test_writer_behind_answers_429_with_retry_after(start_server: Callable[..., 
             assert int(r.headers["Retry-After"]) >= 1
             assert r.json()["error"]["code"] == "backpressure"
     server.stop()
+
+
+def test_correlator_behind_answers_429_naming_it(start_server: Callable[..., ServerProcess]) -> None:
+    """Past TOWER_CORRELATOR_MAX_LAG_EVENTS committed but not yet correlated, new requests are
+    refused with the reason; once the correlator catches up, they are taken again."""
+    server = start_server(env={"TOWER_CORRELATOR_MAX_LAG_EVENTS": "500", "TOWER_SLO_ENGINE": "false"})
+
+    def body(k: int) -> bytes:
+        return b"\n".join(
+            orjson.dumps(
+                {
+                    "specversion": "1.0",
+                    "id": f"lag-{k}-{i}",
+                    "source": "s",
+                    "type": "order.received",
+                    "time": "2026-11-20T10:00:00Z",
+                    "data": {"objects": [{"type": "order", "ids": {"s": f"lag-{k}-{i}"}}]},
+                }
+            )
+            for i in range(2_000)
+        )
+
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        refused = None
+        for k in range(20):  # 2,000 committed at once put the correlator at least 2,000 behind
+            r = client.post("/v1/events", content=body(k), headers=ndjson)
+            if r.status_code == 429:
+                refused = r
+                break
+            assert r.status_code == 202, r.text
+        assert refused is not None, "the correlator never fell 500 events behind"
+        assert int(refused.headers["Retry-After"]) >= 1
+        error = refused.json()["error"]
+        assert error["code"] == "backpressure" and "the correlator is" in error["message"], error
+        wait_for(lambda: correlated(client), timeout=120)
+        again = client.post("/v1/events", content=body(99), headers=ndjson)
+        assert again.status_code == 202, again.text
