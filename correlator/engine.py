@@ -566,13 +566,16 @@ class Correlator:
                     )
                 )
 
+        # In the order a reader follows them backwards: a lookup goes identifiers → objects →
+        # journeys → their events, so by the time an identifier is visible, what it leads to is too
+        # (written the other way, a lookup could name a journey whose row was not there yet: 404).
         for table, rows in (
             ("journey_events", members),
+            ("journeys", journeys),
+            ("merges", merges),
+            ("relations", relations),
             ("objects", objects),
             ("identifiers", identifiers),
-            ("relations", relations),
-            ("merges", merges),
-            ("journeys", journeys),
         ):
             if rows:
                 self.store.insert_arrow(table, rows.table(), role="correlator")
