@@ -11,23 +11,28 @@ import orjson
 from tests.conftest import ServerProcess, correlated, wait_for
 
 
+def orders(prefix: str, n: int) -> bytes:
+    """`n` new orders as an NDJSON body, their ids and numbers starting with `prefix`."""
+    return b"\n".join(
+        orjson.dumps(
+            {
+                "specversion": "1.0",
+                "id": f"{prefix}-{i}",
+                "source": "s",
+                "type": "order.received",
+                "time": "2026-11-20T10:00:00Z",
+                "data": {"objects": [{"type": "order", "ids": {"s": f"{prefix}-{i}"}}]},
+            }
+        )
+        for i in range(n)
+    )
+
+
 def test_writer_behind_answers_429_with_retry_after(start_server: Callable[..., ServerProcess]) -> None:
     server = start_server(env={"TOWER_PENDING_MAX_EVENTS": "50", "TOWER_COMMIT_MAX_DELAY_MS": "400"})
 
     def post(k: int) -> httpx.Response:
-        body = b"\n".join(
-            orjson.dumps(
-                {
-                    "specversion": "1.0",
-                    "id": f"bp-{k}-{i}",
-                    "source": "s",
-                    "type": "order.received",
-                    "time": "2026-11-20T10:00:00Z",
-                    "data": {"objects": [{"type": "order", "ids": {"s": f"{k}-{i}"}}]},
-                }
-            )
-            for i in range(40)
-        )
+        body = orders(f"bp-{k}", 40)
         with httpx.Client(base_url=server.url, timeout=30) as client:
             return client.post("/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"})
 
@@ -48,19 +53,7 @@ def test_correlator_behind_answers_429_naming_it(start_server: Callable[..., Ser
     server = start_server(env={"TOWER_CORRELATOR_MAX_LAG_EVENTS": "500", "TOWER_SLO_ENGINE": "false"})
 
     def body(k: int) -> bytes:
-        return b"\n".join(
-            orjson.dumps(
-                {
-                    "specversion": "1.0",
-                    "id": f"lag-{k}-{i}",
-                    "source": "s",
-                    "type": "order.received",
-                    "time": "2026-11-20T10:00:00Z",
-                    "data": {"objects": [{"type": "order", "ids": {"s": f"lag-{k}-{i}"}}]},
-                }
-            )
-            for i in range(2_000)
-        )
+        return orders(f"lag-{k}", 2_000)
 
     ndjson = {"Content-Type": "application/x-ndjson"}
     with httpx.Client(base_url=server.url, timeout=60) as client:
