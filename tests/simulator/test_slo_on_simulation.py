@@ -27,7 +27,7 @@ import pytest
 from simulator.business import Business
 from simulator.engine import Step
 from simulator.run import Plan, deliver, secrets_env
-from simulator.score import NO_ALERT, render, score_detections, scorecard
+from simulator.score import NO_ALERT, render, score, score_detections, scorecard
 from simulator.send import Sender
 from slo.detections import Calendars
 from tests.conftest import ServerProcess
@@ -182,12 +182,32 @@ def test_orders_the_erp_has_not_accepted_for_four_hours_are_stuck(scored: Scored
 QUIET = Business(skus=12, poll_minutes=30)
 
 
-def test_a_quiet_month_pages_nobody(start_server: Callable[..., ServerProcess]) -> None:
-    start = datetime(2026, 9, 1, tzinfo=UTC)
+QUIET_START = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def quiet_month(start_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, Any]:
+    start = QUIET_START
     server = start_server(env={**secrets_env(), "TOWER_CLOCK": start.strftime("%Y-%m-%dT%H:%M:%SZ")})
     plan = Plan(start, days=30, orders_per_day=40, seed=23, scenarios=[], step_minutes=120, business=QUIET)
-    _, report = deliver(plan, server.url)
+    simulation, report = deliver(plan, server.url)
     assert report.unexpected == []
+    return server, simulation
+
+
+def test_a_month_of_journeys_agrees_with_the_ground_truth(quiet_month: tuple[ServerProcess, Any]) -> None:
+    server, simulation = quiet_month
+    with httpx.Client(base_url=server.url, timeout=300) as api:
+        result = score(api, simulation.truth, sample=200, seed=5)
+    assert result["journeys"] == result["orders"] > 1_000, result
+    assert result["disagreements"] == [], result["disagreements"]
+    for label, counts in {**result["by_stage"], **result["by_status"]}.items():
+        assert counts["tower"] == counts["truth"], (label, counts)
+
+
+def test_a_quiet_month_pages_nobody(quiet_month: tuple[ServerProcess, Any]) -> None:
+    server, _ = quiet_month
+    start = QUIET_START
     with httpx.Client(base_url=server.url, timeout=300) as api:
         assert api.post("/v1/slos/evaluate").status_code == 200
         clock = api.get("/v1/admin/clock").json()
