@@ -168,8 +168,6 @@ async def _child(
     snapshot = await stop
     await correlator.close(snapshot=snapshot)
     report(correlator)
-    with status_lock:
-        status.send(("closed", correlator.applied_seq))
 
 
 def _die_with_parent() -> None:
@@ -214,7 +212,6 @@ class CorrelatorProcess:
         self._outbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._dues: collections.deque[tuple[int, datetime]] = collections.deque()
         self._stopping = False
-        self._closed = threading.Event()
         self._ready = threading.Event()  # the child loaded its state and reported
         self._supervisor: asyncio.Task[None] | None = None
         self._stats_base = CorrelatorStats()  # counters of children that died, so totals only grow
@@ -235,7 +232,6 @@ class CorrelatorProcess:
         feed_out, feed_in = context.Pipe(duplex=False)
         status_out, status_in = context.Pipe(duplex=False)
         calls_here, calls_there = context.Pipe(duplex=True)
-        self._closed.clear()
         self._ready.clear()
         self._child = context.Process(
             target=child_main,
@@ -345,7 +341,6 @@ class CorrelatorProcess:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
-                self._closed.set()
                 return
             if message[0] == "progress":
                 _, applied, stats, journeys = message
@@ -354,8 +349,6 @@ class CorrelatorProcess:
                 self.journeys_in_memory = int(journeys)
                 self._advance()
                 self._ready.set()
-            elif message[0] == "closed":
-                self._closed.set()
 
 
 def _add(base: CorrelatorStats, current: CorrelatorStats) -> CorrelatorStats:
