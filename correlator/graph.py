@@ -28,16 +28,9 @@ from tower.milestones import OUTSIDE_JOURNEYS
 
 JOURNEY_ROOT = "order"
 NO_FACTS: dict[str, Any] = {}  # shared and never written to: most events keep no facts
-FACTS_KEPT = (
-    "promised_ship_date",
-    "promised_delivery_date",
-    "lines",
-    "quantity",
-    "damaged",
-    "documents_ok",
-    "status",
-    "error",
-)
+# The facts journey state reads (`correlator.state`); the rest stay in the stored payload. Records of
+# equal facts share one dict, as they share one dims dict.
+FACTS_KEPT = ("promised_ship_date", "promised_delivery_date")
 
 
 @dataclass
@@ -66,6 +59,7 @@ class JourneyGraph:
         self.records: dict[int, EventRecord] = {}
         self.identifiers: dict[tuple[str, str, str, str], str] = {}  # (tenant, type, ns, value) → object id
         self._dims: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # one shared dict per distinct dims
+        self._facts: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}  # likewise for the facts kept
         self.parent: dict[str, str] = {}  # merged-away or re-keyed id → the id it became
         self.changes = Changes()
         self.watermark_us = 0  # the latest event time applied: "now" for keeping journeys in memory
@@ -113,7 +107,7 @@ class JourneyGraph:
                 o for o in touched if self.shipment_level is not None and self.objects[o].level == self.shipment_level
             )
         )
-        facts = {k: event.facts[k] for k in FACTS_KEPT if k in event.facts} or NO_FACTS
+        facts = self._kept_facts(event.facts)
         dims = self._dims.setdefault(tuple(event.dims.items()), event.dims) if event.dims else NO_FACTS
         self.records[seq] = EventRecord(
             seq,
@@ -133,6 +127,15 @@ class JourneyGraph:
             for journey in obj.reach:
                 self._add_member(journey, seq)
 
+    def _kept_facts(self, facts: dict[str, Any]) -> dict[str, Any]:
+        kept = tuple((k, facts[k]) for k in FACTS_KEPT if k in facts)
+        if not kept:
+            return NO_FACTS
+        try:
+            return self._facts.setdefault(kept, dict(kept))
+        except TypeError:  # an unhashable value (a list where a date belongs): kept, not shared
+            return dict(kept)
+
     # --- identity ------------------------------------------------------------------------------------
 
     def _resolve(self, event: Event, ref: ObjectRef, time_us: int) -> list[str]:
@@ -149,7 +152,7 @@ class JourneyGraph:
             if root not in roots:
                 roots.append(root)
         if not roots:
-            return [self._create(event, otype, dict(ref.ids), time_us)]
+            return [self._create(event, otype, {intern(ns): value for ns, value in ref.ids.items()}, time_us)]
         if not unknown and len(roots) == 1:  # the common case: an object seen before, by known identifiers
             return [self._sighted(roots[0], event, ref, time_us)]
 
@@ -175,8 +178,9 @@ class JourneyGraph:
             self._merge(survivor, other, event, time_us)
         target = self.objects[survivor]
         for ns, value in fresh.items():
+            ns = intern(ns)
             target.ids[ns] = value
-            target.provenance[ns] = (event.source, event.id, time_us)
+            target.provenance[ns] = (intern(event.source), event.id, time_us)
             self.identifiers[(intern(tenant), intern(otype), intern(ns), value)] = survivor
             self.changes.objects.add(survivor)
         return [self._sighted(survivor, event, ref, time_us)]
@@ -207,7 +211,7 @@ class JourneyGraph:
             type=otype,
             level=self.level(otype),
             ids=ids,
-            provenance={ns: (event.source, event.id, time_us) for ns in ids},
+            provenance={ns: (intern(event.source), event.id, time_us) for ns in ids},
             key=(time_us, object_id),
         )
         self.objects[object_id] = obj
