@@ -105,7 +105,7 @@ class Correlator:
         interval: float = 0.1,
         snapshot_every: int = 500_000,
         name: str = "default",
-        hot_seconds: float | None = 14 * 86_400,
+        hot_seconds: float | None = 3 * 86_400,
         clock: Clock | None = None,
     ) -> None:
         self.store = store
