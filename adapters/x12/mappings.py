@@ -1,8 +1,9 @@
 """X12 transaction sets → canonical events (DESIGN.md "The canonical event").
 
 Every event: source ``edi/<ISA06>``, id ``<ISA13>-<GS06>-<ST02>`` (``-<n>`` appended when a set
-yields several events), time from the set's own date (BEG, BAK, BSN, BIG, BIA, AT7…) as UTC,
-falling back to GS04/GS05 and then ISA09/ISA10.
+yields several events), time from the set's own date and time (BEG, BAK, BSN, BIG, BIA, AT7…)
+as UTC, falling back to GS04/GS05 and then ISA09/ISA10. A bare date is the envelope's time when
+the envelope was made that day, the day's last second when it was sent later (`Context.time`).
 
 Order identifiers live in the buyer's namespace ``po:<buyer id>``: the sender (ISA06) of an
 850/860, the receiver (ISA08) of the 855/856/810 a seller sends back. A seller's own order number
@@ -101,16 +102,53 @@ class Context:
         return [s for s in self.tset.segments if s.tag == tag]
 
     def time(self, date: str = "", hhmm: str = "", zone: str = "") -> str:
-        """RFC 3339 UTC from the set's date/time, else GS04/GS05, else ISA09/ISA10."""
+        """RFC 3339 UTC from the set's date/time, else the envelope's (GS04/GS05, else ISA09/ISA10).
+
+        A date without a usable time says the event happened that day, no later than the envelope
+        was made: on the envelope's own day it is the envelope's time; sent on a later day, it is the
+        last second of the stated day (midnight would put an 855 or 810 dated the day before an
+        overnight transmission ahead of the 850 or 856 it answers, a negative duration in its
+        journey); dated after the envelope, the start of the stated day.
+        """
+        day = parse_date(date)
+        if day is not None and clock(hhmm) is not None:
+            return stamp(day, hhmm, zone)
+        sent = self.sent()
+        if day is None:
+            if sent is None:
+                gs, isa = self.group.header, self.interchange.header
+                raise AdapterError("ISA09", f"no usable date in the set, GS04 {gs.get(4)!r} or ISA09 {isa.get(9)!r}")
+            return rfc3339(sent)
+        if sent is not None and sent.date() == day.date():
+            return rfc3339(sent)
+        if sent is not None and sent.date() > day.date():
+            return rfc3339(day.replace(tzinfo=UTC) + timedelta(days=1, seconds=-1))
+        return rfc3339(day.replace(tzinfo=UTC))
+
+    def sent(self) -> datetime | None:
+        """When the envelope was made: GS04/GS05, else ISA09/ISA10, as UTC; None without a usable date."""
         gs, isa = self.group.header, self.interchange.header
-        for d, t in ((date, hhmm), (gs.get(4), gs.get(5)), (isa.get(9), isa.get(10))):
+        for d, t in ((gs.get(4), gs.get(5)), (isa.get(9), isa.get(10))):
             day = parse_date(d)
-            if day is None:
-                continue
-            if not t and d == date and parse_date(gs.get(4)) == day:
-                t = gs.get(5)
-            return stamp(day, t, zone if d == date else "")
-        raise AdapterError("ISA09", f"no usable date in the set, GS04 {gs.get(4)!r} or ISA09 {isa.get(9)!r}")
+            if day is not None:
+                return day.replace(tzinfo=UTC) + (clock(t) or timedelta(0))
+        return None
+
+
+def clock(hhmm: str) -> timedelta | None:
+    """HHMM[SS[D..]] → time of day, or None when absent or not a time."""
+    hhmm = hhmm.strip()
+    if not hhmm.isdigit() or len(hhmm) < 4:
+        return None
+    h, m = int(hhmm[:2]), int(hhmm[2:4])
+    s = int(hhmm[4:6]) if len(hhmm) >= 6 else 0
+    if h < 24 and m < 60 and s < 60:
+        return timedelta(hours=h, minutes=m, seconds=s)
+    return None
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_date(text: str) -> datetime | None:
@@ -129,13 +167,7 @@ def parse_date(text: str) -> datetime | None:
 
 def stamp(day: datetime, hhmm: str, zone: str = "") -> str:
     """`day` at HHMM[SS[DD]] in `zone` (an X12 time code, default UTC) → ``YYYY-MM-DDTHH:MM:SSZ``."""
-    hhmm = hhmm.strip()
-    moment = day
-    if hhmm.isdigit() and len(hhmm) >= 4:
-        h, m = int(hhmm[:2]), int(hhmm[2:4])
-        s = int(hhmm[4:6]) if len(hhmm) >= 6 else 0
-        if h < 24 and m < 60 and s < 60:
-            moment = day + timedelta(hours=h, minutes=m, seconds=s)
+    moment = day + (clock(hhmm) or timedelta(0))
     tz = TIME_CODES.get(zone.strip().upper(), "")
     if tz.startswith(("+", "-")):
         aware = datetime.fromisoformat(moment.isoformat() + tz)
@@ -146,7 +178,7 @@ def stamp(day: datetime, hhmm: str, zone: str = "") -> str:
             aware = moment.replace(tzinfo=UTC)
     else:
         aware = moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(aware)
 
 
 def rfc_date(text: str) -> str | None:
