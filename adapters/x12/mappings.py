@@ -10,9 +10,10 @@ Order identifiers live in the buyer's namespace ``po:<buyer id>``: the sender (I
 (BAK08) goes in ``so:<seller id>`` on the same object.
 
 Mapped: 850 order.received, 855 order.accepted / order.rejected, 856 shipment.manifested,
-810 order.invoiced, 997 sync.acknowledged, 214 shipment milestones (one per AT7), 846
-inventory.snapshot (one per LIN), 860 order.changed, 210 freight.invoiced, 940
-fulfillment.released, 945 fulfillment.packed. Any other set yields no event and a note.
+810 order.invoiced, 997 sync.acknowledged (group accepted) / sync.failed (rejected or partly),
+214 shipment milestones (one per AT7), 846 inventory.snapshot (one per LIN), 860 order.changed,
+210 freight.invoiced, 940 fulfillment.released, 945 fulfillment.packed. Any other set yields no
+event and a note.
 """
 
 from __future__ import annotations
@@ -582,7 +583,26 @@ def map_210(ctx: Context) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- 997 functional acknowledgement
 
 
+# AK9-01 / AK5-01 acknowledgement codes (X12 code list 715/717): A and E accept (E with errors noted);
+# P accepts part of the group (at least one set rejected); M, R, W and X reject.
+GROUP_ACCEPTED = {"A", "E"}
+GROUP_STATUS = {
+    "A": "accepted",
+    "E": "accepted with errors noted",
+    "P": "partially accepted",
+    "R": "rejected",
+    "M": "rejected: message authentication code failed",
+    "W": "rejected: assurance failed validity tests",
+    "X": "rejected: content could not be analysed after decryption",
+}
+
+
 def map_997(ctx: Context) -> list[dict[str, Any]]:
+    """One event per acknowledged group: `sync.acknowledged` when AK9 accepts it (A, E), `sync.failed`
+    otherwise (P, R, M, W, X or no code), so the integration-error SLI counts a rejected group as a
+    failed step of the `edi` system and of its flow. The flow (`facts.operation`) is the kind of group
+    acknowledged, `997.<AK101>` (``997.sh``: ship notices), never the instance: the group's control
+    number is `facts.group_control`, what the EDI chain reconciliation matches an 856 on."""
     ak1 = ctx.first("AK1")
     ak9 = ctx.first("AK9")
     if ak1 is None or ak9 is None:
@@ -590,6 +610,7 @@ def map_997(ctx: Context) -> list[dict[str, Any]]:
         raise AdapterError(f"997 {ctx.tset.control} {missing}", f"the acknowledgement has no {missing}")
     if not ak1.get(2).strip():
         raise AdapterError(f"997 {ctx.tset.control} AK102", "names no group control number to acknowledge")
+    functional, group_control = ak1.get(1).strip().upper(), ak1.get(2).strip()
     sets: list[dict[str, Any]] = []
     for seg in ctx.tset.segments:
         if seg.tag == "AK2":
@@ -603,27 +624,37 @@ def map_997(ctx: Context) -> list[dict[str, Any]]:
                 sets[-1]["error_codes"] = codes
     received = number(ak9.get(3))
     accepted = number(ak9.get(4))
+    status = ak9.get(1).strip().upper()
+    ok = status in GROUP_ACCEPTED
+    if status not in GROUP_STATUS:
+        ctx.notes.append(f"997 {ctx.tset.control}: AK901 {status!r} is no acknowledgement code, counted as failed")
     facts = edi_facts(ctx)
-    status = ak9.get(1)
     facts.update(
         {
             "system": "edi",
-            "operation": f"997 for group {ak1.get(1)} {ak1.get(2)}",
+            "operation": f"997.{functional.lower()}" if functional else "997",
+            "functional_id": functional,
+            "group_control": group_control,
             "status": status,
             "included": number(ak9.get(2)),
             "received": received,
             "accepted": accepted,
             "rejected": (received - accepted) if isinstance(received, int) and isinstance(accepted, int) else None,
             "sets": sets,
+            # the sets this 997 accepts one by one (AK5 A or E): in a partly accepted group, those went through
+            "accepted_sets": [s["control"] for s in sets if s.get("status") in GROUP_ACCEPTED and s["control"]],
             "documents_ok": status == "A",
         }
     )
-    if status != "A":
-        facts["error"] = f"group {ak1.get(2)} acknowledged with status {status}"
-    group = {"type": "edi_group", "ids": {ctx.ns("gs", ctx.receiver): ak1.get(2)}}
-    return [
-        event(ctx.base_id, ctx.source, "sync.acknowledged", ctx.time(), [group], dims={"system": "edi"}, facts=facts)
-    ]
+    if status != "A":  # what went wrong: the failure's `error`, an accepting E's `warning`
+        what = GROUP_STATUS.get(status, "with no valid status")
+        text = f"{functional or 'group'} group {group_control} {what} ({status or 'blank'})"
+        if isinstance(received, int) and isinstance(accepted, int):
+            text += f": {accepted} of {received} sets accepted"
+        facts["warning" if ok else "error"] = text
+    group = {"type": "edi_group", "ids": {ctx.ns("gs", ctx.receiver): group_control}}
+    etype = "sync.acknowledged" if ok else "sync.failed"
+    return [event(ctx.base_id, ctx.source, etype, ctx.time(), [group], dims={"system": "edi"}, facts=facts)]
 
 
 # ---------------------------------------------------------------- 214 carrier status

@@ -230,12 +230,18 @@ def test_mixed_groups_810_and_850() -> None:
     assert events[2]["time"] == "2004-03-17T00:00:00Z"  # BEG05 040317, YYMMDD
 
 
-def test_997_sync_acknowledged() -> None:
-    result = run("staedi/simple997.edi")
+def test_a_rejecting_997_is_a_failed_sync_step_of_its_flow() -> None:
+    result = run("staedi/simple997.edi")  # AK1*HC*000001, AK9*R*1*1*0
     (ev,) = result.events
-    assert ev["type"] == "sync.acknowledged"
+    assert ev["type"] == "sync.failed"
     facts = ev["data"]["facts"]
     assert (facts["status"], facts["received"], facts["accepted"], facts["rejected"]) == ("R", 1, 0, 1)
+    # the flow is the kind of group acknowledged, the instance is a fact of its own
+    assert (facts["system"], facts["operation"]) == ("edi", "997.hc")
+    assert (facts["functional_id"], facts["group_control"]) == ("HC", "000001")
+    assert facts["error"] == "HC group 000001 rejected (R): 0 of 1 sets accepted"
+    assert facts["accepted_sets"] == []
+    assert ev["data"]["dims"] == {"system": "edi"}
     assert facts["sets"] == [
         {
             "set_id": "837",
@@ -314,6 +320,12 @@ def test_built_997_reparses_and_matches() -> None:
         ("sync.acknowledged", 2),
         ("sync.acknowledged", 1),
     ]
+    # one flow per kind of group, whatever its control number: 810s (IN) and 850s (PO)
+    assert [(e["data"]["facts"]["operation"], e["data"]["facts"]["group_control"]) for e in events] == [
+        ("997.in", "1"),
+        ("997.po", "165"),
+    ]
+    assert all("error" not in e["data"]["facts"] and e["data"]["facts"]["documents_ok"] for e in events)
     assert_valid(events)
 
 
@@ -449,3 +461,33 @@ def test_a_bad_time_counts_as_no_time_and_the_isa_stands_in_for_a_bad_gs_date() 
     assert run(no_gs_date.replace(b"BSN*00*SHP-1*20261121*2575", b"BSN*00*SHP-1")).events[0]["time"] == (
         "2026-11-21T13:00:00Z"
     )
+
+
+def test_997_status_decides_acknowledged_or_failed_per_group() -> None:
+    """A and E accept the group (E with errors noted); P accepts some sets, R/M/W/X none: failed steps.
+    The sets a partly accepting 997 accepts one by one are listed, so an ASN among them is answered."""
+    (received,) = tokenize(read("staedi/invoice810_po850_dual.edi"))  # group 1: 810s 000000001 and 000000002
+    partly = build_997(received, rejected={("1", "000000002"): "bad"})
+    events = parse(partly, {}, {}).events
+    assert [(e["type"], e["data"]["facts"]["status"]) for e in events] == [
+        ("sync.failed", "P"),
+        ("sync.acknowledged", "A"),
+    ]
+    facts = events[0]["data"]["facts"]
+    assert facts["accepted_sets"] == ["000000001"]
+    assert facts["error"] == "IN group 1 partially accepted (P): 1 of 2 sets accepted"
+    assert_valid(events)
+    body = read("staedi/simple997.edi")
+    for code, etype, ok in (
+        ("E", "sync.acknowledged", False),
+        ("X", "sync.failed", False),
+        ("A", "sync.acknowledged", True),
+    ):
+        (ev,) = run(body.replace(b"AK9*R*", f"AK9*{code}*".encode())).events
+        assert (ev["type"], ev["data"]["facts"]["documents_ok"]) == (etype, ok), code
+        assert ("error" in ev["data"]["facts"]) == (etype == "sync.failed"), code
+    (noted,) = run(body.replace(b"AK9*R*", b"AK9*E*")).events
+    assert noted["data"]["facts"]["warning"] == "HC group 000001 accepted with errors noted (E): 0 of 1 sets accepted"
+    odd = run(body.replace(b"AK9*R*", b"AK9*Q*"))
+    assert odd.events[0]["type"] == "sync.failed"
+    assert odd.notes == ["997 0001: AK901 'Q' is no acknowledgement code, counted as failed"]
