@@ -796,7 +796,7 @@ def map_945(ctx: Context) -> list[dict[str, Any]]:
     ]
     # G62*11 (shipped on this date), with its time when given, is more exact than W06's bare date
     g62 = next((s for s in ctx.all("G62") if s.get(1) == "11" and parse_date(s.get(2))), None)
-    when = ctx.time(g62.get(2), g62.get(4)) if g62 else ctx.time(w06.get(3))
+    when = ctx.time(g62.get(2), g62.get(4), g62.get(5)) if g62 else ctx.time(w06.get(3))
     return [event(ctx.base_id, ctx.source, "fulfillment.packed", when, objects, facts=facts)]
 
 

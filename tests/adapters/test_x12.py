@@ -405,6 +405,9 @@ def test_945_takes_its_shipped_time_from_g62_when_it_gives_one() -> None:
     assert with_time["time"] == "2026-03-01T14:30:05Z"
     # without a G62, the W06 date at the group's time, as before
     assert parse(interchange(""), {}, {}).events[0]["time"] == "2026-03-01T23:59:00Z"
+    # G62-05 names the zone of its time (was ignored: 14:30 Eastern read as 14:30 UTC, five hours early)
+    eastern = parse(interchange("G62*11*20260301*8*143005*ET"), {}, {}).events[0]
+    assert eastern["time"] == "2026-03-01T19:30:05Z"
 
 
 def envelope(sender: str, receiver: str, functional: str, sent: str, body: list[str], control: int = 1) -> bytes:
