@@ -125,14 +125,18 @@ def journey_state(
     received_at = first_of.get("order.received")
     departed_at = next((first_of[t] for t in DEPARTURE if t in first_of), None)
     delivered_at = last_of.get("shipment.delivered") if status == "delivered" else None
+    # A later stage reported before an earlier one has no duration to tell: the out_of_sequence
+    # anomaly names the pair and both times, a negative number would read as a measurement.
     durations: dict[str, float] = {}
     reached = [m for m in PATH if m.type in first_of]
-    for a, b in itertools.pairwise(reached):
-        durations[f"{a.stage}->{b.stage}"] = (first_of[b.type] - first_of[a.type]) / 1e6
+    spans = [(f"{a.stage}->{b.stage}", first_of[a.type], first_of[b.type]) for a, b in itertools.pairwise(reached)]
     if received_at is not None and departed_at is not None:
-        durations["internal_cycle"] = (departed_at - received_at) / 1e6
+        spans.append(("internal_cycle", received_at, departed_at))
     if received_at is not None and delivered_at is not None:
-        durations["cycle"] = (delivered_at - received_at) / 1e6
+        spans.append(("cycle", received_at, delivered_at))
+    for name, start, end in spans:
+        if end >= start:
+            durations[name] = (end - start) / 1e6
     on_time_ship = on_time_delivery = None
     if "promised_ship_date" in promised and departed_at is not None:
         on_time_ship = departed_at <= promised["promised_ship_date"]

@@ -426,20 +426,36 @@ HAVING (has_received > 0 AND answered = 0 AND received < {ack_before:DateTime64(
     OR (has_shipped > 0 AND invoiced = 0 AND cancelled = 0 AND shipped < {invoice_before:DateTime64(6, 'UTC')})
 """
 
+# 856s and the partner's 997s for their group (the 997's sender is the 856's receiver, AK102 its
+# GS06): answered when a 997 accepts the group (sync.acknowledged) or the 856's own set (AK5 A or E
+# in a partly accepting one); rejected when 997s came and none does; open when none came.
 ASN_SQL = """
-SELECT a.source AS source, a.id AS id, a.time AS time, a.grp AS grp, a.partner AS partner
+SELECT a.source AS source, a.id AS id, a.time AS time, a.grp AS grp, a.partner AS partner,
+       k.answered AS answered, k.status AS status, k.error AS error
 FROM (
     SELECT source, id, time, JSONExtractString(payload, 'data', 'facts', 'edi', 'group') AS grp,
-           JSONExtractString(payload, 'data', 'facts', 'edi', 'receiver') AS partner
+           JSONExtractString(payload, 'data', 'facts', 'edi', 'receiver') AS partner,
+           JSONExtractString(payload, 'data', 'facts', 'edi', 'control') AS control
     FROM {db}.events
-    WHERE tenant = {tenant:String} AND time < {before:DateTime64(6, 'UTC')}
+    WHERE tenant = {tenant:String} AND time <= {now:DateTime64(6, 'UTC')}
       AND JSONExtractString(payload, 'data', 'facts', 'edi', 'set') = '856'
 ) AS a
-WHERE a.grp NOT IN (
-    SELECT arrayElement(splitByChar(' ', JSONExtractString(payload, 'data', 'facts', 'operation')), -1)
+LEFT JOIN (
+    SELECT lower(JSONExtractString(payload, 'data', 'facts', 'edi', 'sender')) AS partner_key,
+           JSONExtractString(payload, 'data', 'facts', 'group_control') AS grp,
+           1 AS answered,
+           max(type = 'sync.acknowledged') AS group_ok,
+           groupUniqArrayArray(JSONExtract(payload, 'data', 'facts', 'accepted_sets', 'Array(String)')) AS ok_sets,
+           argMax(JSONExtractString(payload, 'data', 'facts', 'status'), time) AS status,
+           argMax(JSONExtractString(payload, 'data', 'facts', 'error'), time) AS error
     FROM {db}.events
-    WHERE tenant = {tenant:String} AND type = 'sync.acknowledged' AND time <= {now:DateTime64(6, 'UTC')}
-)
+    WHERE tenant = {tenant:String} AND type IN ('sync.acknowledged', 'sync.failed')
+      AND time <= {now:DateTime64(6, 'UTC')}
+      AND JSONExtractString(payload, 'data', 'facts', 'edi', 'set') = '997'
+    GROUP BY partner_key, grp
+) AS k ON k.partner_key = lower(a.partner) AND k.grp = a.grp
+WHERE (k.answered = 0 AND a.time < {before:DateTime64(6, 'UTC')})
+   OR (k.answered = 1 AND k.group_ok = 0 AND NOT has(k.ok_sets, a.control))
 ORDER BY a.time
 """
 
@@ -447,8 +463,8 @@ ORDER BY a.time
 def edi_chains(
     store: Store, tenant: str, now: datetime, ack_hours: float = 24, invoice_hours: float = 48, asn_hours: float = 24
 ) -> list[dict[str, Any]]:
-    """850 without 855 after `ack_hours` (EDI orders), 856 without 997 after `asn_hours`, shipped but
-    not invoiced after `invoice_hours` (any order)."""
+    """850 without 855 after `ack_hours` (EDI orders), 856 without 997 after `asn_hours`, 856 whose
+    997 rejected it (at once), shipped but not invoiced after `invoice_hours` (any order)."""
     rows = store.read(
         MILESTONE_TIMES_SQL,
         tenant,
@@ -494,17 +510,18 @@ def edi_chains(
                     }
                 )
     for a in store.read(ASN_SQL, tenant, {"now": now, "before": now - timedelta(hours=asn_hours)}):
-        items.append(
-            {
-                "kind": "856_without_997",
-                "journey_id": None,
-                "event": {"source": a["source"], "id": a["id"]},
-                "group_control": a["grp"],
-                "partner": a["partner"] or None,
-                "since": rfc3339(a["time"]),
-                "waiting_seconds": round((now - _utc(a["time"])).total_seconds()),
-            }
-        )
+        item = {
+            "kind": "856_rejected_by_997" if a["answered"] else "856_without_997",
+            "journey_id": None,
+            "event": {"source": a["source"], "id": a["id"]},
+            "group_control": a["grp"],
+            "partner": a["partner"] or None,
+            "since": rfc3339(a["time"]),
+            "waiting_seconds": round((now - _utc(a["time"])).total_seconds()),
+        }
+        if a["answered"]:  # the partner said no: nothing to wait for, listed at once with its word
+            item |= {"status": a["status"] or None, "error": a["error"] or None}
+        items.append(item)
     items.sort(key=lambda i: i["since"])
     return items
 

@@ -102,8 +102,9 @@ OPERATION_EXPR = "JSONExtractString(payload, 'data', 'facts', 'operation')"
 # A flow is one system's one operation (`wms/dc-east:fulfillment.confirmations`), named only on the
 # integration platform's own reports (the good and bad types), and only for an operation that ran
 # and was acknowledged at least FLOW_MIN_RUNS times within STREAM_MEMORY before the range: a flow that
-# reports only its failures has nothing to measure them against, and a one-off acknowledgement (an
-# EDI 997 names the group it acknowledges) is an instance, not a flow. Both count in their system.
+# reports only its failures has nothing to measure them against, and an operation named after one
+# run is an instance, not a flow (an EDI 997's operation is the kind of group it acknowledges,
+# `edi:997.sh`, its group control number a fact of its own). Both count in their system.
 FLOW_MIN_RUNS = 10  # as many events as the low-traffic guard asks of a window (TOWER_SLO_MIN_EVENTS)
 FLOW_EXPR = f"""if(type IN {{types:Array(String)}} AND (system, {OPERATION_EXPR}) IN (
               SELECT {SYSTEM_EXPR}, {OPERATION_EXPR}

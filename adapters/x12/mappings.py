@@ -1,17 +1,19 @@
 """X12 transaction sets → canonical events (DESIGN.md "The canonical event").
 
 Every event: source ``edi/<ISA06>``, id ``<ISA13>-<GS06>-<ST02>`` (``-<n>`` appended when a set
-yields several events), time from the set's own date (BEG, BAK, BSN, BIG, BIA, AT7…) as UTC,
-falling back to GS04/GS05 and then ISA09/ISA10.
+yields several events), time from the set's own date and time (BEG, BAK, BSN, BIG, BIA, AT7…)
+as UTC, falling back to GS04/GS05 and then ISA09/ISA10. A bare date is the envelope's time when
+the envelope was made that day, the day's last second when it was sent later (`Context.time`).
 
 Order identifiers live in the buyer's namespace ``po:<buyer id>``: the sender (ISA06) of an
 850/860, the receiver (ISA08) of the 855/856/810 a seller sends back. A seller's own order number
 (BAK08) goes in ``so:<seller id>`` on the same object.
 
 Mapped: 850 order.received, 855 order.accepted / order.rejected, 856 shipment.manifested,
-810 order.invoiced, 997 sync.acknowledged, 214 shipment milestones (one per AT7), 846
-inventory.snapshot (one per LIN), 860 order.changed, 210 freight.invoiced, 940
-fulfillment.released, 945 fulfillment.packed. Any other set yields no event and a note.
+810 order.invoiced, 997 sync.acknowledged (group accepted) / sync.failed (rejected or partly),
+214 shipment milestones (one per AT7), 846 inventory.snapshot (one per LIN), 860 order.changed,
+210 freight.invoiced, 940 fulfillment.released, 945 fulfillment.packed. Any other set yields no
+event and a note.
 """
 
 from __future__ import annotations
@@ -101,16 +103,53 @@ class Context:
         return [s for s in self.tset.segments if s.tag == tag]
 
     def time(self, date: str = "", hhmm: str = "", zone: str = "") -> str:
-        """RFC 3339 UTC from the set's date/time, else GS04/GS05, else ISA09/ISA10."""
+        """RFC 3339 UTC from the set's date/time, else the envelope's (GS04/GS05, else ISA09/ISA10).
+
+        A date without a usable time says the event happened that day, no later than the envelope
+        was made: on the envelope's own day it is the envelope's time; sent on a later day, it is the
+        last second of the stated day (midnight would put an 855 or 810 dated the day before an
+        overnight transmission ahead of the 850 or 856 it answers, a negative duration in its
+        journey); dated after the envelope, the start of the stated day.
+        """
+        day = parse_date(date)
+        if day is not None and clock(hhmm) is not None:
+            return stamp(day, hhmm, zone)
+        sent = self.sent()
+        if day is None:
+            if sent is None:
+                gs, isa = self.group.header, self.interchange.header
+                raise AdapterError("ISA09", f"no usable date in the set, GS04 {gs.get(4)!r} or ISA09 {isa.get(9)!r}")
+            return rfc3339(sent)
+        if sent is not None and sent.date() == day.date():
+            return rfc3339(sent)
+        if sent is not None and sent.date() > day.date():
+            return rfc3339(day.replace(tzinfo=UTC) + timedelta(days=1, seconds=-1))
+        return rfc3339(day.replace(tzinfo=UTC))
+
+    def sent(self) -> datetime | None:
+        """When the envelope was made: GS04/GS05, else ISA09/ISA10, as UTC; None without a usable date."""
         gs, isa = self.group.header, self.interchange.header
-        for d, t in ((date, hhmm), (gs.get(4), gs.get(5)), (isa.get(9), isa.get(10))):
+        for d, t in ((gs.get(4), gs.get(5)), (isa.get(9), isa.get(10))):
             day = parse_date(d)
-            if day is None:
-                continue
-            if not t and d == date and parse_date(gs.get(4)) == day:
-                t = gs.get(5)
-            return stamp(day, t, zone if d == date else "")
-        raise AdapterError("ISA09", f"no usable date in the set, GS04 {gs.get(4)!r} or ISA09 {isa.get(9)!r}")
+            if day is not None:
+                return day.replace(tzinfo=UTC) + (clock(t) or timedelta(0))
+        return None
+
+
+def clock(hhmm: str) -> timedelta | None:
+    """HHMM[SS[D..]] → time of day, or None when absent or not a time."""
+    hhmm = hhmm.strip()
+    if not hhmm.isdigit() or len(hhmm) < 4:
+        return None
+    h, m = int(hhmm[:2]), int(hhmm[2:4])
+    s = int(hhmm[4:6]) if len(hhmm) >= 6 else 0
+    if h < 24 and m < 60 and s < 60:
+        return timedelta(hours=h, minutes=m, seconds=s)
+    return None
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_date(text: str) -> datetime | None:
@@ -129,13 +168,7 @@ def parse_date(text: str) -> datetime | None:
 
 def stamp(day: datetime, hhmm: str, zone: str = "") -> str:
     """`day` at HHMM[SS[DD]] in `zone` (an X12 time code, default UTC) → ``YYYY-MM-DDTHH:MM:SSZ``."""
-    hhmm = hhmm.strip()
-    moment = day
-    if hhmm.isdigit() and len(hhmm) >= 4:
-        h, m = int(hhmm[:2]), int(hhmm[2:4])
-        s = int(hhmm[4:6]) if len(hhmm) >= 6 else 0
-        if h < 24 and m < 60 and s < 60:
-            moment = day + timedelta(hours=h, minutes=m, seconds=s)
+    moment = day + (clock(hhmm) or timedelta(0))
     tz = TIME_CODES.get(zone.strip().upper(), "")
     if tz.startswith(("+", "-")):
         aware = datetime.fromisoformat(moment.isoformat() + tz)
@@ -146,7 +179,7 @@ def stamp(day: datetime, hhmm: str, zone: str = "") -> str:
             aware = moment.replace(tzinfo=UTC)
     else:
         aware = moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(aware)
 
 
 def rfc_date(text: str) -> str | None:
@@ -550,7 +583,26 @@ def map_210(ctx: Context) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- 997 functional acknowledgement
 
 
+# AK9-01 / AK5-01 acknowledgement codes (X12 code list 715/717): A and E accept (E with errors noted);
+# P accepts part of the group (at least one set rejected); M, R, W and X reject.
+GROUP_ACCEPTED = {"A", "E"}
+GROUP_STATUS = {
+    "A": "accepted",
+    "E": "accepted with errors noted",
+    "P": "partially accepted",
+    "R": "rejected",
+    "M": "rejected: message authentication code failed",
+    "W": "rejected: assurance failed validity tests",
+    "X": "rejected: content could not be analysed after decryption",
+}
+
+
 def map_997(ctx: Context) -> list[dict[str, Any]]:
+    """One event per acknowledged group: `sync.acknowledged` when AK9 accepts it (A, E), `sync.failed`
+    otherwise (P, R, M, W, X or no code), so the integration-error SLI counts a rejected group as a
+    failed step of the `edi` system and of its flow. The flow (`facts.operation`) is the kind of group
+    acknowledged, `997.<AK101>` (``997.sh``: ship notices), never the instance: the group's control
+    number is `facts.group_control`, what the EDI chain reconciliation matches an 856 on."""
     ak1 = ctx.first("AK1")
     ak9 = ctx.first("AK9")
     if ak1 is None or ak9 is None:
@@ -558,6 +610,7 @@ def map_997(ctx: Context) -> list[dict[str, Any]]:
         raise AdapterError(f"997 {ctx.tset.control} {missing}", f"the acknowledgement has no {missing}")
     if not ak1.get(2).strip():
         raise AdapterError(f"997 {ctx.tset.control} AK102", "names no group control number to acknowledge")
+    functional, group_control = ak1.get(1).strip().upper(), ak1.get(2).strip()
     sets: list[dict[str, Any]] = []
     for seg in ctx.tset.segments:
         if seg.tag == "AK2":
@@ -571,27 +624,37 @@ def map_997(ctx: Context) -> list[dict[str, Any]]:
                 sets[-1]["error_codes"] = codes
     received = number(ak9.get(3))
     accepted = number(ak9.get(4))
+    status = ak9.get(1).strip().upper()
+    ok = status in GROUP_ACCEPTED
+    if status not in GROUP_STATUS:
+        ctx.notes.append(f"997 {ctx.tset.control}: AK901 {status!r} is no acknowledgement code, counted as failed")
     facts = edi_facts(ctx)
-    status = ak9.get(1)
     facts.update(
         {
             "system": "edi",
-            "operation": f"997 for group {ak1.get(1)} {ak1.get(2)}",
+            "operation": f"997.{functional.lower()}" if functional else "997",
+            "functional_id": functional,
+            "group_control": group_control,
             "status": status,
             "included": number(ak9.get(2)),
             "received": received,
             "accepted": accepted,
             "rejected": (received - accepted) if isinstance(received, int) and isinstance(accepted, int) else None,
             "sets": sets,
+            # the sets this 997 accepts one by one (AK5 A or E): in a partly accepted group, those went through
+            "accepted_sets": [s["control"] for s in sets if s.get("status") in GROUP_ACCEPTED and s["control"]],
             "documents_ok": status == "A",
         }
     )
-    if status != "A":
-        facts["error"] = f"group {ak1.get(2)} acknowledged with status {status}"
-    group = {"type": "edi_group", "ids": {ctx.ns("gs", ctx.receiver): ak1.get(2)}}
-    return [
-        event(ctx.base_id, ctx.source, "sync.acknowledged", ctx.time(), [group], dims={"system": "edi"}, facts=facts)
-    ]
+    if status != "A":  # what went wrong: the failure's `error`, an accepting E's `warning`
+        what = GROUP_STATUS.get(status, "with no valid status")
+        text = f"{functional or 'group'} group {group_control} {what} ({status or 'blank'})"
+        if isinstance(received, int) and isinstance(accepted, int):
+            text += f": {accepted} of {received} sets accepted"
+        facts["warning" if ok else "error"] = text
+    group = {"type": "edi_group", "ids": {ctx.ns("gs", ctx.receiver): group_control}}
+    etype = "sync.acknowledged" if ok else "sync.failed"
+    return [event(ctx.base_id, ctx.source, etype, ctx.time(), [group], dims={"system": "edi"}, facts=facts)]
 
 
 # ---------------------------------------------------------------- 214 carrier status
@@ -733,7 +796,7 @@ def map_945(ctx: Context) -> list[dict[str, Any]]:
     ]
     # G62*11 (shipped on this date), with its time when given, is more exact than W06's bare date
     g62 = next((s for s in ctx.all("G62") if s.get(1) == "11" and parse_date(s.get(2))), None)
-    when = ctx.time(g62.get(2), g62.get(4)) if g62 else ctx.time(w06.get(3))
+    when = ctx.time(g62.get(2), g62.get(4), g62.get(5)) if g62 else ctx.time(w06.get(3))
     return [event(ctx.base_id, ctx.source, "fulfillment.packed", when, objects, facts=facts)]
 
 

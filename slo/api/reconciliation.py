@@ -46,9 +46,9 @@ class MissingTracking(BaseModel):
 
 
 class EdiGap(BaseModel):
-    """An EDI chain left open: 850 without 855, 856 without 997, shipped and not invoiced."""
+    """An EDI chain left open: 850 without 855, 856 without 997 or rejected by it, shipped and not invoiced."""
 
-    kind: Literal["850_without_855", "856_without_997", "shipped_not_invoiced"]
+    kind: Literal["850_without_855", "856_without_997", "856_rejected_by_997", "shipped_not_invoiced"]
     journey_id: str | None
     partner: str | None
     since: Time
@@ -170,7 +170,7 @@ def tracking(
 
 @router.get(
     "/v1/reconciliation/edi",
-    summary="EDI chains left open: 850 w/o 855, 856 w/o 997, shipped not invoiced",
+    summary="EDI chains left open: 850 w/o 855, 856 w/o 997 or rejected by it, shipped not invoiced",
     responses={200: documented(EdiPage, "Open EDI chains, oldest first")},
 )
 def edi(

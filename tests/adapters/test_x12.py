@@ -219,7 +219,8 @@ def test_810_invoices() -> None:
         {"type": "order", "ids": {"po:9251750000": "539893"}},
     ]
     assert events[0]["data"]["relations"] == [[0, 1]]
-    assert events[0]["time"] == "2002-05-24T00:00:00Z"
+    # BIG01 is a bare date, the group was sent days later (GS04 20020527): the last second of that day
+    assert events[0]["time"] == "2002-05-24T23:59:59Z"
 
 
 def test_mixed_groups_810_and_850() -> None:
@@ -229,12 +230,18 @@ def test_mixed_groups_810_and_850() -> None:
     assert events[2]["time"] == "2004-03-17T00:00:00Z"  # BEG05 040317, YYMMDD
 
 
-def test_997_sync_acknowledged() -> None:
-    result = run("staedi/simple997.edi")
+def test_a_rejecting_997_is_a_failed_sync_step_of_its_flow() -> None:
+    result = run("staedi/simple997.edi")  # AK1*HC*000001, AK9*R*1*1*0
     (ev,) = result.events
-    assert ev["type"] == "sync.acknowledged"
+    assert ev["type"] == "sync.failed"
     facts = ev["data"]["facts"]
     assert (facts["status"], facts["received"], facts["accepted"], facts["rejected"]) == ("R", 1, 0, 1)
+    # the flow is the kind of group acknowledged, the instance is a fact of its own
+    assert (facts["system"], facts["operation"]) == ("edi", "997.hc")
+    assert (facts["functional_id"], facts["group_control"]) == ("HC", "000001")
+    assert facts["error"] == "HC group 000001 rejected (R): 0 of 1 sets accepted"
+    assert facts["accepted_sets"] == []
+    assert ev["data"]["dims"] == {"system": "edi"}
     assert facts["sets"] == [
         {
             "set_id": "837",
@@ -313,6 +320,12 @@ def test_built_997_reparses_and_matches() -> None:
         ("sync.acknowledged", 2),
         ("sync.acknowledged", 1),
     ]
+    # one flow per kind of group, whatever its control number: 810s (IN) and 850s (PO)
+    assert [(e["data"]["facts"]["operation"], e["data"]["facts"]["group_control"]) for e in events] == [
+        ("997.in", "1"),
+        ("997.po", "165"),
+    ]
+    assert all("error" not in e["data"]["facts"] and e["data"]["facts"]["documents_ok"] for e in events)
     assert_valid(events)
 
 
@@ -392,3 +405,92 @@ def test_945_takes_its_shipped_time_from_g62_when_it_gives_one() -> None:
     assert with_time["time"] == "2026-03-01T14:30:05Z"
     # without a G62, the W06 date at the group's time, as before
     assert parse(interchange(""), {}, {}).events[0]["time"] == "2026-03-01T23:59:00Z"
+    # G62-05 names the zone of its time (was ignored: 14:30 Eastern read as 14:30 UTC, five hours early)
+    eastern = parse(interchange("G62*11*20260301*8*143005*ET"), {}, {}).events[0]
+    assert eastern["time"] == "2026-03-01T19:30:05Z"
+
+
+def envelope(sender: str, receiver: str, functional: str, sent: str, body: list[str], control: int = 1) -> bytes:
+    """One interchange, one group, one set; `sent` is the envelope's CCYYMMDDHHMM (GS04/GS05, ISA09/ISA10)."""
+    st = [f"ST*{body[0]}*0001", *body[1:]]
+    segs = [
+        f"ISA*00*          *00*          *ZZ*{sender:<15}*ZZ*{receiver:<15}*{sent[2:8]}*{sent[8:]}*U*00401*"
+        f"{control:09d}*0*P*>",
+        f"GS*{functional}*{sender}*{receiver}*{sent[:8]}*{sent[8:]}*{control}*X*004010",
+        *st,
+        f"SE*{len(st) + 1}*0001",
+        f"GE*1*{control}",
+        f"IEA*1*{control:09d}",
+    ]
+    return ("~".join(segs) + "~").encode()
+
+
+def test_a_bare_date_is_never_before_the_documents_it_answers() -> None:
+    """An 850 sent at 15:00, its 855 and 810 dated that day but sent after midnight, the 856 with
+    its own time: the 855 and 810 once read as midnight, hours before the 850, so the journey showed
+    negative durations. A bare date sent on a later day is now the last second of that day."""
+    order = envelope("BUYER", "SELLER", "PO", "202611201500", ["850", "BEG*00*SA*PO-1**20261120", "PO1*1*2*EA"])
+    ack = envelope("SELLER", "BUYER", "PR", "202611210020", ["855", "BAK*00*AC*PO-1*20261120"], 2)
+    asn = envelope(
+        "SELLER", "BUYER", "SH", "202611211300",
+        ["856", "BSN*00*SHP-1*20261121*1230", "HL*1**S", "HL*2*1*O", "PRF*PO-1"], 3,
+    )  # fmt: skip
+    invoice = envelope("SELLER", "BUYER", "IN", "202611220200", ["810", "BIG*20261121*INV-1**PO-1"], 4)
+    times = [(e["type"], e["time"]) for body in (order, ack, asn, invoice) for e in run(body).events]
+    assert times == [
+        ("order.received", "2026-11-20T15:00:00Z"),  # same day as the envelope: its time
+        ("order.accepted", "2026-11-20T23:59:59Z"),
+        ("shipment.manifested", "2026-11-21T12:30:00Z"),  # a time of its own wins
+        ("order.invoiced", "2026-11-21T23:59:59Z"),
+    ]
+    assert [t for _, t in times] == sorted(t for _, t in times)
+
+
+def test_bare_dates_against_the_envelope_on_the_fixtures() -> None:
+    # PO dated 2010-08-10, sent 2010-08-17 08:50: that day, at its last second
+    (po,) = run("oopfactory-x12parser/850_Example1_PGWGlass.txt").events
+    assert po["time"] == "2010-08-10T23:59:59Z"
+    # 855 dated the envelope's day (GS04 20090612 2028): the envelope's time
+    (ack,) = run("oopfactory-x12parser/855_Example1_Adobe.txt").events
+    assert ack["time"] == "2009-06-12T20:28:00Z"
+    # invoice dated after its envelope (BIG01 19971211, GS04 19960807): the start of the stated day
+    assert run("staedi/simple810.edi").events[0]["time"] == "1997-12-11T00:00:00Z"
+
+
+def test_a_bad_time_counts_as_no_time_and_the_isa_stands_in_for_a_bad_gs_date() -> None:
+    body = envelope("SELLER", "BUYER", "SH", "202611211300", ["856", "BSN*00*SHP-1*20261121*2575", "HL*1**S"])
+    assert run(body).events[0]["time"] == "2026-11-21T13:00:00Z"  # BSN04 2575 is no time: the envelope's
+    no_gs_date = body.replace(b"*20261121*1300*1*X", b"*2026XX21*1300*1*X")
+    assert run(no_gs_date.replace(b"BSN*00*SHP-1*20261121*2575", b"BSN*00*SHP-1")).events[0]["time"] == (
+        "2026-11-21T13:00:00Z"
+    )
+
+
+def test_997_status_decides_acknowledged_or_failed_per_group() -> None:
+    """A and E accept the group (E with errors noted); P accepts some sets, R/M/W/X none: failed steps.
+    The sets a partly accepting 997 accepts one by one are listed, so an ASN among them is answered."""
+    (received,) = tokenize(read("staedi/invoice810_po850_dual.edi"))  # group 1: 810s 000000001 and 000000002
+    partly = build_997(received, rejected={("1", "000000002"): "bad"})
+    events = parse(partly, {}, {}).events
+    assert [(e["type"], e["data"]["facts"]["status"]) for e in events] == [
+        ("sync.failed", "P"),
+        ("sync.acknowledged", "A"),
+    ]
+    facts = events[0]["data"]["facts"]
+    assert facts["accepted_sets"] == ["000000001"]
+    assert facts["error"] == "IN group 1 partially accepted (P): 1 of 2 sets accepted"
+    assert_valid(events)
+    body = read("staedi/simple997.edi")
+    for code, etype, ok in (
+        ("E", "sync.acknowledged", False),
+        ("X", "sync.failed", False),
+        ("A", "sync.acknowledged", True),
+    ):
+        (ev,) = run(body.replace(b"AK9*R*", f"AK9*{code}*".encode())).events
+        assert (ev["type"], ev["data"]["facts"]["documents_ok"]) == (etype, ok), code
+        assert ("error" in ev["data"]["facts"]) == (etype == "sync.failed"), code
+    (noted,) = run(body.replace(b"AK9*R*", b"AK9*E*")).events
+    assert noted["data"]["facts"]["warning"] == "HC group 000001 accepted with errors noted (E): 0 of 1 sets accepted"
+    odd = run(body.replace(b"AK9*R*", b"AK9*Q*"))
+    assert odd.events[0]["type"] == "sync.failed"
+    assert odd.notes == ["997 0001: AK901 'Q' is no acknowledgement code, counted as failed"]

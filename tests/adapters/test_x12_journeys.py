@@ -143,3 +143,34 @@ def test_an_asn_for_two_pos_relates_each_order_to_its_own_pack(api: httpx.Client
     for po, (journey_id,) in journeys.items():
         events = api.get(f"/v1/journeys/{journey_id}").json()["events"]
         assert [e["type"] for e in events] == ["order.received", "shipment.manifested"], po
+
+
+def test_documents_dated_before_an_overnight_transmission_keep_the_journey_in_order(api: httpx.Client) -> None:
+    """The 850 arrives at 15:00; its 855 and 810, dated that day and the next, go out after midnight
+    with no time of their own. Read as midnight they came before the 850 and the 856, and the
+    journey showed negative durations; the day's last second keeps every stage in order."""
+    po = "4500099"
+
+    def dated(body: bytes, sent_date: str, sent_time: str) -> bytes:
+        return body.replace(b"261120*1000", f"{sent_date[2:]}*{sent_time}".encode()).replace(
+            b"20261120*1000", f"{sent_date}*{sent_time}".encode()
+        )
+
+    docs = documents(po, 9)
+    post(api, dated(docs["850"], "20261120", "1500"))
+    post(api, dated(docs["855"], "20261121", "0020"))  # BAK04 20261120
+    post(api, dated(docs["856"], "20261121", "1300"))  # BSN 20261121 1200
+    post(api, dated(docs["810"], "20261123", "0200"))  # BIG01 20261122
+    wait_for(lambda: correlated(api))
+    (match,) = api.get("/v1/lookup", params={"q": po}).json()["matches"]
+    (journey_id,) = match["journeys"]
+    journey = api.get(f"/v1/journeys/{journey_id}").json()
+    assert [(e["type"], e["time"]) for e in journey["events"]] == [
+        ("order.received", "2026-11-20T15:00:00Z"),
+        ("order.accepted", "2026-11-20T23:59:59Z"),
+        ("shipment.manifested", "2026-11-21T12:00:00Z"),
+        ("order.invoiced", "2026-11-22T23:59:59Z"),
+    ]
+    assert journey["durations"]["received->accepted"] == 9 * 3600 - 1
+    assert all(seconds >= 0 for seconds in journey["durations"].values()), journey["durations"]
+    assert not [a for a in journey["anomalies"] if a["kind"] == "out_of_sequence"]

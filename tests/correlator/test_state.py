@@ -97,3 +97,19 @@ def test_types_outside_the_catalogue_are_kept_but_move_no_stage() -> None:
     )
     assert state["stage"] == "received"
     assert state["event_count"] == 2
+
+
+def test_a_stage_reported_before_the_one_it_follows_has_no_negative_duration() -> None:
+    """An 855 dated the day before an overnight transmission once read as midnight, hours before the
+    850 it answers: the pair is an out_of_sequence anomaly, and no `received->accepted` duration."""
+    state = state_of(
+        ("order.received", "2026-11-20T15:00:00Z", ORDER, {}),
+        ("order.accepted", "2026-11-20T00:00:00Z", ORDER, {}),
+        ("shipment.manifested", "2026-11-21T12:00:00Z", S1, {}),
+        ("shipment.in_transit", "2026-11-21T18:00:00Z", S1, {}),
+    )
+    assert all(seconds >= 0 for seconds in state["durations"].values()), state["durations"]
+    assert "received->accepted" not in state["durations"]
+    assert state["durations"]["internal_cycle"] == 27 * 3600
+    (anomaly,) = [a for a in state["anomalies"] if a["kind"] == "out_of_sequence"]
+    assert (anomaly["milestone"], anomaly["before"]) == ("order.accepted", "order.received")

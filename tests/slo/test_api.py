@@ -305,8 +305,8 @@ def test_freshness_and_sync_success_slos(api: httpx.Client) -> None:
 
 def test_a_flow_run_again_and_again_is_a_slice_listed_and_charted_by_name(api: httpx.Client) -> None:
     """The integration platform runs a warehouse's confirmation import every 5 minutes: 12 runs
-    acknowledged, then one failed; it is a slice of its own. An EDI 997 acknowledging one group is
-    an acknowledgement, not a flow run again and again: it counts in its system only."""
+    acknowledged, then one failed; it is a slice of its own. An operation run once (a partner's
+    first 997 for purchase-order groups) is no flow yet: it counts in its system only."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     facts = {"system": "wms/dc-west", "operation": "fulfillment.confirmations"}
     runs = [
@@ -326,7 +326,7 @@ def test_a_flow_run_again_and_again_is_a_slice_listed_and_charted_by_name(api: h
         "source": "x12/acme",
         "type": "sync.acknowledged",
         "time": iso(now - timedelta(minutes=3)),
-        "data": {"facts": {"system": "edi", "operation": "997 for group PO 17"}},
+        "data": {"facts": {"system": "edi", "operation": "997.po", "group_control": "17"}},
     }
     post_events(api, [*runs, ack])
     wait_for(lambda: correlated(api), timeout=30)
@@ -340,6 +340,48 @@ def test_a_flow_run_again_and_again_is_a_slice_listed_and_charted_by_name(api: h
     assert sum(p["good"] for p in series["items"]) == 12 and sum(p["bad"] for p in series["items"]) == 1
     metrics = api.get("/metrics").text
     assert f'slo="integration-errors",channel="",warehouse="",carrier="",system="",stream="",flow="{flow}"' in metrics
+
+
+def x12_997(group: int, status: str, at: datetime) -> bytes:
+    """The partner RETAILCO's 997 for our ship-notice group `group` (one 856, set 0001)."""
+    accepted = "1" if status == "A" else "0"
+    segs = [
+        f"ISA*00*          *00*          *ZZ*RETAILCO       *ZZ*ACMEDIST       *{at:%y%m%d}*{at:%H%M}*U*00401*"
+        f"{500 + group:09d}*0*P*>",
+        f"GS*FA*RETAILCO*ACMEDIST*{at:%Y%m%d}*{at:%H%M}*{500 + group}*X*004010",
+        "ST*997*0001",
+        f"AK1*SH*{group}",
+        "AK2*856*0001",
+        f"AK5*{status}" if status == "A" else f"AK5*{status}*5",
+        f"AK9*{status}*1*1*{accepted}",
+        "SE*6*0001",
+        f"GE*1*{500 + group}",
+        f"IEA*1*{500 + group:09d}",
+    ]
+    return ("~".join(segs) + "~").encode()
+
+
+def test_edi_997s_are_one_flow_per_kind_of_group_and_a_rejection_is_its_failure(api: httpx.Client) -> None:
+    """A partner acknowledges each ship-notice group with a 997: twelve accepted, the thirteenth
+    rejected. Each names another group, yet all are runs of one flow, `edi:997.sh`; the rejection is
+    its failure and the `edi` system's."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for group in range(1, 14):
+        body = x12_997(group, "R" if group == 13 else "A", now - timedelta(minutes=70 - 5 * group))
+        sent = api.post("/v1/adapters/x12", content=body, headers={"Content-Type": "application/edi-x12"})
+        assert sent.status_code == 202 and sent.json()["accepted"] == 1, sent.text
+    wait_for(lambda: correlated(api), timeout=30)
+    flow = "edi:997.sh"
+    (errors,) = api.get("/v1/slos", params={"name": "integration-errors", "flow": flow}).json()["items"]
+    assert [(s["labels"], s["good"], s["bad"]) for s in errors["slices"] if s["labels"]] == [({"flow": flow}, 12, 1)]
+    everything = api.get("/v1/slos", params={"name": "integration-errors"}).json()["items"][0]["slices"]
+    edi = next(s for s in everything if s["labels"] == {"system": "edi"})
+    assert (edi["good"], edi["bad"]) == (12, 1)
+    failures = api.get("/v1/integration/failures").json()["items"]
+    assert [(f["system"], f["operation"], f["failures"], f["acknowledged"]) for f in failures] == [
+        ("edi", "997.sh", 1, 12)
+    ]
+    assert failures[0]["last_error"] == "SH group 13 rejected (R): 0 of 1 sets accepted"
 
 
 def test_a_system_reporting_only_its_failures_is_measured_against_what_it_delivered(api: httpx.Client) -> None:

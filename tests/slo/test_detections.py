@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.x12 import build_997, tokenize
 from slo.detections import Calendars, parse_shifts
 from tests.conftest import correlated, post_events, wait_for
 from tests.support.ocel import FIXTURES
@@ -120,3 +121,48 @@ def test_an_asn_without_its_997_is_listed_until_the_997_comes(api: httpx.Client)
     assert answered.status_code == 202, answered.text
     wait_for(lambda: correlated(api), timeout=30)
     assert api.get("/v1/reconciliation/edi", params={"kind": "856_without_997"}).json()["items"] == []
+
+
+@pytest.mark.slow
+def test_an_asn_rejected_by_its_997_is_no_answered_asn(api: httpx.Client) -> None:
+    """A 997 rejecting the ASN's group answers it with a no: it leaves `856_without_997` for
+    `856_rejected_by_997` at once, with the partner's word; a later 997 accepting that set closes it."""
+    body = (FIXTURES / "edi_x12/oopfactory-x12parser/856_FromGregarican.txt").read_bytes()
+    sent = api.post("/v1/adapters/x12", content=body, headers={"Content-Type": "application/edi-x12"})
+    assert sent.status_code == 202, sent.text
+    (asn,) = tokenize(body)
+    group = asn.groups[0].control
+
+    def edi(kind: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = api.get("/v1/reconciliation/edi", params={"kind": kind}).json()["items"]
+        return items
+
+    rejecting = build_997(asn, rejected={(group, "0001"): "bad"}, control=77)
+    assert b"AK9*R*1*1*0~" in rejecting
+    assert api.post("/v1/adapters/x12", content=rejecting, headers={"Content-Type": "application/edi-x12"}).is_success
+    wait_for(lambda: correlated(api), timeout=30)
+    assert edi("856_without_997") == []
+    (rejected,) = edi("856_rejected_by_997")
+    assert (rejected["group_control"], rejected["partner"], rejected["status"]) == (group, asn.receiver, "R")
+    assert rejected["error"] == f"SH group {group} rejected (R): 0 of 1 sets accepted"
+    # the partner's next 997 for that group accepts the ASN's set (and rejects another): answered
+    partly = "~".join(
+        [
+            f"ISA*00*          *00*          *12*{asn.receiver:<15}*12*{asn.sender:<15}*120516*0900*U*00401*"
+            "000000078*0*P*>",
+            f"GS*FA*{asn.receiver}*{asn.sender}*20120516*0900*78*X*004010",
+            "ST*997*0001",
+            f"AK1*SH*{group}",
+            "AK2*856*0001",
+            "AK5*A",
+            "AK2*856*0002",
+            "AK5*R*5",
+            "AK9*P*2*2*1",
+            "SE*8*0001",
+            "GE*1*78",
+            "IEA*1*000000078~",
+        ]
+    ).encode()
+    assert api.post("/v1/adapters/x12", content=partly, headers={"Content-Type": "application/edi-x12"}).is_success
+    wait_for(lambda: correlated(api), timeout=30)
+    assert edi("856_rejected_by_997") == [] and edi("856_without_997") == []
