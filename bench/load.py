@@ -23,8 +23,10 @@ calls of the executive and operations pages (`/v1/journeys/summary`, `/v1/journe
 and correlator lag from `/metrics` every five.
 
 Traffic comes in chunks of `--chunk-events` (a month of event time each, default 1M events), each
-under its own tenant and seed, so event time keeps moving and finished journeys leave the
-correlator's memory as in production (`TOWER_JOURNEY_HOT_DAYS`).
+under its own tenant and seed and each the month after the one before, so event time keeps moving
+and finished journeys leave the correlator's memory as in production (`TOWER_JOURNEY_HOT_DAYS`).
+(Replaying the same month under every tenant would stall the correlator's watermark at that month's
+end: the last days of every chunk would stay in memory, and memory would grow chunk after chunk.)
 
 At the end the server is SIGKILLed (an acknowledged event is durable; a clean stop would wait for
 the correlator's backlog), and a separate process counts `events` per tenant: rows, distinct
@@ -53,7 +55,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -105,13 +107,14 @@ class Figures:
 
 
 def batches(chunk_events: int, batch: int) -> Iterator[Batch]:
-    """Synthetic traffic, chunk after chunk: each a month of event time under its own tenant and seed."""
+    """Synthetic traffic, chunk after chunk: each the next month of event time, under its own tenant and seed."""
     chunk = 0
     while True:
         tenant = f"load-{chunk}"
         lines: list[bytes] = []
         identifiers: list[str] = []
-        for event in synthetic.events(chunk_events, seed=100 + chunk, tenant=tenant):
+        start = synthetic.MONTH_START + timedelta(days=30 * chunk)
+        for event in synthetic.events(chunk_events, seed=100 + chunk, tenant=tenant, start=start):
             lines.append(orjson.dumps(event))
             if len(lines) % 500 == 1:
                 identifiers.extend(synthetic.identifiers_of(event)[:1])

@@ -54,12 +54,12 @@ WAREHOUSES = (("dc-east", 0.6), ("dc-west", 0.4))
 CARRIERS = (("ups", 0.7), ("fedex", 0.3))
 
 
-def _iso(time_us: int) -> str:
-    return (MONTH_START + timedelta(microseconds=time_us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _iso(time_us: int, start: datetime = MONTH_START) -> str:
+    return (start + timedelta(microseconds=time_us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _date(time_us: int) -> str:
-    return (MONTH_START + timedelta(microseconds=time_us)).strftime("%Y-%m-%d")
+def _date(time_us: int, start: datetime = MONTH_START) -> str:
+    return (start + timedelta(microseconds=time_us)).strftime("%Y-%m-%d")
 
 
 def _pick(rng: random.Random, choices: tuple[tuple[str, float], ...]) -> str:
@@ -118,10 +118,11 @@ class _Order:
 
 
 class _Generator:
-    def __init__(self, n_events: int, seed: int, tenant: str | None) -> None:
+    def __init__(self, n_events: int, seed: int, tenant: str | None, start: datetime) -> None:
         self.rng = random.Random(seed)
         self.n_events = n_events
         self.tenant = tenant
+        self.start = start
         self.mean_gap_us = MONTH_US / max(1.0, n_events / EVENTS_PER_ORDER)
         self.clock_us = 0.0
         self.orders = 0
@@ -239,8 +240,8 @@ class _Generator:
                 objects = [{"type": "order", "ids": order.channel_ids}]
                 dims["customer"] = order.customer
                 facts = {
-                    "promised_ship_date": _date(order.received_us + DAY * (1 + order.n % 2)),
-                    "promised_delivery_date": _date(order.received_us + DAY * (4 + order.n % 3)),
+                    "promised_ship_date": _date(order.received_us + DAY * (1 + order.n % 2), self.start),
+                    "promised_delivery_date": _date(order.received_us + DAY * (4 + order.n % 3), self.start),
                     "lines": order.lines,
                 }
             elif kind == "order.accepted":
@@ -302,7 +303,7 @@ class _Generator:
             "id": f"{tie:x}-{time_us % 1_000_000:06d}",  # the heap tie is unique across the run
             "source": source,
             "type": kind,
-            "time": _iso(time_us),
+            "time": _iso(time_us, self.start),
             "traceparent": f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64) | 1:016x}-01",
             "datacontenttype": "application/json",
         }
@@ -326,11 +327,14 @@ class _Generator:
                 emitted += 1
 
 
-def events(n_events: int, seed: int = 1, tenant: str | None = None) -> Iterator[dict[str, Any]]:
-    """`n_events` canonical events (dicts) in arrival order; deterministic for (n_events, seed, tenant)."""
+def events(
+    n_events: int, seed: int = 1, tenant: str | None = None, start: datetime = MONTH_START
+) -> Iterator[dict[str, Any]]:
+    """`n_events` canonical events (dicts) in arrival order, over about a month from `start`;
+    deterministic for (n_events, seed, tenant, start)."""
     if n_events <= 0:
         return iter(())
-    return _Generator(n_events, seed, tenant).run()
+    return _Generator(n_events, seed, tenant, start).run()
 
 
 def ndjson_batches(n_events: int, batch: int, seed: int = 1, tenant: str | None = None) -> Iterator[bytes]:
