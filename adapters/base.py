@@ -37,9 +37,10 @@ class Adapter(Protocol):
     """`parse(body, headers, secrets)`: headers are lower-cased; `secrets` maps an adapter's name to
     the shared secret it verifies signatures with (TOWER_SHOPIFY_WEBHOOK_SECRET, TOWER_EASYPOST_WEBHOOK_SECRET).
 
-    The server adds two headers of its own (any sent by the client are overwritten):
+    The server adds headers of its own (any sent by the client are overwritten):
     `x-tower-received-at`, its clock's now (RFC 3339), and `x-tower-signature-tolerance-s`
-    (TOWER_WEBHOOK_TOLERANCE_S), for providers that sign a timestamp."""
+    (TOWER_WEBHOOK_TOLERANCE_S), for providers that sign a timestamp; `x-tower-edi-partner-zones`
+    (TOWER_EDI_PARTNER_ZONES), the zone of each EDI sender's times (adapters/partner_zones.py)."""
 
     @property
     def name(self) -> str: ...

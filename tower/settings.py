@@ -8,6 +8,7 @@ from __future__ import annotations
 import tomllib
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +109,28 @@ def parse_span_identifiers(spec: str | None) -> dict[str, str]:
                 f"TOWER_SPAN_IDENTIFIER_ATTRIBUTES entry {entry!r}: expected attribute=namespace (or attribute=*)"
             )
         found[attribute] = "" if namespace == "*" else namespace
+    return found
+
+
+def parse_partner_zones(spec: str | None) -> dict[str, ZoneInfo]:
+    """`PARTNER=Area/City,…` → {PARTNER (trimmed, upper case): zone}, `*` the default for any other
+    partner; empty: {} (every partner UTC). ValueError names the entry, its partner and its zone."""
+    found: dict[str, ZoneInfo] = {}
+    for raw in (spec or "").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        partner, sep, name = (part.strip() for part in entry.partition("="))
+        if not sep or not partner or not name:
+            raise ValueError(f"TOWER_EDI_PARTNER_ZONES entry {entry!r}: expected partner=Area/City (or *=Area/City)")
+        try:
+            zone = ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"TOWER_EDI_PARTNER_ZONES: partner {partner!r} has zone {name!r}, which is no IANA time zone "
+                "(America/Chicago, Europe/Berlin, UTC…)"
+            ) from None
+        found[partner.upper()] = zone
     return found
 
 
@@ -306,6 +329,12 @@ class Settings(BaseSettings):
     warehouse_shifts: str = Field(
         "*=06:00-22:00", description="Working hours (UTC) per warehouse for stuck-order deadlines: wh=HH:MM-HH:MM[+…]."
     )
+    edi_partner_zones: str = Field(
+        "",
+        description="Time zone of each EDI trading partner, by sender id (X12 ISA06, EDIFACT UNB sender; trimmed, any "
+        "case): PARTNER=Area/City,…, * for the rest. Dates and times a document gives without a zone code are that "
+        "partner's local time; empty: UTC.",
+    )
     carrier_cutoffs: str = Field("*=17:00", description="Daily pick-up cut-off (UTC) per carrier: carrier=HH:MM,….")
     scan_grace_hours: float = Field(6, description="Hours after a carrier's cut-off before a missing scan counts.")
     missing_tracking_alert_min: int = Field(
@@ -338,6 +367,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_span_identifiers(cls, value: str) -> str:
         parse_span_identifiers(value)
+        return value
+
+    @field_validator("edi_partner_zones")
+    @classmethod
+    def _check_partner_zones(cls, value: str) -> str:
+        parse_partner_zones(value)
         return value
 
     @field_validator("api_keys")

@@ -1,8 +1,10 @@
 """EDIFACT messages → canonical events (DESIGN.md "The canonical event").
 
 Every event: source ``edifact/<UNB sender>``, id ``<UNB control ref>-<UNH message ref>``, time from
-the message's document date (DTM 137, else the message's own date) as UTC, falling back to the
-UNB date/time.
+the message's document date (DTM 137, else the message's own date), falling back to the UNB
+date/time. A DTM with a zone (format 303) says where; other dates and times (102, 203, 204, the UNB
+date/time) are the sender's local time (`Context.local`, from TOWER_EDI_PARTNER_ZONES by UNB
+sender; UTC by default), a bare date the start of that day there.
 
 Orders live in the buyer's namespace ``po:<buyer id lowercased>``: the NAD+BY party id when the
 message names one, else the UNB sender of an ORDERS or the UNB recipient of a DESADV / INVOIC (a
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from adapters.base import AdapterError, event
@@ -40,6 +42,7 @@ class Context:
     interchange: Interchange
     message: Message
     notes: list[str]
+    local: tzinfo = UTC  # the sender's zone: dates and times without one are its wall clock
 
     @property
     def source(self) -> str:
@@ -77,10 +80,10 @@ class Context:
         for qual in qualifiers:
             for seg in self.message.segments:
                 if seg.tag == "DTM" and seg.get(1, 1) == qual:
-                    when = dtm_instant(seg)
+                    when = dtm_instant(seg, self.local)
                     if when:
                         return when
-        when = unb_instant(self.interchange.date, self.interchange.time)
+        when = unb_instant(self.interchange.date, self.interchange.time, self.local)
         if when is None:
             raise AdapterError("UNB04", f"no usable document date and UNB date {self.interchange.date!r} is unreadable")
         return when
@@ -125,8 +128,9 @@ def _parse(text: str, fmt: str) -> datetime | None:
         return None
 
 
-def dtm_instant(seg: Segment) -> str | None:
-    """DTM C507 (qualifier, value, format) → RFC 3339 UTC, or None when unreadable."""
+def dtm_instant(seg: Segment, local: tzinfo = UTC) -> str | None:
+    """DTM C507 (qualifier, value, format) → RFC 3339 UTC, or None when unreadable. A value without
+    a zone (all but 303) is wall time in `local`, with the zone's rules for that date (fold=0)."""
     value, fmt = seg.get(1, 2), seg.get(1, 3) or "102"
     if fmt == "303" and len(value) >= 15:  # CCYYMMDDHHMM + zone (ZZZ: hours offset, e.g. +01, or UTC)
         moment = _parse(value[:12], "203")
@@ -140,16 +144,17 @@ def dtm_instant(seg: Segment) -> str | None:
         moment = _parse(value, {8: "102", 12: "203", 14: "204"}.get(len(value), ""))
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.replace(tzinfo=local).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def dtm_date(seg: Segment) -> str | None:
+    """The date as written (a promised date is a calendar day, in no zone)."""
     moment = dtm_instant(seg)
     return moment[:10] if moment else None
 
 
-def unb_instant(date: str, hhmm: str) -> str | None:
-    """UNB S004: YYMMDD (syntax 1-3) or CCYYMMDD (syntax 4), and HHMM."""
+def unb_instant(date: str, hhmm: str, local: tzinfo = UTC) -> str | None:
+    """UNB S004: YYMMDD (syntax 1-3) or CCYYMMDD (syntax 4), and HHMM, wall time in `local`."""
     fmt = "%Y%m%d" if len(date) == 8 else "%y%m%d"
     try:
         day = datetime.strptime(date, fmt)
@@ -157,7 +162,7 @@ def unb_instant(date: str, hhmm: str) -> str | None:
         return None
     if len(hhmm) == 4 and hhmm.isdigit() and int(hhmm[:2]) < 24 and int(hhmm[2:]) < 60:
         day = day.replace(hour=int(hhmm[:2]), minute=int(hhmm[2:]))
-    return day.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return day.replace(tzinfo=local).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _promised(segs: Iterable[Segment], facts: dict[str, Any]) -> None:
@@ -462,7 +467,8 @@ MAPPERS: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
 }
 
 
-def map_interchange(ic: Interchange, notes: list[str]) -> list[dict[str, Any]]:
+def map_interchange(ic: Interchange, notes: list[str], local: tzinfo = UTC) -> list[dict[str, Any]]:
+    """Every event of the interchange's mapped messages; `local` is the sender's zone."""
     events: list[dict[str, Any]] = []
     for msg in ic.messages:
         mapper = MAPPERS.get(msg.type)
@@ -471,5 +477,5 @@ def map_interchange(ic: Interchange, notes: list[str]) -> list[dict[str, Any]]:
                 f"{msg.type} message {msg.ref} ({msg.version}) of interchange {ic.control} is not mapped: no event"
             )
             continue
-        events.extend(mapper(Context(ic, msg, notes)))
+        events.extend(mapper(Context(ic, msg, notes, local)))
     return events

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.base import AdapterResult, FunctionAdapter
+from adapters.partner_zones import partner_zone
 from adapters.registry import register
 from adapters.x12.ack import build_997
 from adapters.x12.mappings import map_interchange
@@ -16,14 +17,17 @@ __all__ = ["ADAPTER", "build_997", "parse", "tokenize"]
 
 def parse(body: bytes, headers: Mapping[str, str], secrets: Mapping[str, str]) -> AdapterResult:
     """Every interchange of `body` → events; the reply is a 997 per interchange carrying anything
-    but 997s (acknowledgements are not acknowledged). Envelope errors raise `AdapterError`."""
+    but 997s (acknowledgements are not acknowledged). Envelope errors raise `AdapterError`.
+
+    Times without a time code are the sender's (ISA06) local time, by the server's
+    ``x-tower-edi-partner-zones`` header (TOWER_EDI_PARTNER_ZONES); UTC without it."""
     events: list[dict[str, Any]] = []
     notes: list[str] = []
     replies: list[bytes] = []
     for interchange in tokenize(body):
         notes.extend(interchange.notes)
         rejected: dict[tuple[str, str], str] = {}
-        events.extend(map_interchange(interchange, notes, rejected))
+        events.extend(map_interchange(interchange, notes, rejected, partner_zone(headers, interchange.sender)))
         if any(t.set_id != "997" for g in interchange.groups for t in g.sets):
             replies.append(build_997(interchange, rejected=rejected))
     return AdapterResult(

@@ -1,9 +1,11 @@
 """X12 transaction sets → canonical events (DESIGN.md "The canonical event").
 
 Every event: source ``edi/<ISA06>``, id ``<ISA13>-<GS06>-<ST02>`` (``-<n>`` appended when a set
-yields several events), time from the set's own date and time (BEG, BAK, BSN, BIG, BIA, AT7…)
-as UTC, falling back to GS04/GS05 and then ISA09/ISA10. A bare date is the envelope's time when
-the envelope was made that day, the day's last second when it was sent later (`Context.time`).
+yields several events), time from the set's own date and time (BEG, BAK, BSN, BIG, BIA, AT7…),
+falling back to GS04/GS05 and then ISA09/ISA10. A bare date is the envelope's time when the
+envelope was made that day, the day's last second when it was sent later (`Context.time`). A time
+code in the document (AT7-07, G62-05) says the zone; without one, dates and times are the sending
+partner's local time (`Context.local`, from TOWER_EDI_PARTNER_ZONES by ISA06; UTC by default).
 
 Order identifiers live in the buyer's namespace ``po:<buyer id>``: the sender (ISA06) of an
 850/860, the receiver (ISA08) of the 855/856/810 a seller sends back. A seller's own order number
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,6 +78,7 @@ class Context:
     group: FunctionalGroup
     tset: TransactionSet
     notes: list[str]
+    local: tzinfo = UTC  # the sender's zone: dates and times without a time code are its wall clock
 
     @property
     def sender(self) -> str:
@@ -105,15 +108,18 @@ class Context:
     def time(self, date: str = "", hhmm: str = "", zone: str = "") -> str:
         """RFC 3339 UTC from the set's date/time, else the envelope's (GS04/GS05, else ISA09/ISA10).
 
+        `zone` is an X12 time code (AT7-07, G62-05); without one, or with one that names no zone
+        (LT, local time), the date and time are the sender's wall clock (`local`).
+
         A date without a usable time says the event happened that day, no later than the envelope
         was made: on the envelope's own day it is the envelope's time; sent on a later day, it is the
         last second of the stated day (midnight would put an 855 or 810 dated the day before an
         overnight transmission ahead of the 850 or 856 it answers, a negative duration in its
-        journey); dated after the envelope, the start of the stated day.
+        journey); dated after the envelope, the start of the stated day. Days are the sender's days.
         """
         day = parse_date(date)
         if day is not None and clock(hhmm) is not None:
-            return stamp(day, hhmm, zone)
+            return stamp(day, hhmm, zone, self.local)
         sent = self.sent()
         if day is None:
             if sent is None:
@@ -123,16 +129,17 @@ class Context:
         if sent is not None and sent.date() == day.date():
             return rfc3339(sent)
         if sent is not None and sent.date() > day.date():
-            return rfc3339(day.replace(tzinfo=UTC) + timedelta(days=1, seconds=-1))
-        return rfc3339(day.replace(tzinfo=UTC))
+            return rfc3339((day + timedelta(days=1, seconds=-1)).replace(tzinfo=self.local))
+        return rfc3339(day.replace(tzinfo=self.local))
 
     def sent(self) -> datetime | None:
-        """When the envelope was made: GS04/GS05, else ISA09/ISA10, as UTC; None without a usable date."""
+        """When the envelope was made: GS04/GS05, else ISA09/ISA10, on the sender's clock (`local`);
+        None without a usable date."""
         gs, isa = self.group.header, self.interchange.header
         for d, t in ((gs.get(4), gs.get(5)), (isa.get(9), isa.get(10))):
             day = parse_date(d)
             if day is not None:
-                return day.replace(tzinfo=UTC) + (clock(t) or timedelta(0))
+                return (day + (clock(t) or timedelta(0))).replace(tzinfo=self.local)
         return None
 
 
@@ -166,8 +173,9 @@ def parse_date(text: str) -> datetime | None:
         return None
 
 
-def stamp(day: datetime, hhmm: str, zone: str = "") -> str:
-    """`day` at HHMM[SS[DD]] in `zone` (an X12 time code, default UTC) → ``YYYY-MM-DDTHH:MM:SSZ``."""
+def stamp(day: datetime, hhmm: str, zone: str = "", local: tzinfo = UTC) -> str:
+    """`day` at HHMM[SS[DD]] in `zone` (an X12 time code) → ``YYYY-MM-DDTHH:MM:SSZ``; without a code
+    that names a zone, in `local` (the sender's zone, with its rules for that date; fold=0)."""
     moment = day + (clock(hhmm) or timedelta(0))
     tz = TIME_CODES.get(zone.strip().upper(), "")
     if tz.startswith(("+", "-")):
@@ -176,9 +184,9 @@ def stamp(day: datetime, hhmm: str, zone: str = "") -> str:
         try:
             aware = moment.replace(tzinfo=ZoneInfo(tz))
         except ZoneInfoNotFoundError:
-            aware = moment.replace(tzinfo=UTC)
+            aware = moment.replace(tzinfo=local)
     else:
-        aware = moment.replace(tzinfo=UTC)
+        aware = moment.replace(tzinfo=local)
     return rfc3339(aware)
 
 
@@ -816,9 +824,13 @@ MAPPINGS: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
 
 
 def map_interchange(
-    interchange: Interchange, notes: list[str], rejected: dict[tuple[str, str], str] | None = None
+    interchange: Interchange,
+    notes: list[str],
+    rejected: dict[tuple[str, str], str] | None = None,
+    local: tzinfo = UTC,
 ) -> list[dict[str, Any]]:
-    """Every event the interchange's transaction sets yield; unmapped sets are noted.
+    """Every event the interchange's transaction sets yield; unmapped sets are noted. `local` is the
+    sender's zone, what its dates and times without a time code are read in.
 
     A set whose content cannot be mapped (no PO number in its BEG, say) yields no event: the
     reason is noted and, when `rejected` is given, recorded there by (GS06, ST02) so the 997
@@ -832,7 +844,7 @@ def map_interchange(
                 notes.append(f"transaction set {tset.set_id} is not mapped")
                 continue
             try:
-                events.extend(mapping(Context(interchange, group, tset, notes)))
+                events.extend(mapping(Context(interchange, group, tset, notes, local)))
             except AdapterError as exc:
                 if rejected is None:
                     raise

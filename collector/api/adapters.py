@@ -14,6 +14,7 @@ from opentelemetry.trace import Span
 from pydantic import BaseModel, Field
 
 from adapters.base import AdapterError, AdapterResult
+from adapters.partner_zones import HEADER as PARTNER_ZONES
 from adapters.registry import ADAPTERS
 from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
@@ -91,9 +92,10 @@ async def run_adapter(adapter: str, request: Request, principal: Principal, span
         headers = (
             {k.lower(): v for k, v in request.headers.items()}
             | {f"x-tower-param-{k.lower()}": v for k, v in request.query_params.items()}
-            | {  # the server's own, never the client's: for providers that sign a timestamp
+            | {  # the server's own, never the client's: for providers that sign a timestamp, and EDI
                 "x-tower-received-at": rfc3339(services.clock.now()) or "",
                 "x-tower-signature-tolerance-s": str(settings.webhook_tolerance_s),
+                PARTNER_ZONES: settings.edi_partner_zones,
             }
         )
         with TRACER.start_as_current_span(

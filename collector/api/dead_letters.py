@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from adapters.base import AdapterError
+from adapters.partner_zones import HEADER as PARTNER_ZONES
 from adapters.registry import ADAPTERS
 from collector.api.events import append, screen
 from collector.ingest import NDJSON, BodyError, Candidate, Parsed, parse_body
@@ -144,6 +145,7 @@ async def replay_dead_letter(letter_id: str, request: Request, principal: AdminA
                 raise ApiError(409, "unknown_adapter", f"adapter {name!r} no longer exists")
             # An operator's replay is trusted: the signature is not checked again (no secrets passed).
             headers = {k.lower(): v for k, v in orjson.loads(letter["headers"] or "{}").items()}
+            headers[PARTNER_ZONES] = settings.edi_partner_zones  # today's setting, never the client's
             result = await asyncio.to_thread(adapter.parse, raw, headers, {})
             parsed = Parsed([Candidate(i, None, e) for i, e in enumerate(result.events)])
         elif letter["event_index"] >= 0:

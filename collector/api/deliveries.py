@@ -32,6 +32,7 @@ from opentelemetry.trace import Span
 from pydantic import BaseModel, Field
 
 from adapters.base import AdapterError, AdapterResult
+from adapters.partner_zones import HEADER as PARTNER_ZONES
 from adapters.registry import ADAPTERS
 from collector.api.adapters import AdapterAccepted, answer, carry_traceparent, delivery_locks
 from collector.api.events import admission, append, read_body, screen
@@ -142,10 +143,11 @@ async def take_deliveries(request: Request, principal: Principal, span: Span) ->
         detail = {"index": exc.index, "id": None, "field": exc.field, "reason": exc.message}
         raise ApiError(exc.status, exc.code, exc.message, [detail]) from None
 
-    # the server's own headers, never the client's: for providers that sign a timestamp
+    # the server's own headers, never the client's: for providers that sign a timestamp, and EDI
     own = {
         "x-tower-received-at": rfc3339(services.clock.now()) or "",
         "x-tower-signature-tolerance-s": str(settings.webhook_tolerance_s),
+        PARTNER_ZONES: settings.edi_partner_zones,
     }
     for d in deliveries:
         d.headers.update(own)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tower.settings import DEFAULT_OBJECT_LEVELS, Settings, parse_api_keys, parse_object_levels, settings_table
+from tower.settings import (
+    DEFAULT_OBJECT_LEVELS,
+    Settings,
+    parse_api_keys,
+    parse_object_levels,
+    parse_partner_zones,
+    settings_table,
+)
 
 
 def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,3 +89,30 @@ def test_object_levels_from_a_file_then_the_variable(tmp_path: Path, monkeypatch
     levels.write_text("[object_levels]\npallet = 4.5\n")
     with pytest.raises(ValueError, match=r"pallet = 4\.5"):
         _ = Settings().levels
+
+
+def test_edi_partner_zones_default_to_utc_and_parse_trimmed_upper_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOWER_EDI_PARTNER_ZONES", raising=False)
+    assert Settings().edi_partner_zones == ""
+    assert parse_partner_zones("") == {}
+    zones = parse_partner_zones(" acme = America/Chicago ,WALMART=America/Chicago,*=UTC,")
+    named = {k: str(v) for k, v in zones.items()}
+    assert named == {"ACME": "America/Chicago", "WALMART": "America/Chicago", "*": "UTC"}
+    monkeypatch.setenv("TOWER_EDI_PARTNER_ZONES", "ACME=Europe/Berlin")
+    assert Settings().edi_partner_zones == "ACME=Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("ACME=America/Chicgo", r"partner 'ACME' has zone 'America/Chicgo', which is no IANA time zone"),
+        ("ACME=America/Chicago,*=Mars/Olympus", r"partner '\*' has zone 'Mars/Olympus'"),
+        ("ACME=../../etc/passwd", r"partner 'ACME' has zone '\.\./\.\./etc/passwd'"),
+        ("ACME", r"entry 'ACME': expected partner=Area/City"),
+        ("=America/Chicago", r"entry '=America/Chicago': expected partner=Area/City"),
+    ],
+)
+def test_bad_edi_partner_zones_refuse_to_load(monkeypatch: pytest.MonkeyPatch, spec: str, message: str) -> None:
+    monkeypatch.setenv("TOWER_EDI_PARTNER_ZONES", spec)
+    with pytest.raises(ValueError, match=message):
+        Settings()
