@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from tower import memory
 from tower.bus import Committed, InProcessBus
 from tower.events import Event, event_key_hash
 from tower.fingerprints import KeyIndex
@@ -272,6 +273,8 @@ class GroupCommitWriter:
             # fingerprints make a resend check the primary key, so it is never stored twice.
             self._index.add(hashes[i] for i in keep)
         self._next_seq += len(events)
+        del table
+        memory.release()  # the group's parsed events and Arrow table are garbage once the futures resolve
         elapsed = time.perf_counter() - started
         self.stats.batches += 1
         self.stats.events += len(events)

@@ -28,6 +28,7 @@ from opentelemetry import trace
 from correlator.graph import Changes, JourneyGraph
 from correlator.model import EventRecord
 from correlator.state import journey_state
+from tower import memory
 from tower.bus import InProcessBus
 from tower.clock import Clock, SystemClock
 from tower.events import Event, validate_event
@@ -351,6 +352,7 @@ class Correlator:
         # What the graph holds now lives until merged away and has no reference cycles: keep the
         # cyclic garbage collector from re-scanning it on every collection.
         gc.freeze()
+        memory.release()  # the step's events, rows and evicted journeys are garbage now: give it back
 
     # --- memory -----------------------------------------------------------------------------------
 
