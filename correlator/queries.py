@@ -19,7 +19,7 @@ from tower.milestones import STATUSES, STUCK_AFTER_HOURS
 from tower.store import Store
 
 MAX_JOURNEY_EVENTS = 5_000
-_POOL = ThreadPoolExecutor(4, thread_name_prefix="journey-read")
+_POOL = ThreadPoolExecutor(8, thread_name_prefix="journey-read")  # a journey page reads on up to 3 at once
 JOURNEY_COLUMNS = (
     "alive, merged_into, stage, status, stage_at, started_at, received_at, departed_at, delivered_at, "
     "last_event_at, on_time_ship, on_time_delivery, event_count, objects, state"
@@ -107,26 +107,36 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
 
 
 def journey_events(store: Store, tenant: str, journey_id: str) -> list[dict[str, Any]]:
-    """The journey's events in event-time order: membership first, then the events by primary key."""
-    keys = store.read(
+    """The journey's events in event-time order: its membership picks them from `events` by primary key,
+    in one query (the set is built first, then the key index finds each event)."""
+    return store.read(
+        "SELECT source, id, type, time, ingested_at, traceparent, payload FROM {db}.events "
+        "WHERE tenant = {tenant:String} AND (source, id) IN ("
         "SELECT source, event_id FROM {db}.journey_events WHERE tenant = {tenant:String} "
-        "AND journey_id = {id:String} LIMIT {limit:UInt32}",
+        "AND journey_id = {id:String} LIMIT {limit:UInt32}) "
+        "ORDER BY time, source, id",
         tenant,
         {"id": journey_id, "limit": MAX_JOURNEY_EVENTS},
     )
-    if not keys:
+
+
+def object_merges(store: Store, tenant: str, ids: list[str]) -> list[dict[str, Any]]:
+    """The merges, re-keys and conflicts recorded on these objects, earliest first."""
+    if not ids:
         return []
     return store.read(
-        "SELECT source, id, type, time, ingested_at, traceparent, payload FROM {db}.events "
-        "WHERE tenant = {tenant:String} AND (source, id) IN {keys:Array(Tuple(String, String))} "
-        "ORDER BY time, source, id",
+        "SELECT object_id, merged_id, type, reason, source, event_id, event_time, detail FROM {db}.merges "
+        "WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} "
+        "ORDER BY event_time LIMIT 1 BY object_id, merged_id, reason, source, event_id",
         tenant,
-        {"keys": [(k["source"], k["event_id"]) for k in keys]},
+        {"ids": ids},
     )
 
 
 def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
     requested = journey_id
+    # The events hang on the journey id alone: read them while the row is read.
+    pending_events = _POOL.submit(journey_events, store, tenant, journey_id)
     row = None
     for _ in range(FOLLOW_MERGES):
         rows = store.read(
@@ -143,22 +153,25 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
         journey_id = row["merged_into"]
         row = None
     if row is None or not row["alive"]:
+        pending_events.cancel()
         raise ApiError(404, "not_found", f"no journey {requested!r}; find one with GET /v1/lookup?q=<identifier>")
 
     state = orjson.loads(row["state"])
-    # The journey's events do not depend on its row: fetch them meanwhile on another reader.
-    pending_events = _POOL.submit(journey_events, store, tenant, journey_id)
-    objects = fetch_objects(store, tenant, list(row["objects"]))
-    merges = store.read(
-        "SELECT object_id, merged_id, type, reason, source, event_id, event_time, detail FROM {db}.merges "
-        "WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} "
-        "ORDER BY event_time LIMIT 1 BY object_id, merged_id, reason, source, event_id",
-        tenant,
-        {"ids": sorted({r["object_id"] for r in objects.values()})},
-    )
+    if journey_id != requested:  # it followed a merge: the events fetched meanwhile are another journey's
+        pending_events.cancel()
+        pending_events = _POOL.submit(journey_events, store, tenant, journey_id)
+    # Every read below depends on the row or the events, not on each other: each on its own reader.
+    row_objects = sorted(set(row["objects"]))
+    pending_merges = _POOL.submit(object_merges, store, tenant, row_objects)
+    objects = fetch_objects(store, tenant, row_objects)
     events = pending_events.result()
+    spans, beneath = journey_spans(store, tenant, events, objects.values(), _POOL)
+    current = {r["object_id"] for r in objects.values()}
+    merges = [m for m in pending_merges.result() if m["object_id"] in current]
+    late = sorted(current - set(row_objects))  # objects merged into others since the row was written
+    if late:
+        merges = sorted([*merges, *object_merges(store, tenant, late)], key=lambda m: m["event_time"])
     traces = sorted({e["traceparent"].split("-")[1] for e in events if e["traceparent"]})
-    spans, beneath = journey_spans(store, tenant, events, objects.values())
     return {
         "id": journey_id,
         "requested_id": requested if requested != journey_id else None,

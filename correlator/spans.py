@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
@@ -109,16 +110,23 @@ def namespace_matches(configured: str, namespace: str) -> bool:
 
 
 def journey_spans(
-    store: Store, tenant: str, events: list[dict[str, Any]], objects: Iterable[dict[str, Any]]
+    store: Store,
+    tenant: str,
+    events: list[dict[str, Any]],
+    objects: Iterable[dict[str, Any]],
+    pool: Executor | None = None,
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], list[dict[str, Any]]]]:
     """(the journey's spans, each with the events it is beneath and how it was linked; event key → its spans).
 
-    `events` are rows with source, id and traceparent; `objects` are object rows with `object_id` and `ids`."""
+    `events` are rows with source, id and traceparent; `objects` are object rows with `object_id` and `ids`.
+    With a `pool`, the spans of the events' own traces are read while the attribute links are."""
     steps: dict[tuple[str, str], tuple[str, str]] = {}
     for event in events:
         parsed = parse_traceparent(event.get("traceparent"))
         if parsed:
             steps[(event["source"], event["id"])] = parsed
+    step_traces = {t for t, _ in steps.values()}
+    pending = pool.submit(trace_spans, store, tenant, step_traces) if pool is not None and step_traces else None
 
     by_value: dict[str, list[tuple[str, str]]] = {}
     for obj in objects:
@@ -140,8 +148,15 @@ def journey_spans(
                     )
                     break
 
-    traces = {t for t, _ in steps.values()} | {t for t, _ in matches}
-    spans = trace_spans(store, tenant, traces)
+    if pending is None:
+        spans = trace_spans(store, tenant, step_traces | {t for t, _ in matches})
+    else:
+        spans = pending.result()
+        more = {t for t, _ in matches} - step_traces
+        if more:
+            spans = sorted(
+                [*spans, *trace_spans(store, tenant, more)], key=lambda s: (s["start_unix_nano"], s["span_id"])
+            )[:MAX_JOURNEY_SPANS]
     by_key = {(s["trace_id"], s["span_id"]): s for s in spans}
     children: dict[tuple[str, str], list[str]] = {}
     by_trace: dict[str, list[str]] = {}
