@@ -68,6 +68,7 @@ class CorrelatorParams:
     batch_events: int
     interval: float
     hot_seconds: float | None
+    idle_seconds: float | None = None
     log_level: str = "INFO"
     name: str = "default"
 
@@ -78,6 +79,7 @@ class CorrelatorParams:
             batch_events=settings.correlator_batch_events,
             interval=settings.correlator_interval_ms / 1000,
             hot_seconds=None if settings.journey_hot_days is None else settings.journey_hot_days * 86_400,
+            idle_seconds=None if settings.journey_idle_days is None else settings.journey_idle_days * 86_400,
             log_level=os.environ.get("TOWER_LOG_LEVEL", "INFO").upper(),
         )
 
@@ -91,6 +93,7 @@ class CorrelatorParams:
             batch_events=self.batch_events,
             interval=self.interval,
             hot_seconds=self.hot_seconds,
+            idle_seconds=self.idle_seconds,
             name=self.name,
             clock=clock,
         )
@@ -108,6 +111,7 @@ class Correlator:
         name: str = "default",
         hot_seconds: float | None = 3 * 86_400,
         clock: Clock | None = None,
+        idle_seconds: float | None = 30 * 86_400,
     ) -> None:
         self.store = store
         self.clock = clock or SystemClock()
@@ -127,6 +131,10 @@ class Correlator:
         # from the log if an event names them again (`rehydrate`). None keeps everything.
         self.hot_us = None if hot_seconds is None else int(hot_seconds * 1_000_000)
         self.terminal: dict[str, int] = {}
+        # Unfinished journeys and their last event time: one idle for `idle_seconds` (an order whose
+        # delivery scan never came) leaves memory too, or such journeys would pile up for ever.
+        self.idle_us = None if idle_seconds is None or hot_seconds is None else int(idle_seconds * 1_000_000)
+        self.open: dict[str, int] = {}
         self.applied_seq = 0  # every event up to here is applied and its rows written
         self.graph_seq = 0  # every event up to here is in the graph (rows maybe not yet written)
         self.snapshot_seq = 0
@@ -186,6 +194,7 @@ class Correlator:
             if kind == "meta":
                 graph.watermark_us, self.terminal, graph.evicted = items[:3]
                 self.positions = dict(items[3]) if len(items) > 3 else {}
+                self.open = dict(items[4]) if len(items) > 4 else {}  # snapshots before idle eviction had none
             else:
                 getattr(graph, kind).update(items)
         self.graph = graph
@@ -210,7 +219,9 @@ class Correlator:
             return
         g = self.graph
         seq = self.applied_seq
-        pieces: list[tuple[str, Any]] = [("meta", (g.watermark_us, self.terminal, g.evicted, self.positions))]
+        pieces: list[tuple[str, Any]] = [
+            ("meta", (g.watermark_us, self.terminal, g.evicted, self.positions, self.open))
+        ]
         for kind in SNAPSHOT_PARTS:
             items = list(getattr(g, kind).items())
             pieces.extend((kind, items[i : i + SNAPSHOT_ITEMS]) for i in range(0, len(items), SNAPSHOT_ITEMS))
@@ -357,15 +368,21 @@ class Correlator:
     # --- memory -----------------------------------------------------------------------------------
 
     def evict_cold(self) -> None:
-        if self.hot_us is None or not self.terminal:
+        """Journeys finished and idle `hot_us`, or unfinished and idle `idle_us`, leave memory."""
+        if self.hot_us is None:
             return
-        cutoff = self.graph.watermark_us - self.hot_us
+        watermark = self.graph.watermark_us
+        cutoff = watermark - self.hot_us
         candidates = {j for j, last in self.terminal.items() if last <= cutoff}
+        if self.idle_us is not None:
+            idle_cutoff = watermark - self.idle_us
+            candidates.update(j for j, last in self.open.items() if last <= idle_cutoff)
         if not candidates:
             return
         evicted = self.graph.evict(candidates)
         for j in evicted:
-            del self.terminal[j]
+            self.terminal.pop(j, None)
+            self.open.pop(j, None)
         self.stats.evicted_journeys += len(evicted)
 
     def rehydrate(self, events: list[Event]) -> None:
@@ -535,6 +552,7 @@ class Correlator:
                     log.exception("computing the state of journey %s failed; its row is not rewritten", journey_id)
         for gone in changes.dead_journeys:
             self.terminal.pop(gone, None)
+            self.open.pop(gone, None)
             if gone in g.journeys:
                 continue
             into = g.find(gone)
@@ -592,8 +610,10 @@ class Correlator:
         )
         if state["status"] in TERMINAL:
             self.terminal[journey_id] = state["last_event_at"] or 0
+            self.open.pop(journey_id, None)
         else:
             self.terminal.pop(journey_id, None)
+            self.open[journey_id] = state["last_event_at"] or 0
         dims = state["dims"]
         doc = {
             "milestones": state["milestones"],

@@ -292,6 +292,14 @@ class Settings(BaseSettings):
             "empty keeps everything in memory."
         ),
     )
+    journey_idle_days: float | None = Field(
+        30.0,
+        description=(
+            "Journeys not finished but idle this many days of event time (an order whose delivery scan never "
+            "came) leave the correlator's memory too, and come back when named again; empty keeps them. "
+            "Needs TOWER_JOURNEY_HOT_DAYS."
+        ),
+    )
     span_identifier_attributes: str = Field(
         DEFAULT_SPAN_IDENTIFIER_ATTRIBUTES,
         description=(
@@ -352,7 +360,7 @@ class Settings(BaseSettings):
         30.0, description="How often the dashboard's pages refresh themselves; 0 turns auto-refresh off."
     )
 
-    @field_validator("journey_hot_days", mode="before")
+    @field_validator("journey_hot_days", "journey_idle_days", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value

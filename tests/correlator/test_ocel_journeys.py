@@ -125,9 +125,9 @@ def test_arrival_order_does_not_change_journeys(
     events.sort(key=lambda e: (e["time"], e["id"]))
     subset = events[:4_000]
     shuffled = random.Random(42).sample(subset, len(subset))
-    # The last run evicts every finished journey from the correlator's memory after every step, so
-    # late events can only reach them by bringing them back from the log.
-    evicting = start_server(env={"TOWER_JOURNEY_HOT_DAYS": "0"})
+    # The last run evicts every journey, finished or not, from the correlator's memory after every
+    # step, so late events can only reach them by bringing them back from the log.
+    evicting = start_server(env={"TOWER_JOURNEY_HOT_DAYS": "0", "TOWER_JOURNEY_IDLE_DAYS": "0"})
     runs = [(server, subset), (server, list(reversed(subset))), (server, shuffled), (evicting, shuffled)]
     summaries = []
     for i, (target, ordering) in enumerate(runs):
