@@ -52,8 +52,15 @@ def main() -> None:
         server_side = proc_status(server.pid)
         counters = metrics(server.url)
         # after the clock stopped: the month's journeys against what really happened (not timed)
-        with httpx.Client(base_url=server.url, timeout=120) as client:
+        with httpx.Client(base_url=server.url, timeout=300) as client:
             agreement = score(client, simulation.truth, sample=300, seed=3)
+            # and its alerts: a month without --scenario must page nobody
+            client.post("/v1/slos/evaluate").raise_for_status()
+            alerts = {
+                severity: client.get("/v1/alerts", params={"severity": severity, "limit": 1000}).json()
+                for severity in ("page", "ticket")
+            }
+            slos = client.get("/v1/slos").json()["items"]
     if args.data_dir is None:
         shutil.rmtree(data_dir, ignore_errors=True)
     events = report.accepted + report.duplicates
@@ -90,6 +97,21 @@ def main() -> None:
                 if counts["tower"] != counts["truth"]
             },
         },
+        "alerts": {
+            severity: {
+                "total": found["total"],
+                "first": [
+                    {"labels": a["labels"], "starts_at": a["starts_at"], "state": a.get("state")}
+                    for a in found["items"][:20]
+                ],
+            }
+            for severity, found in alerts.items()
+        },
+        "slos_not_ok": [
+            {"name": s["name"], "status": s["status"], "budget_remaining": s.get("budget_remaining")}
+            for s in slos
+            if s["status"] != "ok"
+        ],
         "server_counters": {
             name: counters.get(name)
             for name in (
@@ -130,6 +152,11 @@ def main() -> None:
     print(
         f"ground truth: {a['journeys']:,} journeys for {a['orders']:,} orders; {a['sampled_orders_disagreeing']} of "
         f"300 sampled orders and {len(a['counts_disagreeing'])} stage/status counts per channel disagree"
+    )
+    print(
+        f"alerts over the run: {result['alerts']['page']['total']} pages, {result['alerts']['ticket']['total']} "
+        f"tickets; SLOs not ok: {[s['name'] for s in result['slos_not_ok']] or 'none'}"
+        + ("" if args.scenario else " (no --scenario: a quiet month must page nobody)")
     )
     print(
         f"CPU: server and correlator {result['server_cpu_seconds']} s, this process (generating and sending) "
