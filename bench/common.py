@@ -114,6 +114,7 @@ class PostStats:
     duplicates: int = 0
     rejected: int = 0
     retries_429: int = 0
+    transport_retries: int = 0
     latencies: list[float] = field(default_factory=list)
 
     @property
@@ -131,7 +132,16 @@ async def _post_all(url: str, bodies: list[bytes], clients: int, headers: dict[s
         for i in next_body:  # one shared iterator: each body is posted once, by whichever client is free
             while True:
                 sent = time.perf_counter()
-                response = await client.post("/v1/events", content=bodies[i], headers=headers)
+                try:
+                    response = await client.post("/v1/events", content=bodies[i], headers=headers)
+                except httpx.TransportError:
+                    # the connection dropped (a body may or may not have landed): send it again, the
+                    # server deduplicates on (source, id)
+                    stats.transport_retries += 1
+                    if stats.transport_retries > 100:
+                        raise
+                    await asyncio.sleep(0.5)
+                    continue
                 if response.status_code == 429:
                     stats.retries_429 += 1
                     await asyncio.sleep(float(response.headers.get("Retry-After", "1")))

@@ -19,6 +19,7 @@ Prints a table and writes `bench/results/ingest.json`. `--data-dir DIR` keeps th
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import subprocess
@@ -48,8 +49,9 @@ from bench.common import (
 BASELINE_CHUNK = 500_000  # rows built (untimed) then inserted (timed) per round, to bound the child's memory
 
 
-def baseline_child(n_events: int, batch: int, seed: int) -> dict[str, Any]:
-    """In this (child) process only: insert the events' rows straight into a fresh store, timed."""
+def baseline_child(n_events: int, batch: int, seed: int, limit: int | None = None) -> dict[str, Any]:
+    """In this (child) process only: insert the events' rows (the first `limit` of them, if given)
+    straight into a fresh store, timed."""
     import pyarrow as pa
 
     from collector.app import MIGRATIONS
@@ -67,7 +69,7 @@ def baseline_child(n_events: int, batch: int, seed: int) -> dict[str, Any]:
         build_seconds = 0.0
         rows = 0
         inserts = 0
-        stream = synthetic.events(n_events, seed)
+        stream = itertools.islice(synthetic.events(n_events, seed), limit)
         done = False
         while not done:
             built = time.perf_counter()
@@ -127,7 +129,7 @@ def baseline_child(n_events: int, batch: int, seed: int) -> dict[str, Any]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def run_baseline(n_events: int, batch: int, seed: int) -> dict[str, Any]:
+def run_baseline(n_events: int, batch: int, seed: int, limit: int | None = None) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run(
             [
@@ -143,6 +145,7 @@ def run_baseline(n_events: int, batch: int, seed: int) -> dict[str, Any]:
                 str(seed),
                 "--child-out",
                 out.name,
+                *(["--baseline-events", str(limit)] if limit else []),
             ],
             cwd=REPO,
             check=True,
@@ -164,6 +167,7 @@ def load(server: Server, bodies: list[bytes], n_events: int, clients: int) -> di
         "events": n_events,
         "requests": stats.requests,
         "retries_429": stats.retries_429,
+        "transport_retries": stats.transport_retries,
         "ingest_seconds": round(stats.seconds, 3),
         "ingest_events_per_s": round(n_events / stats.seconds, 1),
         "ingest_correlation_seconds": round(corr_seconds, 3),
@@ -187,22 +191,29 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, help="load into this (new) dir and keep it, e.g. for bench.query")
     parser.add_argument("--skip-baseline", action="store_true", help="no baseline (no ratio)")
+    parser.add_argument(
+        "--baseline-events",
+        type=int,
+        help="insert only the first N of the events in each baseline run (its rows/s is the ratio's base; "
+        "at 10M a full baseline takes 10 minutes a run)",
+    )
     parser.add_argument("--baseline-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.baseline_child:
-        args.child_out.write_text(json.dumps(baseline_child(args.events, args.batch, args.seed)))
+        args.child_out.write_text(json.dumps(baseline_child(args.events, args.batch, args.seed, args.baseline_events)))
         return
 
     baselines: list[dict[str, Any]] = []
 
     def baseline_run(when: str) -> None:
         print(
-            f"baseline ({when}): insert_arrow of {args.events:,} rows, {args.batch:,} per insert (separate process)…",
+            f"baseline ({when}): insert_arrow of {args.baseline_events or args.events:,} rows, {args.batch:,} per "
+            "insert (separate process)…",
             flush=True,
         )
-        baselines.append({"when": when, **run_baseline(args.events, args.batch, args.seed)})
+        baselines.append({"when": when, **run_baseline(args.events, args.batch, args.seed, args.baseline_events)})
 
     if not args.skip_baseline:
         baseline_run("before")

@@ -16,6 +16,11 @@ import typer
 from tower.api import is_loopback
 from tower.settings import Settings, settings_table
 
+# An idle keep-alive connection stays open this long. It must outlast the longest `Retry-After` the
+# collector sends (30 s, while the correlator is behind): a client that waits as told and then reuses
+# its connection must not find it closed under it (uvicorn's default is 5 s).
+KEEP_ALIVE_S = 75
+
 app = typer.Typer(help="Control Tower: order journeys across channels, ERP, WMS and carriers.", no_args_is_help=True)
 
 
@@ -78,7 +83,12 @@ def serve(
             err=True,
         )
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 
@@ -93,7 +103,14 @@ def _run_stage(stage: str, host: str | None, port: int | None) -> None:
         typer.echo(f"error: `tower {stage}` needs TOWER_KAFKA_BOOTSTRAP; `tower serve` runs it otherwise", err=True)
         raise typer.Exit(2)
     app_ = create_app(settings, stages=frozenset({stage}))
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=30)
+    uvicorn.run(
+        app_,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
 
 
 @app.command()
