@@ -68,6 +68,10 @@ class KafkaAppender:
     def next_seq(self) -> int:
         return 0  # seqs are positions in the log under Kafka
 
+    def correlator_behind(self) -> Backpressure | None:
+        """Never: under Kafka the correlator reads the topic at its own pace and the broker holds the backlog."""
+        return None
+
     def backlog_seconds(self) -> float:
         return 0.0  # sends wait at most TOWER_KAFKA_ACK_TIMEOUT_MS; `pending_max` bounds them
 

@@ -152,6 +152,17 @@ class GroupCommitWriter:
         if self._task:
             await self._task
 
+    def correlator_behind(self) -> Backpressure | None:
+        """The refusal to send while the correlator is more than `max_correlator_lag` events behind."""
+        if self.correlator_lag is None or not self.max_correlator_lag:
+            return None
+        lag = self.correlator_lag()
+        if lag <= self.max_correlator_lag:
+            return None
+        # about how long the excess takes the correlator (≈10k events/s here), 1–30 s
+        retry = max(1, min(30, (lag - self.max_correlator_lag) // 10_000 + 1))
+        return Backpressure(retry, f"the correlator is {lag} events behind")
+
     async def submit(self, events: list[Event]) -> WriteResult:
         if not events:
             return WriteResult(0, 0)
@@ -161,12 +172,9 @@ class GroupCommitWriter:
             self._pending + len(events) > self.pending_max or self.backlog_seconds() > self.max_wait
         ):
             raise Backpressure(max(1, round(self.backlog_seconds())))
-        if self.correlator_lag is not None and self.max_correlator_lag:
-            lag = self.correlator_lag()
-            if lag > self.max_correlator_lag:
-                # about how long the excess takes the correlator (≈10k events/s here), 1–30 s
-                retry = max(1, min(30, (lag - self.max_correlator_lag) // 10_000 + 1))
-                raise Backpressure(retry, f"the correlator is {lag} events behind")
+        behind = self.correlator_behind()
+        if behind is not None:
+            raise behind
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(events, future))
         self._pending += len(events)
