@@ -290,7 +290,7 @@ def main() -> None:
     path = write_result("ingest", result)
 
     base = baseline["rows_per_s"] if baseline else None
-    rows = [("measure", "events/s", "seconds", "vs baseline")]
+    rows: list[tuple[str, ...]] = [("measure", "events/s", "seconds", "vs baseline")]
     if baseline:
         rows.append(("baseline insert_arrow (rows)", f"{base:,.0f}", f"{baseline['insert_seconds']:.2f}", "1.000"))
         for b in baseline["runs"]:
