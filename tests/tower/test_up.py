@@ -41,7 +41,7 @@ def interrupt(proc: subprocess.Popen[bytes], out: Path) -> str:
     in time is killed with its whole group (server and dashboard), so no test leaves them running."""
     proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(timeout=60)
+        proc.wait(timeout=90)  # the dashboard gets 10 s after SIGTERM and the server 30, then SIGKILL
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
