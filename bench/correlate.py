@@ -20,8 +20,6 @@ graph added.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import gc
 import resource
 import time
@@ -37,6 +35,7 @@ from bench import synthetic
 from bench.common import REPO, machine, mb, table, write_result
 from correlator.engine import Correlator
 from correlator.graph import JourneyGraph
+from tower import memory
 from tower.events import validate_event
 from tower.settings import DEFAULT_OBJECT_LEVELS
 
@@ -44,8 +43,7 @@ from tower.settings import DEFAULT_OBJECT_LEVELS
 def rss_bytes() -> int:
     """Current RSS, after a full collection and giving freed heap back to the OS (so it counts live data)."""
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    memory.release(min_interval=0)
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
