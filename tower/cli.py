@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -627,6 +628,8 @@ def dashboard(
     """Run the dashboard (Streamlit) on a running API server."""
     from tower.processes import StartError, run_stack
 
+    _ctrl_c_stops()
+
     settings = _settings()
     url = (api or settings.dashboard_api_url).rstrip("/")
     _warn_open_dashboard(host)
@@ -642,6 +645,13 @@ def dashboard(
     raise typer.Exit(0 if code == 130 else code)
 
 
+def _ctrl_c_stops() -> None:
+    """Ctrl-C (SIGINT) stops the command even when it was started with SIGINT ignored, as a shell does
+    for a background job (`tower up &` in a script) and as a test runner's child may inherit: Python
+    keeps an inherited SIG_IGN, and the command would never stop its children."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="Bind address of both [TOWER_HOST, 127.0.0.1]")] = None,
@@ -651,6 +661,8 @@ def up(
 ) -> None:
     """Run the API server and the dashboard together; Ctrl-C stops both."""
     from tower.processes import StartError, run_stack
+
+    _ctrl_c_stops()
 
     settings = _settings(host, port, data_dir)
     if settings.auth_enabled:
