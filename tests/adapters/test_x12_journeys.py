@@ -12,14 +12,18 @@ from tests.conftest import ServerProcess, correlated, wait_for
 BUYER, SELLER = "ACMERETAIL", "WIDGETCO"
 
 
-def interchange(sender: str, receiver: str, control: int, functional: str, set_id: str, body: list[str]) -> bytes:
-    """A well-formed X12 004010 interchange with one group and one transaction set."""
-    isa = f"ISA*00*          *00*          *ZZ*{sender:<15}*ZZ*{receiver:<15}*261120*1000*U*00401*{control:09d}*0*P*>"
+def interchange(
+    sender: str, receiver: str, control: int, functional: str, set_id: str, body: list[str], when: str = "202611201000"
+) -> bytes:
+    """A well-formed X12 004010 interchange with one group and one transaction set, made at `when`
+    (CCYYMMDDHHMM, no time code)."""
+    parties = f"ZZ*{sender:<15}*ZZ*{receiver:<15}"
+    isa = f"ISA*00*          *00*          *{parties}*{when[2:8]}*{when[8:]}*U*00401*{control:09d}*0*P*>"
     segments = [f"ST*{set_id}*0001", *body]
     segments.append(f"SE*{len(segments) + 1}*0001")
     lines = [
         isa,
-        f"GS*{functional}*{sender}*{receiver}*20261120*1000*{control}*X*004010",
+        f"GS*{functional}*{sender}*{receiver}*{when[:8]}*{when[8:]}*{control}*X*004010",
         *segments,
         f"GE*1*{control}",
         f"IEA*1*{control:09d}",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import httpx
 
+from tests.adapters.test_x12_journeys import interchange as x12_interchange
 from tests.conftest import ServerProcess, correlated, post_events, wait_for
 from tests.support.ocel import FIXTURES
 
@@ -20,19 +21,7 @@ ZONES = f"{BUYER}=America/Chicago,{SELLER}=America/Chicago"
 def interchange(
     sender: str, receiver: str, control: int, functional: str, set_id: str, when: str, body: list[str]
 ) -> bytes:
-    """A well-formed X12 004010 interchange with one group and one set, made at `when` (CCYYMMDDHHMM), no time code."""
-    parties = f"ZZ*{sender:<15}*ZZ*{receiver:<15}"
-    isa = f"ISA*00*          *00*          *{parties}*{when[2:8]}*{when[8:]}*U*00401*{control:09d}*0*P*>"
-    segments = [f"ST*{set_id}*0001", *body]
-    segments.append(f"SE*{len(segments) + 1}*0001")
-    lines = [
-        isa,
-        f"GS*{functional}*{sender}*{receiver}*{when[:8]}*{when[8:]}*{control}*X*004010",
-        *segments,
-        f"GE*1*{control}",
-        f"IEA*1*{control:09d}",
-    ]
-    return ("~\n".join(lines) + "~\n").encode()
+    return x12_interchange(sender, receiver, control, functional, set_id, body, when=when)
 
 
 def post(api: httpx.Client, adapter: str, body: bytes, headers: dict[str, str]) -> None:
