@@ -12,14 +12,14 @@ from typing import Any
 
 import orjson
 
-from correlator.spans import journey_spans
+from correlator.spans import journey_spans, links_of_values
 from correlator.state import iso as iso_us
 from tower.api import ApiError, page_cursor, read_time_cursor, rfc3339
 from tower.milestones import STATUSES, STUCK_AFTER_HOURS
 from tower.store import Store
 
 MAX_JOURNEY_EVENTS = 5_000
-_POOL = ThreadPoolExecutor(8, thread_name_prefix="journey-read")  # a journey page reads on up to 3 at once
+_POOL = ThreadPoolExecutor(8, thread_name_prefix="journey-read")  # a journey page reads on up to 4 at once
 JOURNEY_COLUMNS = (
     "alive, merged_into, stage, status, stage_at, started_at, received_at, departed_at, delivered_at, "
     "last_event_at, on_time_ship, on_time_delivery, event_count, objects, state"
@@ -163,9 +163,13 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
     # Every read below depends on the row or the events, not on each other: each on its own reader.
     row_objects = sorted(set(row["objects"]))
     pending_merges = _POOL.submit(object_merges, store, tenant, row_objects)
+    # The spans naming the journey's identifiers, as the row lists them (rows written before it did
+    # not: theirs are read once the objects are in, as are identifiers the objects gained since).
+    values = state.get("identifier_values", [])
+    links = (values, _POOL.submit(links_of_values, store, tenant, values)) if values else None
     objects = fetch_objects(store, tenant, row_objects)
     events = pending_events.result()
-    spans, beneath = journey_spans(store, tenant, events, objects.values(), _POOL)
+    spans, beneath = journey_spans(store, tenant, events, objects.values(), _POOL, links=links)
     current = {r["object_id"] for r in objects.values()}
     merges = [m for m in pending_merges.result() if m["object_id"] in current]
     late = sorted(current - set(row_objects))  # objects merged into others since the row was written

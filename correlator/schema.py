@@ -3,12 +3,13 @@
 The correlator writes new versions of rows rather than updating them: every table that holds a
 current state is a ReplacingMergeTree on a `version`. Point reads take the newest version with
 `ORDER BY version DESC LIMIT 1 BY key` (cheaper than FINAL on a few keys); scans use FINAL.
-Tables read by key use small granules (256 rows): a journey page reads a handful of keys, and
-8192-row granules of wide rows made each key cost megabytes of decompression.
+Tables read by key use small granules (256 rows) in small compressed blocks (8-64 KB): a journey
+page reads a handful of keys, and 8192-row granules of wide rows made each key cost megabytes of
+decompression (the blocks alone: a journey row 13 %, its objects 20 % faster at 1M events).
 """
 
 from tower.retention import repartitioned
-from tower.store import Migration
+from tower.store import POINT_READ_BLOCKS, Migration
 
 _TABLES = (
     Migration(
@@ -32,7 +33,7 @@ _TABLES = (
                 conflicts UInt32
             ) ENGINE = ReplacingMergeTree(version)
             ORDER BY (tenant, object_id)
-            SETTINGS index_granularity = 256
+            SETTINGS index_granularity = 256, min_compress_block_size = 8192, max_compress_block_size = 65536
             """,
             # ORDER BY (tenant, value, namespace, type): `GET /v1/lookup?q=` knows only the identifier,
             # not which system issued it, so the value leads the key.
@@ -46,7 +47,7 @@ _TABLES = (
                 version UInt64
             ) ENGINE = ReplacingMergeTree(version)
             ORDER BY (tenant, value, namespace, type)
-            SETTINGS index_granularity = 256
+            SETTINGS index_granularity = 256, min_compress_block_size = 8192, max_compress_block_size = 65536
             """,
         ),
     ),
@@ -118,7 +119,7 @@ _TABLES = (
                 state String CODEC(ZSTD(3))
             ) ENGINE = ReplacingMergeTree(version)
             ORDER BY (tenant, journey_id)
-            SETTINGS index_granularity = 256
+            SETTINGS index_granularity = 256, min_compress_block_size = 8192, max_compress_block_size = 65536
             """,
         ),
     ),
@@ -189,4 +190,13 @@ MIGRATIONS = (
         150, "journey_events_by_month", repartitioned(_ddl("journey_events"), "journey_events", "toYYYYMM(time)")
     ),
     Migration(151, "journeys_by_month", repartitioned(_ddl("journeys"), "journeys", "toYYYYMM(started_at)")),
+    # Stores made before the DDL above asked for small compressed blocks: new parts and merges get them.
+    Migration(
+        152,
+        "point_read_small_blocks",
+        tuple(
+            f"ALTER TABLE {{db}}.{table} MODIFY SETTING {POINT_READ_BLOCKS}"
+            for table in ("objects", "identifiers", "journeys")
+        ),
+    ),
 )

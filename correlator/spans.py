@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from datetime import datetime
 from typing import Any
 
@@ -109,17 +109,35 @@ def namespace_matches(configured: str, namespace: str) -> bool:
     return not configured or namespace == configured or namespace.startswith(configured + ":")
 
 
+LINKS_SQL = (
+    "SELECT value, namespace, attribute, TraceId, SpanId FROM {db}.span_links "
+    "WHERE tenant = {tenant:String} AND value IN {values:Array(String)} "
+    "LIMIT 1 BY value, namespace, attribute, TraceId, SpanId LIMIT {limit:UInt32}"
+)
+
+
+def links_of_values(store: Store, tenant: str, values: Iterable[str]) -> list[dict[str, Any]]:
+    """The span links naming any of these identifier values."""
+    wanted = sorted(set(values))
+    if not wanted:
+        return []
+    return store.read(LINKS_SQL, tenant, {"values": wanted, "limit": MAX_JOURNEY_SPANS})
+
+
 def journey_spans(
     store: Store,
     tenant: str,
     events: list[dict[str, Any]],
     objects: Iterable[dict[str, Any]],
     pool: Executor | None = None,
+    links: tuple[Iterable[str], Future[list[dict[str, Any]]]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], list[dict[str, Any]]]]:
     """(the journey's spans, each with the events it is beneath and how it was linked; event key → its spans).
 
     `events` are rows with source, id and traceparent; `objects` are object rows with `object_id` and `ids`.
-    With a `pool`, the spans of the events' own traces are read while the attribute links are."""
+    With a `pool`, the spans of the events' own traces are read while the attribute links are.
+    `links`: (identifier values, their `links_of_values` being read), started before the objects were
+    read; only the objects' identifiers not among those values are looked up here."""
     steps: dict[tuple[str, str], tuple[str, str]] = {}
     for event in events:
         parsed = parse_traceparent(event.get("traceparent"))
@@ -132,21 +150,18 @@ def journey_spans(
     for obj in objects:
         for namespace, value in dict(obj["ids"]).items():
             by_value.setdefault(value, []).append((namespace, obj["object_id"]))
+    asked, early = links if links is not None else ((), None)
+    link_rows = links_of_values(store, tenant, by_value.keys() - set(asked))
+    if early is not None:
+        link_rows = [*early.result(), *link_rows]
     matches: dict[tuple[str, str], list[dict[str, str]]] = {}
-    if by_value:
-        for link in store.read(
-            "SELECT value, namespace, attribute, TraceId, SpanId FROM {db}.span_links "
-            "WHERE tenant = {tenant:String} AND value IN {values:Array(String)} "
-            "LIMIT 1 BY value, namespace, attribute, TraceId, SpanId LIMIT {limit:UInt32}",
-            tenant,
-            {"values": sorted(by_value), "limit": MAX_JOURNEY_SPANS},
-        ):
-            for namespace, object_id in by_value[link["value"]]:
-                if namespace_matches(link["namespace"], namespace):
-                    matches.setdefault((link["TraceId"], link["SpanId"]), []).append(
-                        {"attribute": link["attribute"], "value": link["value"], "object_id": object_id}
-                    )
-                    break
+    for link in link_rows:
+        for namespace, object_id in by_value.get(link["value"], ()):  # an early value may name no object now
+            if namespace_matches(link["namespace"], namespace):
+                matches.setdefault((link["TraceId"], link["SpanId"]), []).append(
+                    {"attribute": link["attribute"], "value": link["value"], "object_id": object_id}
+                )
+                break
 
     if pending is None:
         spans = trace_spans(store, tenant, step_traces | {t for t, _ in matches})

@@ -37,6 +37,11 @@ class StoreError(RuntimeError):
     """A ClickHouse call failed; the message names the operation."""
 
 
+# MergeTree settings of tables read by key (events, objects, identifiers, journeys; their DDL says
+# so): a point read decompresses the blocks around its granules, so they are kept small.
+POINT_READ_BLOCKS = "min_compress_block_size = 8192, max_compress_block_size = 65536"
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One numbered, idempotent schema step. `sql` statements must use IF NOT EXISTS / IF EXISTS, or be
