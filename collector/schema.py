@@ -101,6 +101,19 @@ _TABLES = (
 )
 
 
+# What `tower.events.event_system` and `Event.carrier` compute at ingest, as SQL over the payload: the
+# columns' DEFAULTs, read for rows of parts written before migration 50 and filled in an insert that
+# leaves the columns out. Keep each pair the same (tests/collector/test_event_columns.py checks).
+# Only a string names a system: JSONExtractString would read `"system": 7` as '7' (dims are strings
+# already: the collector refuses any other value there).
+EVENT_SYSTEM_SQL = (
+    "coalesce(if(JSONType(payload, 'data', 'facts', 'system') = 'String', "
+    "nullIf(JSONExtractString(payload, 'data', 'facts', 'system'), ''), NULL), "
+    "nullIf(JSONExtractString(payload, 'data', 'dims', 'system'), ''), splitByChar('/', toString(source))[1])"
+)
+EVENT_CARRIER_SQL = "JSONExtractString(payload, 'data', 'dims', 'carrier')"
+
+
 def _ddl(migrations: tuple[Migration, ...], table: str) -> str:
     return next(sql for m in migrations for sql in m.sql if f"{{db}}.{table} (" in sql)
 
@@ -116,4 +129,17 @@ MIGRATIONS = (
         repartitioned(_ddl(_TABLES, "dead_letters"), "dead_letters", "toYYYYMM(received_at)"),
     ),
     Migration(43, "span_links_by_month", repartitioned(_ddl(OTLP, "span_links"), "span_links", "toYYYYMM(Timestamp)")),
+    # The system and carrier an event is about, as columns: SLIs and detections read them for every
+    # event in a month-long window, and parsing them out of each payload cost a hundred times a scan.
+    # After 41: re-partitioning copies `events` with migration 1's columns.
+    Migration(
+        50,
+        "events_system_carrier",
+        (
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS system LowCardinality(String) "
+            f"DEFAULT {EVENT_SYSTEM_SQL}",
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS carrier LowCardinality(String) "
+            f"DEFAULT {EVENT_CARRIER_SQL}",
+        ),
+    ),
 )
