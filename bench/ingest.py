@@ -101,6 +101,7 @@ def baseline_child(n_events: int, batch: int, seed: int, limit: int | None = Non
                             pa.array([e.payload for e in chunk], pa.binary()),
                             pa.array([e.system for e in chunk], pa.string()),
                             pa.array([e.carrier for e in chunk], pa.string()),
+                            pa.array([e.operation for e in chunk], pa.string()),
                         ],
                         schema=EVENT_SCHEMA,
                     )

@@ -256,6 +256,7 @@ class KafkaWriter:
                     pa.array([e.payload for _, e in kept], pa.binary()),
                     pa.array([e.system for _, e in kept], pa.string()),
                     pa.array([e.carrier for _, e in kept], pa.string()),
+                    pa.array([e.operation for _, e in kept], pa.string()),
                 ],
                 schema=EVENT_SCHEMA,
             )
@@ -292,6 +293,7 @@ class Envelope:
     payload: bytes
     system: str
     carrier: str
+    operation: str
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -302,10 +304,10 @@ def _envelope(message: ConsumerRecord, where: str) -> tuple[Envelope | None, Dea
     """The columns from the collector's headers; a message without them is parsed and validated."""
     raw = message.value or b""
     headers = dict(message.headers or ())
-    if all(name in headers for name in HEADERS):  # one from a collector before `system`, `carrier`: parsed
+    if all(name in headers for name in HEADERS):  # one from a collector before `system`…`operation`: parsed
         try:
-            t, s, i, ty, us, tp, system, carrier = (headers[name].decode() for name in HEADERS)
-            return Envelope(t, s, i, ty, int(us), tp, raw, system, carrier), None
+            t, s, i, ty, us, tp, system, carrier, operation = (headers[name].decode() for name in HEADERS)
+            return Envelope(t, s, i, ty, int(us), tp, raw, system, carrier, operation), None
         except (UnicodeDecodeError, ValueError):
             pass  # not what the collector writes: judge the payload itself
     event, letter = _decode(raw, where)
@@ -322,6 +324,7 @@ def _envelope(message: ConsumerRecord, where: str) -> tuple[Envelope | None, Dea
         event.payload,
         event.system,
         event.carrier,
+        event.operation,
     )
     return envelope, None
 

@@ -101,9 +101,10 @@ _TABLES = (
 )
 
 
-# What `tower.events.event_system` and `Event.carrier` compute at ingest, as SQL over the payload: the
-# columns' DEFAULTs, read for rows of parts written before migration 50 and filled in an insert that
-# leaves the columns out. Keep each pair the same (tests/collector/test_event_columns.py checks).
+# What `tower.events.event_system`, `Event.carrier` and `Event.operation` compute at ingest, as SQL
+# over the payload: the columns' DEFAULTs, read for rows of parts written before migration 50 and
+# filled in an insert that leaves the columns out. Keep each pair the same
+# (tests/collector/test_event_columns.py checks).
 # Only a string names a system: JSONExtractString would read `"system": 7` as '7' (dims are strings
 # already: the collector refuses any other value there).
 EVENT_SYSTEM_SQL = (
@@ -112,6 +113,10 @@ EVENT_SYSTEM_SQL = (
     "nullIf(JSONExtractString(payload, 'data', 'dims', 'system'), ''), splitByChar('/', toString(source))[1])"
 )
 EVENT_CARRIER_SQL = "JSONExtractString(payload, 'data', 'dims', 'carrier')"
+EVENT_OPERATION_SQL = (
+    "if(JSONType(payload, 'data', 'facts', 'operation') = 'String', "
+    "JSONExtractString(payload, 'data', 'facts', 'operation'), '')"
+)
 
 
 def _ddl(migrations: tuple[Migration, ...], table: str) -> str:
@@ -129,17 +134,19 @@ MIGRATIONS = (
         repartitioned(_ddl(_TABLES, "dead_letters"), "dead_letters", "toYYYYMM(received_at)"),
     ),
     Migration(43, "span_links_by_month", repartitioned(_ddl(OTLP, "span_links"), "span_links", "toYYYYMM(Timestamp)")),
-    # The system and carrier an event is about, as columns: SLIs and detections read them for every
-    # event in a month-long window, and parsing them out of each payload cost a hundred times a scan.
-    # After 41: re-partitioning copies `events` with migration 1's columns.
+    # The system, carrier and operation an event is about, as columns: the success-ratio SLIs read
+    # them for every event in a month-long window, and reading them out of each payload (decompressing
+    # it) cost a hundred times a scan. After 41: re-partitioning copies `events` with migration 1's columns.
     Migration(
         50,
-        "events_system_carrier",
+        "events_system_carrier_operation",
         (
             "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS system LowCardinality(String) "
             f"DEFAULT {EVENT_SYSTEM_SQL}",
             "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS carrier LowCardinality(String) "
             f"DEFAULT {EVENT_CARRIER_SQL}",
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS operation LowCardinality(String) "
+            f"DEFAULT {EVENT_OPERATION_SQL}",
         ),
     ),
 )

@@ -71,6 +71,12 @@ class Event:
         """`dims.carrier`, stored as `events.carrier` ('' when the event names none)."""
         return self.dims.get("carrier", "")
 
+    @property
+    def operation(self) -> str:
+        """`facts.operation` when a string (a sync step's operation), stored as `events.operation`."""
+        operation = self.facts.get("operation")
+        return operation if isinstance(operation, str) else ""
+
 
 def event_system(source: str, dims: dict[str, str], facts: dict[str, Any]) -> str:
     """The system an event is about: `facts.system` (an integration platform reporting on another

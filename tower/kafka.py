@@ -47,7 +47,7 @@ def routing_key(event: Event) -> bytes:
     return f"{event.tenant}\x1f{event.source}\x1f{event.id}".encode()
 
 
-HEADERS = ("tenant", "source", "id", "type", "time_us", "traceparent", "system", "carrier")
+HEADERS = ("tenant", "source", "id", "type", "time_us", "traceparent", "system", "carrier", "operation")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -63,6 +63,7 @@ def event_headers(event: Event) -> list[tuple[str, bytes]]:
         event.traceparent,
         event.system,
         event.carrier,
+        event.operation,
     )
     return [(name, value.encode()) for name, value in zip(HEADERS, values, strict=True)]
 

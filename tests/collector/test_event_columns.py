@@ -1,6 +1,7 @@
-"""`events.system` and `events.carrier`: filled by the writers from the parsed event, and computed by
-the columns' DEFAULTs from the payload for rows written without them (before migration 50, or by an
-insert that leaves them out): the same value either way, so SLIs read the column, never the JSON."""
+"""`events.system`, `events.carrier` and `events.operation`: filled by the writers from the parsed
+event, and computed by the columns' DEFAULTs from the payload for rows written without them (before
+migration 50, or by an insert that leaves them out): the same value either way, so SLIs read the
+columns, never the payload."""
 
 from __future__ import annotations
 
@@ -44,15 +45,24 @@ def event(event_id: str, source: str, dims: Any = None, facts: Any = None) -> di
     }
 
 
-# id → the event, and the (system, carrier) it is about
-CASES: dict[str, tuple[dict[str, Any], tuple[str, str]]] = {
-    "facts": (event("facts", "ipaas/celigo", {"system": "erp"}, {"system": "wms/dc-east"}), ("wms/dc-east", "")),
-    "dims": (event("dims", "ipaas/celigo", {"system": "erp/netsuite", "carrier": "ups"}), ("erp/netsuite", "ups")),
-    "neither": (event("neither", "carrier/fedex", {"carrier": "fedex"}), ("carrier", "fedex")),
-    "blank-facts": (event("blank-facts", "ipaas/celigo", {"system": "erp"}, {"system": ""}), ("erp", "")),
-    "number-facts": (event("number-facts", "wms/dc-west", None, {"system": 7}), ("wms", "")),
-    "null-dims": (event("null-dims", "edi", {"system": None, "carrier": None}, None), ("edi", "")),
-    "escaped": (event("escaped", "x/y", {"system": '\u00e9rp "main"'}), ('\u00e9rp "main"', "")),
+# id → the event, and the (system, carrier, operation) it is about
+CASES: dict[str, tuple[dict[str, Any], tuple[str, str, str]]] = {
+    "facts": (
+        event("facts", "ipaas/celigo", {"system": "erp"}, {"system": "wms/dc-east", "operation": "picks.import"}),
+        ("wms/dc-east", "", "picks.import"),
+    ),
+    "dims": (
+        event("dims", "ipaas/celigo", {"system": "erp/netsuite", "carrier": "ups"}),
+        ("erp/netsuite", "ups", ""),
+    ),
+    "neither": (event("neither", "carrier/fedex", {"carrier": "fedex"}), ("carrier", "fedex", "")),
+    "blank-facts": (event("blank-facts", "ipaas/celigo", {"system": "erp"}, {"system": ""}), ("erp", "", "")),
+    "not-strings": (  # only a string names a system or an operation
+        event("not-strings", "wms/dc-west", None, {"system": 7, "operation": ["a"]}),
+        ("wms", "", ""),
+    ),
+    "null-dims": (event("null-dims", "edi", {"system": None, "carrier": None}, None), ("edi", "", "")),
+    "escaped": (event("escaped", "x/y", {"system": '\u00e9rp "main"'}), ('\u00e9rp "main"', "", "")),
 }
 
 
@@ -62,14 +72,14 @@ def parsed(value: dict[str, Any]) -> Event:
     return got
 
 
-def test_the_event_names_its_system_and_carrier() -> None:
+def test_the_event_names_its_system_carrier_and_operation() -> None:
     for event_id, (value, expected) in CASES.items():
         e = parsed(value)
-        assert (e.system, e.carrier) == expected, event_id
+        assert (e.system, e.carrier, e.operation) == expected, event_id
 
 
 def raw_rows(events: list[Event], seq: int) -> list[list[Any]]:
-    """Rows of `events` as migration 1 made them: no system, no carrier."""
+    """Rows of `events` as migration 1 made them: no system, carrier, operation."""
     return [
         [e.tenant, e.source, e.id, seq + i, e.type, e.time, T, "", event_key_hash(e.tenant, e.source, e.id), e.payload]
         for i, e in enumerate(events)
@@ -77,6 +87,10 @@ def raw_rows(events: list[Event], seq: int) -> list[list[Any]]:
 
 
 RAW_COLUMNS = ["tenant", "source", "id", "seq", "type", "time", "ingested_at", "traceparent", "key_hash", "payload"]
+
+
+def stored(store: Store) -> dict[str, tuple[str, str, str]]:
+    return {i: (s, c, o) for i, s, c, o in store.query("SELECT id, system, carrier, operation FROM {db}.events")}
 
 
 def test_rows_written_before_the_migration_or_without_the_columns_read_what_the_writer_stores(tmp_path: Path) -> None:
@@ -92,22 +106,22 @@ def test_rows_written_before_the_migration_or_without_the_columns_read_what_the_
             {"db": store.database},
         )
         assert "system" not in old_part[0]  # the part holds no such column: its rows read the DEFAULT
-        expected = {e.id: (e.system, e.carrier) for e in events}
-        assert {i: (s, c) for i, s, c in store.query("SELECT id, system, carrier FROM {db}.events")} == expected
+        expected = {e.id: (e.system, e.carrier, e.operation) for e in events}
+        assert stored(store) == expected
 
         # an insert that leaves the columns out gets them; the writer's own Arrow table stores the same
         store.command("TRUNCATE TABLE {db}.events")
         store.insert_rows("events", raw_rows(events, 1), RAW_COLUMNS, role="writer")
         table = pa.Table.from_pylist(
             [
-                dict(zip(RAW_COLUMNS, row, strict=True)) | {"id": f"w-{e.id}", "system": e.system, "carrier": e.carrier}
+                dict(zip(RAW_COLUMNS, row, strict=True))
+                | {"id": f"w-{e.id}", "system": e.system, "carrier": e.carrier, "operation": e.operation}
                 for e, row in zip(events, raw_rows(events, 100), strict=True)
             ],
             schema=EVENT_SCHEMA,
         )
         store.insert_arrow("events", table)
-        stored = {i: (s, c) for i, s, c in store.query("SELECT id, system, carrier FROM {db}.events")}
-        assert stored == expected | {f"w-{i}": v for i, v in expected.items()}
+        assert stored(store) == expected | {f"w-{i}": v for i, v in expected.items()}
     finally:
         store.close()
 
@@ -125,11 +139,11 @@ def test_events_posted_to_the_collector_land_with_their_system_and_carrier(
     code = (
         "import json; from tower.store import Store; "
         f"s = Store('chdb://{data_dir / 'clickhouse'}'); "
-        "print(json.dumps(s.query(\"SELECT id, system, carrier FROM {db}.events WHERE tenant = 'cols'\")))"
+        "print(json.dumps(s.query(\"SELECT id, system, carrier, operation FROM {db}.events WHERE tenant = 'cols'\")))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    stored = {i: (s, c) for i, s, c in json.loads(out.strip().splitlines()[-1])}
-    assert stored == {"facts": ("wms/dc-east", ""), "dims": ("erp/netsuite", "ups"), "neither": ("carrier", "fedex")}
+    rows = {i: (s, c, o) for i, s, c, o in json.loads(out.strip().splitlines()[-1])}
+    assert rows == {name: CASES[name][1] for name in ("facts", "dims", "neither")}
 
 
 def record(value: bytes, headers: list[tuple[str, bytes]]) -> ConsumerRecord[bytes, bytes]:
@@ -137,13 +151,13 @@ def record(value: bytes, headers: list[tuple[str, bytes]]) -> ConsumerRecord[byt
 
 
 def test_the_kafka_writer_takes_them_from_the_headers_or_else_from_the_event() -> None:
-    value, expected = CASES["dims"]
+    value, expected = CASES["facts"]
     e = parsed(value)
     envelope, letter = _envelope(record(e.payload, event_headers(e)), "events/0@0")
     assert letter is None and envelope is not None
-    assert (envelope.system, envelope.carrier) == expected
+    assert (envelope.system, envelope.carrier, envelope.operation) == expected
     # a message from a collector that sent no system and carrier headers: the payload is parsed
     older = [(name, v) for name, v in event_headers(e) if name in HEADERS[:6]]
     envelope, letter = _envelope(record(orjson.dumps(value), older), "events/0@1")
     assert letter is None and envelope is not None
-    assert (envelope.system, envelope.carrier) == expected
+    assert (envelope.system, envelope.carrier, envelope.operation) == expected
