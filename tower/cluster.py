@@ -13,8 +13,9 @@ one shard, so replacement works as on one server. Reads and inserts go through t
 tables with unchanged SQL; mutations (`ALTER TABLE … DELETE/UPDATE/MODIFY`, retention's `DROP
 PARTITION`) go to the local tables ON CLUSTER (`cluster_command`); a migration that changes columns
 (`ALTER TABLE … ADD COLUMN`) changes the local tables, then the Distributed table (which has
-columns of its own, and computes a DEFAULT for an insert that leaves the column out); re-partitioning migrations
-(`DROP TABLE`, `INSERT … SELECT`, `EXCHANGE TABLES`) are turned as `_moving_rows` says.
+columns of its own, and computes a DEFAULT for an insert that leaves the column out);
+re-partitioning migrations (`DROP TABLE`, `INSERT … SELECT`, `EXCHANGE TABLES`) are turned as
+`_moving_rows` says.
 Only strings are transformed here: no cluster is contacted.
 """
 
