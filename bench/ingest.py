@@ -99,6 +99,9 @@ def baseline_child(n_events: int, batch: int, seed: int, limit: int | None = Non
                             pa.array([e.traceparent for e in chunk], pa.string()),
                             pa.array([event_key_hash(e.tenant, e.source, e.id) for e in chunk], pa.uint64()),
                             pa.array([e.payload for e in chunk], pa.binary()),
+                            pa.array([e.system for e in chunk], pa.string()),
+                            pa.array([e.carrier for e in chunk], pa.string()),
+                            pa.array([e.operation for e in chunk], pa.string()),
                         ],
                         schema=EVENT_SCHEMA,
                     )

@@ -14,8 +14,10 @@ times each, interleaved:
   one-minute step (what every later evaluation costs: one query per SLO over the lookback);
 - the KPI endpoint's queries for the month, and the stuck-order and missing-tracking detections.
 
-The synthetic traffic carries no inventory snapshots or sync events, so the freshness and
-integration SLOs read no rows there; their cost is the scan that finds none.
+The synthetic traffic carries no inventory snapshots or sync events, so the freshness SLO reads no
+rows there (its cost is the scan that finds none), and the integration SLO's rows are every event,
+each a delivered (good) step of its system: its cost is reading `system`, `carrier` and
+`operation` (columns of `events`) for every event of the window.
 Prints ms and ratios to count() and writes `bench/results/slo.json`.
 """
 

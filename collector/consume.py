@@ -254,6 +254,9 @@ class KafkaWriter:
                     pa.array([e.traceparent for _, e in kept], pa.string()),
                     pa.array([hashes[i] for i in keep], pa.uint64()),
                     pa.array([e.payload for _, e in kept], pa.binary()),
+                    pa.array([e.system for _, e in kept], pa.string()),
+                    pa.array([e.carrier for _, e in kept], pa.string()),
+                    pa.array([e.operation for _, e in kept], pa.string()),
                 ],
                 schema=EVENT_SCHEMA,
             )
@@ -288,6 +291,9 @@ class Envelope:
     time_us: int
     traceparent: str
     payload: bytes
+    system: str
+    carrier: str
+    operation: str
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -298,17 +304,29 @@ def _envelope(message: ConsumerRecord, where: str) -> tuple[Envelope | None, Dea
     """The columns from the collector's headers; a message without them is parsed and validated."""
     raw = message.value or b""
     headers = dict(message.headers or ())
-    if all(name in headers for name in HEADERS):
+    if all(name in headers for name in HEADERS):  # one from a collector before `system`…`operation`: parsed
         try:
-            t, s, i, ty, us, tp = (headers[name].decode() for name in HEADERS)
-            return Envelope(t, s, i, ty, int(us), tp, raw), None
+            t, s, i, ty, us, tp, system, carrier, operation = (headers[name].decode() for name in HEADERS)
+            return Envelope(t, s, i, ty, int(us), tp, raw, system, carrier, operation), None
         except (UnicodeDecodeError, ValueError):
             pass  # not what the collector writes: judge the payload itself
     event, letter = _decode(raw, where)
     if event is None:
         return None, letter
     time_us = (event.time - EPOCH) // timedelta(microseconds=1)
-    return Envelope(event.tenant, event.source, event.id, event.type, time_us, event.traceparent, event.payload), None
+    envelope = Envelope(
+        event.tenant,
+        event.source,
+        event.id,
+        event.type,
+        time_us,
+        event.traceparent,
+        event.payload,
+        event.system,
+        event.carrier,
+        event.operation,
+    )
+    return envelope, None
 
 
 def _decode(raw: bytes, where: str) -> tuple[Event | None, DeadLetter | None]:

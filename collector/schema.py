@@ -103,6 +103,24 @@ _TABLES = (
 )
 
 
+# What `tower.events.event_system`, `Event.carrier` and `Event.operation` compute at ingest, as SQL
+# over the payload: the columns' DEFAULTs, read for rows of parts written before migration 50 and
+# filled in an insert that leaves the columns out. Keep each pair the same
+# (tests/collector/test_event_columns.py checks).
+# Only a string names a system: JSONExtractString would read `"system": 7` as '7' (dims are strings
+# already: the collector refuses any other value there).
+EVENT_SYSTEM_SQL = (
+    "coalesce(if(JSONType(payload, 'data', 'facts', 'system') = 'String', "
+    "nullIf(JSONExtractString(payload, 'data', 'facts', 'system'), ''), NULL), "
+    "nullIf(JSONExtractString(payload, 'data', 'dims', 'system'), ''), splitByChar('/', toString(source))[1])"
+)
+EVENT_CARRIER_SQL = "JSONExtractString(payload, 'data', 'dims', 'carrier')"
+EVENT_OPERATION_SQL = (
+    "if(JSONType(payload, 'data', 'facts', 'operation') = 'String', "
+    "JSONExtractString(payload, 'data', 'facts', 'operation'), '')"
+)
+
+
 def _ddl(migrations: tuple[Migration, ...], table: str) -> str:
     return next(sql for m in migrations for sql in m.sql if f"{{db}}.{table} (" in sql)
 
@@ -118,6 +136,21 @@ MIGRATIONS = (
         repartitioned(_ddl(_TABLES, "dead_letters"), "dead_letters", "toYYYYMM(received_at)"),
     ),
     Migration(43, "span_links_by_month", repartitioned(_ddl(OTLP, "span_links"), "span_links", "toYYYYMM(Timestamp)")),
+    # The system, carrier and operation an event is about, as columns: the success-ratio SLIs read
+    # them for every event in a month-long window, and reading them out of each payload (decompressing
+    # it) cost a hundred times a scan. After 41: re-partitioning copies `events` with migration 1's columns.
+    Migration(
+        50,
+        "events_system_carrier_operation",
+        (
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS system LowCardinality(String) "
+            f"DEFAULT {EVENT_SYSTEM_SQL}",
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS carrier LowCardinality(String) "
+            f"DEFAULT {EVENT_CARRIER_SQL}",
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS operation LowCardinality(String) "
+            f"DEFAULT {EVENT_OPERATION_SQL}",
+        ),
+    ),
     # Stores made before the events' DDL asked for small compressed blocks: new parts and merges get
     # them (the granule size of an existing table cannot change).
     Migration(51, "events_small_blocks", (f"ALTER TABLE {{db}}.events MODIFY SETTING {POINT_READ_BLOCKS}",)),

@@ -40,6 +40,11 @@ EVENT_SCHEMA = pa.schema(
         ("traceparent", pa.string()),
         ("key_hash", pa.uint64()),
         ("payload", pa.binary()),
+        # Filled here from the parsed event, so SLIs slice by them without reading payloads
+        # (tower.events.event_system; the columns' DEFAULTs compute the same for rows without them).
+        ("system", pa.string()),
+        ("carrier", pa.string()),
+        ("operation", pa.string()),
     ]
 )
 
@@ -271,6 +276,9 @@ class GroupCommitWriter:
                 pa.array([e.traceparent for e in events], pa.string()),
                 pa.array([hashes[i] for i in keep], pa.uint64()),
                 pa.array([e.payload for e in events], pa.binary()),
+                pa.array([e.system for e in events], pa.string()),
+                pa.array([e.carrier for e in events], pa.string()),
+                pa.array([e.operation for e in events], pa.string()),
             ],
             schema=EVENT_SCHEMA,
         )

@@ -557,11 +557,7 @@ SELECT system, operation,
        countIf(type = 'sync.dead_lettered') AS dead_lettered, countIf(type = 'sync.acknowledged') AS acknowledged,
        argMaxIf(error, time, error != '') AS last_error, max(time) AS last_at
 FROM (
-    SELECT type, time,
-           coalesce(nullIf(JSONExtractString(payload, 'data', 'facts', 'system'), ''),
-                    nullIf(JSONExtractString(payload, 'data', 'dims', 'system'), ''),
-                    splitByChar('/', toString(source))[1]) AS system,
-           JSONExtractString(payload, 'data', 'facts', 'operation') AS operation,
+    SELECT type, time, system, operation,
            JSONExtractString(payload, 'data', 'facts', 'error') AS error
     FROM {db}.events
     WHERE tenant = {tenant:String}

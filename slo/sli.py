@@ -91,13 +91,12 @@ WHERE j.alive = 1 AND NOT stopped AND at >= {lo_us:Int64} AND at < {hi_us:Int64}
 GROUP BY minute, channel, warehouse, carrier
 """
 
-# The system an integration event is about: facts.system, else dims.system, else the source's prefix.
-SYSTEM_EXPR = (
-    "coalesce(nullIf(JSONExtractString(payload, 'data', 'facts', 'system'), ''), "
-    "nullIf(JSONExtractString(payload, 'data', 'dims', 'system'), ''), splitByChar('/', toString(source))[1])"
-)
-
-OPERATION_EXPR = "JSONExtractString(payload, 'data', 'facts', 'operation')"
+# The system, carrier and operation an event is about are columns of `events` (`system`: facts.system,
+# else dims.system, else the source's prefix; `carrier`: dims.carrier; `operation`: facts.operation),
+# filled at ingest: a success ratio with goodDelivered reads every event of its window, and reading
+# them out of each payload cost a hundred times the scan (collector/schema.py, migration 50). Any
+# mention of `payload` here makes ClickHouse read and decompress every row's payload, even where
+# an `if` would not use it.
 
 # A flow is one system's one operation (`wms/dc-east:fulfillment.confirmations`), named only on the
 # integration platform's own reports (the good and bad types), and only for an operation that ran
@@ -106,26 +105,26 @@ OPERATION_EXPR = "JSONExtractString(payload, 'data', 'facts', 'operation')"
 # run is an instance, not a flow (an EDI 997's operation is the kind of group it acknowledges,
 # `edi:997.sh`, its group control number a fact of its own). Both count in their system.
 FLOW_MIN_RUNS = 10  # as many events as the low-traffic guard asks of a window (TOWER_SLO_MIN_EVENTS)
-FLOW_EXPR = f"""if(type IN {{types:Array(String)}} AND (system, {OPERATION_EXPR}) IN (
-              SELECT {SYSTEM_EXPR}, {OPERATION_EXPR}
+FLOW_EXPR = f"""if(type IN {{types:Array(String)}} AND (system, operation) IN (
+              SELECT system, operation
               FROM {{db}}.events
               WHERE tenant = {{tenant:String}} AND type IN {{good:Array(String)}}
                 AND time >= {{memory:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
-                AND {OPERATION_EXPR} != ''
+                AND operation != ''
               GROUP BY 1, 2 HAVING count() >= {FLOW_MIN_RUNS}),
-          concat(system, ':', {OPERATION_EXPR}), '')"""
-RATIO_SQL = f"""
+          concat(system, ':', operation), '')"""
+RATIO_SQL = """
 SELECT intDiv(toUnixTimestamp64Micro(time), 60000000) AS minute,
-       {SYSTEM_EXPR} AS system,
-       JSONExtractString(payload, 'data', 'dims', 'carrier') AS carrier,
+       system,
+       carrier,
        FLOW_EXPR AS flow,
-       countIf(type IN {{good:Array(String)}})
-           + if({{delivered:UInt8}} = 1, uniqExactIf((source, type, time), NOT startsWith(type, 'sync.')), 0)
+       countIf(type IN {good:Array(String)})
+           + if({delivered:UInt8} = 1, uniqExactIf((source, type, time), NOT startsWith(type, 'sync.')), 0)
            AS good,
-       countIf(type IN {{bad:Array(String)}}) AS bad
-FROM {{db}}.events
-WHERE tenant = {{tenant:String}} AND (type IN {{types:Array(String)}} OR {{delivered:UInt8}} = 1)
-  AND time >= {{lo:DateTime64(6, 'UTC')}} AND time < {{hi:DateTime64(6, 'UTC')}}
+       countIf(type IN {bad:Array(String)}) AS bad
+FROM {db}.events
+WHERE tenant = {tenant:String} AND (type IN {types:Array(String)} OR {delivered:UInt8} = 1)
+  AND time >= {lo:DateTime64(6, 'UTC')} AND time < {hi:DateTime64(6, 'UTC')}
 GROUP BY minute, system, carrier, flow
 HAVING good + bad > 0
 """
@@ -133,7 +132,7 @@ RATIO_BY_FLOW_SQL = RATIO_SQL.replace("FLOW_EXPR", FLOW_EXPR)
 RATIO_SQL = RATIO_SQL.replace("FLOW_EXPR", "''")  # not sliced by flow: no flows to look up
 
 SNAPSHOT_STREAM = (
-    f"{SYSTEM_EXPR} AS system, "
+    "system, "
     "coalesce(nullIf(JSONExtractString(payload, 'data', 'facts', 'warehouse'), ''), "
     "JSONExtractString(payload, 'data', 'dims', 'warehouse')) AS warehouse"
 )
@@ -187,7 +186,16 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
             },
             role="slo",
         )
-        return [(int(m), (("system", s), ("carrier", c), ("flow", f)), int(g), int(b)) for m, s, c, f, g, b in rows]
+        # One dims tuple per slice, not per row: a month of minutes is 100k+ rows, and building their
+        # tuples cost more than the query.
+        dims: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
+        out: list[Row] = []
+        for m, s, c, f, g, b in rows:
+            key = dims.get((s, c, f))
+            if key is None:
+                key = dims[(s, c, f)] = (("system", s), ("carrier", c), ("flow", f))
+            out.append((int(m), key, int(g), int(b)))
+        return out
     if sli.kind == "freshness":
         return _freshness(store, tenant, sli, lo_min, hi_min)
     raise ValueError(f"unknown SLI kind {sli.kind!r}")

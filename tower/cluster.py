@@ -11,8 +11,11 @@ ENGINE = E(args) …` into
 Sharding by the hash of the sorting key keeps every version of one row (ReplacingMergeTree) on
 one shard, so replacement works as on one server. Reads and inserts go through the Distributed
 tables with unchanged SQL; mutations (`ALTER TABLE … DELETE/UPDATE/MODIFY`, retention's `DROP
-PARTITION`) go to the local tables ON CLUSTER (`cluster_command`); re-partitioning migrations
-(`DROP TABLE`, `INSERT … SELECT`, `EXCHANGE TABLES`) are turned as `_moving_rows` says.
+PARTITION`) go to the local tables ON CLUSTER (`cluster_command`); a migration that changes columns
+(`ALTER TABLE … ADD COLUMN`) changes the local tables, then the Distributed table (which has
+columns of its own, and computes a DEFAULT for an insert that leaves the column out);
+re-partitioning migrations (`DROP TABLE`, `INSERT … SELECT`, `EXCHANGE TABLES`) are turned as
+`_moving_rows` says.
 Only strings are transformed here: no cluster is contacted.
 """
 
@@ -26,7 +29,8 @@ CREATE = re.compile(
     re.DOTALL,
 )
 ORDER_BY = re.compile(r"ORDER BY\s+")
-ALTER = re.compile(r"^\s*ALTER TABLE \{db\}\.(?P<name>\w+)\s+(?P<rest>.*)$", re.DOTALL)
+ALTER = re.compile(r"^\s*ALTER TABLE \{db\}\.(?P<name>\w+)\s+(?!ON CLUSTER\b)(?P<rest>.*)$", re.DOTALL)
+COLUMNS = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b", re.IGNORECASE)
 DROP = re.compile(r"^\s*DROP TABLE IF EXISTS \{db\}\.(?P<name>\w+)\s*$")
 EXCHANGE = re.compile(r"^\s*EXCHANGE TABLES \{db\}\.(?P<a>\w+) AND \{db\}\.(?P<b>\w+)\s*$")
 INSERT_SELECT = re.compile(r"^\s*INSERT INTO \{db\}\.\w+ SELECT .*$", re.DOTALL)
@@ -42,6 +46,9 @@ def cluster_statements(statement: str, cluster: str, database: str) -> list[str]
     if create is None:
         alter = ALTER.match(statement)
         if alter is not None:
+            if COLUMNS.match(alter["rest"]):
+                distributed = f"ALTER TABLE {{db}}.{alter['name']} ON CLUSTER {quote(cluster)} {alter['rest']}"
+                return [cluster_command(statement, cluster), distributed]
             return [cluster_command(statement, cluster)]
         return _moving_rows(statement, cluster)
     name, engine, rest = create["name"], create["engine"], create["rest"]
@@ -103,7 +110,8 @@ def sorting_key(rest: str) -> str | None:
 
 
 def cluster_command(statement: str, cluster: str) -> str:
-    """A mutation of a table, aimed at its local tables on every node."""
+    """A mutation of a table, aimed at its local tables on every node (one already ON CLUSTER is
+    left as it is: `Store.command` sees migrations' statements after `cluster_statements`)."""
     alter = ALTER.match(statement)
     if alter is None:
         return statement

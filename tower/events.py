@@ -61,6 +61,37 @@ class Event:
     def key(self) -> tuple[str, str, str]:
         return (self.tenant, self.source, self.id)
 
+    @property
+    def system(self) -> str:
+        """The system the event is about, stored as `events.system`: see `event_system`."""
+        return event_system(self.source, self.dims, self.facts)
+
+    @property
+    def carrier(self) -> str:
+        """`dims.carrier`, stored as `events.carrier` ('' when the event names none)."""
+        return self.dims.get("carrier", "")
+
+    @property
+    def operation(self) -> str:
+        """`facts.operation` when a string (a sync step's operation), stored as `events.operation`."""
+        operation = self.facts.get("operation")
+        return operation if isinstance(operation, str) else ""
+
+
+def event_system(source: str, dims: dict[str, str], facts: dict[str, Any]) -> str:
+    """The system an event is about: `facts.system` (an integration platform reporting on another
+    system's step) when it is a non-empty string, else `dims.system`, else the source's prefix
+    before '/' (`erp/netsuite` → `erp`).
+
+    The writers store it as the `events.system` column; the column's DEFAULT
+    (collector/schema.py `EVENT_SYSTEM_SQL`) computes the same from the payload for rows written
+    without it, so SLIs and detections slice by system without parsing any JSON.
+    """
+    named = facts.get("system")
+    if isinstance(named, str) and named:
+        return named
+    return dims.get("system") or source.split("/", 1)[0]
+
 
 def event_key_hash(tenant: str, source: str, event_id: str) -> int:
     """64-bit fingerprint of the idempotency key (tenant, source, id), as stored in `events.key_hash`."""

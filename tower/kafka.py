@@ -47,14 +47,24 @@ def routing_key(event: Event) -> bytes:
     return f"{event.tenant}\x1f{event.source}\x1f{event.id}".encode()
 
 
-HEADERS = ("tenant", "source", "id", "type", "time_us", "traceparent")
+HEADERS = ("tenant", "source", "id", "type", "time_us", "traceparent", "system", "carrier", "operation")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def event_headers(event: Event) -> list[tuple[str, bytes]]:
     """The columns the writer stores besides the payload, so it stores without parsing JSON."""
     time_us = (event.time - EPOCH) // timedelta(microseconds=1)
-    values = (event.tenant, event.source, event.id, event.type, str(time_us), event.traceparent)
+    values = (
+        event.tenant,
+        event.source,
+        event.id,
+        event.type,
+        str(time_us),
+        event.traceparent,
+        event.system,
+        event.carrier,
+        event.operation,
+    )
     return [(name, value.encode()) for name, value in zip(HEADERS, values, strict=True)]
 
 

@@ -74,3 +74,21 @@ def test_mutations_go_to_the_local_tables_on_every_node() -> None:
 def test_a_statement_it_cannot_transform_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="cannot transform"):
         cluster_statements("CREATE VIEW {db}.v AS SELECT 1", "main", "tower")
+
+
+ALTERS = [(m.number, sql) for m in MIGRATIONS for sql in m.sql if sql.lstrip().startswith("ALTER TABLE")]
+
+
+@pytest.mark.parametrize(("number", "sql"), ALTERS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(ALTERS)])
+def test_a_new_column_goes_to_the_local_tables_then_to_the_distributed_table(
+    number: int, sql: str, parser: object
+) -> None:
+    name = re.search(r"\{db\}\.(\w+)", sql).group(1)  # type: ignore[union-attr]
+    change = sql.split(name, 1)[1].strip()
+    local, distributed = cluster_statements(sql, "main", "tower")
+    assert local == f"ALTER TABLE {{db}}.{name}_local ON CLUSTER 'main' {change}"
+    assert distributed == f"ALTER TABLE {{db}}.{name} ON CLUSTER 'main' {change}"
+    for statement in (local, distributed):
+        # Store.command passes every statement through cluster_command: one already ON CLUSTER stays as it is
+        assert cluster_command(statement, "main") == statement
+        parser.command("EXPLAIN AST " + statement.replace("{db}", "tower"))  # type: ignore[attr-defined]
