@@ -186,16 +186,7 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
             },
             role="slo",
         )
-        # One dims tuple per slice, not per row: a month of minutes is 100k+ rows, and building their
-        # tuples cost more than the query.
-        dims: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
-        out: list[Row] = []
-        for m, s, c, f, g, b in rows:
-            key = dims.get((s, c, f))
-            if key is None:
-                key = dims[(s, c, f)] = (("system", s), ("carrier", c), ("flow", f))
-            out.append((int(m), key, int(g), int(b)))
-        return out
+        return _per_slice(rows, ("system", "carrier", "flow"))
     if sli.kind == "freshness":
         return _freshness(store, tenant, sli, lo_min, hi_min)
     raise ValueError(f"unknown SLI kind {sli.kind!r}")
@@ -221,13 +212,21 @@ def _latency(store: Store, tenant: str, sli: SliSpec, lo_us: int, hi_us: int) ->
         },
         role="slo",
     )
-    dims: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
+    return _per_slice(rows, ("channel", "warehouse", "carrier"))
+
+
+def _per_slice(rows: list[tuple], names: tuple[str, ...]) -> list[Row]:
+    """(minute, dims, good, bad) from rows of (minute, *one value per name, good, bad). One dims tuple
+    per slice, not per row: a month of minutes is 100k+ rows, and building their tuples cost more
+    than the query."""
+    dims: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
     out: list[Row] = []
-    for m, ch, wh, ca, g, b in rows:
-        key = dims.get((ch, wh, ca))
+    for row in rows:
+        values = tuple(row[1:-2])
+        key = dims.get(values)
         if key is None:
-            key = dims[(ch, wh, ca)] = (("channel", ch), ("warehouse", wh), ("carrier", ca))
-        out.append((m, key, g, b))
+            key = dims[values] = tuple(zip(names, values, strict=True))
+        out.append((int(row[0]), key, int(row[-2]), int(row[-1])))
     return out
 
 
