@@ -55,7 +55,7 @@ def baseline_child(n_events: int, batch: int, seed: int, limit: int | None = Non
     import pyarrow as pa
 
     from collector.app import MIGRATIONS
-    from collector.writer import EVENT_SCHEMA
+    from collector.writer import EVENT_TIME, event_table
     from tower.events import event_key_hash, validate_event
     from tower.store import Store
 
@@ -87,23 +87,12 @@ def baseline_child(n_events: int, batch: int, seed: int, limit: int | None = Non
                     done = True
                     break
                 tables.append(
-                    pa.Table.from_arrays(
-                        [
-                            pa.array([e.tenant for e in chunk], pa.string()),
-                            pa.array([e.source for e in chunk], pa.string()),
-                            pa.array([e.id for e in chunk], pa.string()),
-                            pa.array(range(seq, seq + len(chunk)), pa.uint64()),
-                            pa.array([e.type for e in chunk], pa.string()),
-                            pa.array([e.time for e in chunk], pa.timestamp("us", tz="UTC")),
-                            pa.array([now] * len(chunk), pa.timestamp("us", tz="UTC")),
-                            pa.array([e.traceparent for e in chunk], pa.string()),
-                            pa.array([event_key_hash(e.tenant, e.source, e.id) for e in chunk], pa.uint64()),
-                            pa.array([e.payload for e in chunk], pa.binary()),
-                            pa.array([e.system for e in chunk], pa.string()),
-                            pa.array([e.carrier for e in chunk], pa.string()),
-                            pa.array([e.operation for e in chunk], pa.string()),
-                        ],
-                        schema=EVENT_SCHEMA,
+                    event_table(
+                        chunk,
+                        range(seq, seq + len(chunk)),
+                        [event_key_hash(e.tenant, e.source, e.id) for e in chunk],
+                        pa.array([e.time for e in chunk], EVENT_TIME),
+                        now,
                     )
                 )
                 seq += len(chunk)

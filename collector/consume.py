@@ -30,7 +30,7 @@ from aiokafka.structs import ConsumerRecord
 
 from collector.produce import dead_letter_value
 from collector.quarantine import DeadLetter, Quarantine
-from collector.writer import EVENT_SCHEMA, WriterStats
+from collector.writer import EVENT_TIME, WriterStats, event_table
 from tower.events import Event, event_key_hash, validate_event
 from tower.fingerprints import KeyIndex
 from tower.kafka import (
@@ -242,24 +242,9 @@ class KafkaWriter:
         if keep:
             now = datetime.now(UTC)
             kept = [events[i] for i in keep]
-            table = pa.Table.from_arrays(
-                [
-                    pa.array([e.tenant for _, e in kept], pa.string()),
-                    pa.array([e.source for _, e in kept], pa.string()),
-                    pa.array([e.id for _, e in kept], pa.string()),
-                    pa.array([seq for seq, _ in kept], pa.uint64()),
-                    pa.array([e.type for _, e in kept], pa.string()),
-                    pa.array([e.time_us for _, e in kept], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-                    pa.array([now] * len(kept), pa.timestamp("us", tz="UTC")),
-                    pa.array([e.traceparent for _, e in kept], pa.string()),
-                    pa.array([hashes[i] for i in keep], pa.uint64()),
-                    pa.array([e.payload for _, e in kept], pa.binary()),
-                    pa.array([e.system for _, e in kept], pa.string()),
-                    pa.array([e.carrier for _, e in kept], pa.string()),
-                    pa.array([e.operation for _, e in kept], pa.string()),
-                ],
-                schema=EVENT_SCHEMA,
-            )
+            envelopes = [e for _, e in kept]
+            times = pa.array([e.time_us for e in envelopes], pa.int64()).cast(EVENT_TIME)
+            table = event_table(envelopes, [seq for seq, _ in kept], [hashes[i] for i in keep], times, now)
             # Virtual offsets: a log begun again must not repeat an earlier batch's token.
             token = ",".join(
                 f"{tp.topic}:{tp.partition}:{self.bases.get(tp.partition, 0) + ms[0].offset}-"

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 BUSY_SECONDS = 0.1  # a commit ending less than this before the next request means commits come back to back
 BUSY_DELAY_FACTOR = 4.0  # while busy, gather for up to this many times `max_delay`
 
+EVENT_TIME = pa.timestamp("us", tz="UTC")
 EVENT_SCHEMA = pa.schema(
     [
         ("tenant", pa.string()),
@@ -47,6 +49,54 @@ EVENT_SCHEMA = pa.schema(
         ("operation", pa.string()),
     ]
 )
+
+
+class StoredColumns(Protocol):
+    """What `event_table` reads of each event: an `Event`, or a Kafka envelope carrying the same."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def traceparent(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def system(self) -> str: ...
+    @property
+    def carrier(self) -> str: ...
+    @property
+    def operation(self) -> str: ...
+
+
+def event_table(
+    events: Sequence[StoredColumns], seqs: Iterable[int], hashes: Iterable[int], times: pa.Array, ingested_at: datetime
+) -> pa.Table:
+    """The rows of `events` as one Arrow table in EVENT_SCHEMA, for one `insert_arrow`; `times` are
+    the events' times as timestamps (each writer has them in its own form)."""
+    return pa.Table.from_arrays(
+        [
+            pa.array([e.tenant for e in events], pa.string()),
+            pa.array([e.source for e in events], pa.string()),
+            pa.array([e.id for e in events], pa.string()),
+            pa.array(seqs, pa.uint64()),
+            pa.array([e.type for e in events], pa.string()),
+            times,
+            pa.array([ingested_at] * len(events), EVENT_TIME),
+            pa.array([e.traceparent for e in events], pa.string()),
+            pa.array(hashes, pa.uint64()),
+            pa.array([e.payload for e in events], pa.binary()),
+            pa.array([e.system for e in events], pa.string()),
+            pa.array([e.carrier for e in events], pa.string()),
+            pa.array([e.operation for e in events], pa.string()),
+        ],
+        schema=EVENT_SCHEMA,
+    )
 
 
 class Backpressure(Exception):
@@ -264,23 +314,12 @@ class GroupCommitWriter:
         first_seq = self._next_seq
         events = [flat[i] for i in keep]
         now = datetime.now(UTC)
-        table = pa.Table.from_arrays(
-            [
-                pa.array([e.tenant for e in events], pa.string()),
-                pa.array([e.source for e in events], pa.string()),
-                pa.array([e.id for e in events], pa.string()),
-                pa.array(range(first_seq, first_seq + len(events)), pa.uint64()),
-                pa.array([e.type for e in events], pa.string()),
-                pa.array([e.time for e in events], pa.timestamp("us", tz="UTC")),
-                pa.array([now] * len(events), pa.timestamp("us", tz="UTC")),
-                pa.array([e.traceparent for e in events], pa.string()),
-                pa.array([hashes[i] for i in keep], pa.uint64()),
-                pa.array([e.payload for e in events], pa.binary()),
-                pa.array([e.system for e in events], pa.string()),
-                pa.array([e.carrier for e in events], pa.string()),
-                pa.array([e.operation for e in events], pa.string()),
-            ],
-            schema=EVENT_SCHEMA,
+        table = event_table(
+            events,
+            range(first_seq, first_seq + len(events)),
+            [hashes[i] for i in keep],
+            pa.array([e.time for e in events], EVENT_TIME),
+            now,
         )
         try:
             self.store.insert_arrow("events", table, role="writer")
