@@ -634,6 +634,21 @@ class Correlator:
             "relations": [list(r) for r in relations],
             # What the journey page asks `span_links` for, so it need not wait for the objects first.
             "identifier_values": sorted({v for obj in objects.values() for v in obj.ids.values()}),
+            # The row's own columns again, times in µs: the journey page reads this one column, not
+            # eleven more (each column read costs chDB about 0.15 ms a part).
+            "summary": {
+                "stage": state["stage"],
+                "status": state["status"],
+                "stage_at": state["stage_at"],
+                "started_at": state["started_at"] or 0,
+                "received_at": state["received_at"],
+                "departed_at": state["departed_at"],
+                "delivered_at": state["delivered_at"],
+                "last_event_at": state["last_event_at"] or 0,
+                "event_count": state["event_count"],
+                "on_time_ship": state["on_time_ship"],
+                "on_time_delivery": state["on_time_delivery"],
+            },
         }
         return (
             journey.tenant,

@@ -104,6 +104,21 @@ def parse_traceparent(value: str | None) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def event_steps(events: Iterable[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(source, id) of each event carrying a valid traceparent → (trace id, span id) of its sync step."""
+    steps: dict[tuple[str, str], tuple[str, str]] = {}
+    for event in events:
+        parsed = parse_traceparent(event.get("traceparent"))
+        if parsed:
+            steps[(event["source"], event["id"])] = parsed
+    return steps
+
+
+def step_traces(events: Iterable[dict[str, Any]]) -> set[str]:
+    """The trace ids the events' traceparents name."""
+    return {t for t, _ in event_steps(events).values()}
+
+
 def namespace_matches(configured: str, namespace: str) -> bool:
     """'' matches any namespace; `tracking` matches `tracking` and `tracking:ups`."""
     return not configured or namespace == configured or namespace.startswith(configured + ":")
@@ -131,20 +146,20 @@ def journey_spans(
     objects: Iterable[dict[str, Any]],
     pool: Executor | None = None,
     links: tuple[Iterable[str], Future[list[dict[str, Any]]]] | None = None,
+    traces: Future[list[dict[str, Any]]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], list[dict[str, Any]]]]:
     """(the journey's spans, each with the events it is beneath and how it was linked; event key → its spans).
 
     `events` are rows with source, id and traceparent; `objects` are object rows with `object_id` and `ids`.
     With a `pool`, the spans of the events' own traces are read while the attribute links are.
     `links`: (identifier values, their `links_of_values` being read), started before the objects were
-    read; only the objects' identifiers not among those values are looked up here."""
-    steps: dict[tuple[str, str], tuple[str, str]] = {}
-    for event in events:
-        parsed = parse_traceparent(event.get("traceparent"))
-        if parsed:
-            steps[(event["source"], event["id"])] = parsed
+    read; only the objects' identifiers not among those values are looked up here.
+    `traces`: the spans of the events' own traces (`step_traces`), being read since the events came in."""
+    steps = event_steps(events)
     step_traces = {t for t, _ in steps.values()}
-    pending = pool.submit(trace_spans, store, tenant, step_traces) if pool is not None and step_traces else None
+    pending = traces
+    if pending is None and pool is not None and step_traces:
+        pending = pool.submit(trace_spans, store, tenant, step_traces)
 
     by_value: dict[str, list[tuple[str, str]]] = {}
     for obj in objects:
