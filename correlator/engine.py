@@ -18,8 +18,9 @@ import logging
 import os
 import pickle
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Protocol
 
 import orjson
@@ -27,7 +28,7 @@ import pyarrow as pa
 from opentelemetry import trace
 
 from correlator.graph import Changes, JourneyGraph
-from correlator.model import EventRecord
+from correlator.model import EventRecord, Journey, Obj
 from correlator.state import journey_state
 from tower import memory
 from tower.bus import InProcessBus
@@ -39,6 +40,12 @@ log = logging.getLogger(__name__)
 TRACER = trace.get_tracer("control-tower.correlator")
 
 SNAPSHOT_PARTS = ("objects", "journeys", "records", "identifiers", "parent")
+# The parts made of dataclass instances go into a snapshot as tuples of their fields, keyed by the
+# first (each part's dict key is its items' first field): pickling a slotted instance builds a
+# state dict for it, which costs twice the tuple (records 4.0 → 1.5 µs an item, objects 7.8 → 5.0).
+# Their pieces are tagged "<part>:fields"; snapshots taken before hold (key, instance) pairs.
+SNAPSHOT_FIELDS: dict[str, type] = {"objects": Obj, "journeys": Journey, "records": EventRecord}
+_FIELDS_OF = {kind: attrgetter(*(f.name for f in fields(cls))) for kind, cls in SNAPSHOT_FIELDS.items()}
 SNAPSHOT_ITEMS = 50_000  # dict entries per snapshot piece
 SNAPSHOT_INSERT_BYTES = 32 << 20  # packed pieces per insert into correlator_snapshots
 TERMINAL = frozenset({"delivered", "cancelled", "rejected"})
@@ -184,21 +191,31 @@ class Correlator:
             return
         seq, pieces = int(rows[0][0]), int(rows[0][1])
         graph = JourneyGraph(self.levels)
-        for chunk in range(pieces):  # one piece at a time: the snapshot is never all in memory twice
-            ((data,),) = self.store.query(
-                "SELECT data FROM {db}.correlator_snapshots WHERE name = {name:String} AND seq = {seq:UInt64} "
-                "AND chunk = {chunk:UInt32} LIMIT 1",
-                {"name": self.name, "seq": seq, "chunk": chunk},
-                role="correlator",
-                binary=("data",),
-            )
-            kind, items = pickle.loads(_unpack(data))
-            if kind == "meta":
-                graph.watermark_us, self.terminal, graph.evicted = items[:3]
-                self.positions = dict(items[3]) if len(items) > 3 else {}
-                self.open = dict(items[4]) if len(items) > 4 else {}  # snapshots before idle eviction had none
-            else:
-                getattr(graph, kind).update(items)
+        collecting = gc.isenabled()
+        gc.disable()  # millions of new containers and no garbage: collections would only re-scan them
+        try:
+            for chunk in range(pieces):  # one piece at a time: the snapshot is never all in memory twice
+                ((data,),) = self.store.query(
+                    "SELECT data FROM {db}.correlator_snapshots WHERE name = {name:String} "
+                    "AND seq = {seq:UInt64} AND chunk = {chunk:UInt32} LIMIT 1",
+                    {"name": self.name, "seq": seq, "chunk": chunk},
+                    role="correlator",
+                    binary=("data",),
+                )
+                kind, items = pickle.loads(_unpack(data))
+                part, _, form = kind.partition(":")
+                if kind == "meta":
+                    graph.watermark_us, self.terminal, graph.evicted = items[:3]
+                    self.positions = dict(items[3]) if len(items) > 3 else {}
+                    self.open = dict(items[4]) if len(items) > 4 else {}  # snapshots before idle eviction had none
+                elif form == "fields":
+                    cls = SNAPSHOT_FIELDS[part]
+                    getattr(graph, part).update((values[0], cls(*values)) for values in items)
+                else:
+                    getattr(graph, part).update(items)
+        finally:
+            if collecting:
+                gc.enable()
         self.graph = graph
         gc.freeze()
         self.applied_seq = self.snapshot_seq = self.graph_seq = seq
@@ -225,7 +242,12 @@ class Correlator:
             ("meta", (g.watermark_us, self.terminal, g.evicted, self.positions, self.open))
         ]
         for kind in SNAPSHOT_PARTS:
-            items = list(getattr(g, kind).items())
+            part = getattr(g, kind)
+            if kind in _FIELDS_OF:
+                items = list(map(_FIELDS_OF[kind], part.values()))
+                kind = f"{kind}:fields"
+            else:
+                items = list(part.items())
             pieces.extend((kind, items[i : i + SNAPSHOT_ITEMS]) for i in range(0, len(items), SNAPSHOT_ITEMS))
         now = datetime.now(UTC)
         size = 0
