@@ -59,7 +59,9 @@ def test_a_restart_restores_the_graph_from_either_form_of_snapshot(tmp_path: Pat
 
         # The same graph as a snapshot taken before this release stored it: (key, instance) pairs.
         g = correlator.graph
-        old = [("meta", (g.watermark_us, correlator.terminal, g.evicted, correlator.positions, correlator.open))]
+        old: list[tuple[str, Any]] = [
+            ("meta", (g.watermark_us, correlator.terminal, g.evicted, correlator.positions, correlator.open))
+        ]
         old += [(part, list(getattr(g, part).items())) for part in SNAPSHOT_PARTS]
         seq = len(events) + 1
         now = datetime.now(UTC)
