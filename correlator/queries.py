@@ -31,7 +31,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
 
-def fetch_objects(store: Store, tenant: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+# What the journey page shows of an object, and the part of it a lookup shows (fewer columns read).
+OBJECT_COLUMNS = "object_id, alive, merged_into, type, level, ids, provenance, journeys, first_seen, conflicts"
+MATCH_COLUMNS = "object_id, alive, merged_into, type, ids, journeys"
+
+
+def fetch_objects(
+    store: Store, tenant: str, ids: list[str], columns: str = OBJECT_COLUMNS
+) -> dict[str, dict[str, Any]]:
     """Current rows of these objects, keyed by the id asked for; merged-away ids follow to the survivor."""
     found: dict[str, dict[str, Any]] = {}
     wanted = {i: i for i in ids}  # asked id → id to fetch now
@@ -39,9 +46,8 @@ def fetch_objects(store: Store, tenant: str, ids: list[str]) -> dict[str, dict[s
         if not wanted:
             break
         rows = store.read(
-            "SELECT object_id, alive, merged_into, type, level, ids, provenance, journeys, first_seen, conflicts "
-            "FROM {db}.objects WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} "
-            "ORDER BY version DESC LIMIT 1 BY object_id",
+            f"SELECT {columns} FROM {{db}}.objects WHERE tenant = {{tenant:String}} "
+            "AND object_id IN {ids:Array(String)} ORDER BY version DESC LIMIT 1 BY object_id",
             tenant,
             {"ids": sorted(set(wanted.values()))},
         )
@@ -94,16 +100,15 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
     if "-" in q and q not in asked:
         asked.append(q)  # an object or journey id itself
         matched_by.setdefault(q, []).append({"namespace": "object_id", "value": q})
-    objects = fetch_objects(store, tenant, asked)
+    objects = fetch_objects(store, tenant, asked, MATCH_COLUMNS)
     matches: dict[str, dict[str, Any]] = {}
     for asked_id, row in objects.items():
-        view = object_view(row)
         entry = matches.setdefault(
-            view["id"],
+            row["object_id"],
             {
-                "object": {"type": view["type"], "id": view["id"], "ids": view["ids"]},
+                "object": {"type": row["type"], "id": row["object_id"], "ids": dict(row["ids"])},
                 "matched": [],
-                "journeys": view["journeys"],
+                "journeys": list(row["journeys"]),
             },
         )
         entry["matched"].extend(matched_by.get(asked_id, []))
