@@ -144,6 +144,14 @@ def slo(
 @app.command()
 def migrate(
     data_dir: Annotated[Path | None, typer.Option(help="Embedded store [TOWER_DATA_DIR]")] = None,
+    materialize: Annotated[
+        bool,
+        typer.Option(
+            "--materialize",
+            help="Also write columns that migrations added into the parts written before them, "
+            "so reads stop computing them (rewrites those columns; run it with the server stopped)",
+        ),
+    ] = False,
 ) -> None:
     """Apply the schema migrations not yet applied (the server also does this when it starts)."""
     from collector.app import MIGRATIONS
@@ -156,9 +164,19 @@ def migrate(
     store = Store(settings.dsn, settings.database, cluster=settings.clickhouse_cluster)
     try:
         applied = store.migrate(MIGRATIONS)
+        typer.echo(f"applied {len(applied)} migration(s): {', '.join(f'{n:04d}' for n in applied) or 'none needed'}")
+        if materialize:
+            written = store.materialize()
+            typer.echo(
+                f"materialized {len(written)} column(s): {', '.join(f'{t}.{c}' for t, c in written) or 'none needed'}"
+            )
+        elif pending := store.unmaterialized():
+            typer.echo(
+                f"{len(pending)} column(s) are computed on every read of older parts "
+                f"({', '.join(f'{t}.{c}' for t, c in pending)}): `tower migrate --materialize` writes them"
+            )
     finally:
         store.close()
-    typer.echo(f"applied {len(applied)} migration(s): {', '.join(f'{n:04d}' for n in applied) or 'none needed'}")
 
 
 @app.command()

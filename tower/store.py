@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
+from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
@@ -225,6 +226,47 @@ class Store:
             applied.append(migration.number)
             log.info("applied migration %04d %s", migration.number, migration.name)
         return applied
+
+    def unmaterialized(self) -> list[tuple[str, str]]:
+        """(table, column) of the columns with a DEFAULT that some active part does not store: a
+        migration added them after the part was written, so every read of it computes them again
+        (migration 50's `events.system`, say, from each payload). On a cluster: this node's parts."""
+        defaults = self.query(
+            "SELECT table, name FROM system.columns WHERE database = {db:String} "
+            "AND default_kind IN ('DEFAULT', 'MATERIALIZED') ORDER BY table, name",
+            {"db": self.database},
+            role="admin",
+        )
+        parts = dict(
+            self.query(
+                "SELECT table, count() FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
+                {"db": self.database},
+                role="admin",
+            )
+        )
+        stored = {
+            (table, column): n
+            for table, column, n in self.query(
+                "SELECT table, column, uniqExact(name) FROM system.parts_columns "
+                "WHERE database = {db:String} AND active GROUP BY table, column",
+                {"db": self.database},
+                role="admin",
+            )
+        }
+        return [(t, c) for t, c in defaults if stored.get((t, c), 0) < parts.get(t, 0)]
+
+    def materialize(self) -> list[tuple[str, str]]:
+        """Write the `unmaterialized` columns into every part, waiting for it (a rewrite of those
+        columns: 10 s for `events`' three at 10M rows here); return what was written."""
+        done = self.unmaterialized()
+        for table, column in done:
+            if self.cluster and table.endswith("_local"):
+                table = table.removesuffix("_local")  # `command` aims the ALTER at the local tables
+            self.command(
+                f"ALTER TABLE {{db}}.{table} MATERIALIZE COLUMN {quote_identifier(column)} SETTINGS mutations_sync = 2"
+            )
+            log.info("materialized column %s of %s", column, table)
+        return done
 
     def _statements(self, sql: str) -> list[str]:
         return cluster_statements(sql, self.cluster, self.database) if self.cluster else [sql]

@@ -108,6 +108,12 @@ def test_rows_written_before_the_migration_or_without_the_columns_read_what_the_
         assert "system" not in old_part[0]  # the part holds no such column: its rows read the DEFAULT
         expected = {e.id: (e.system, e.carrier, e.operation) for e in events}
         assert stored(store) == expected
+        # `tower migrate --materialize`: the old part gets the columns written, with the same values
+        added = [("events", "carrier"), ("events", "operation"), ("events", "system")]
+        assert store.unmaterialized() == added
+        assert store.materialize() == added
+        assert store.unmaterialized() == []
+        assert stored(store) == expected
 
         # an insert that leaves the columns out gets them; the writer's own Arrow table stores the same
         store.command("TRUNCATE TABLE {db}.events")

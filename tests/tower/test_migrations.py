@@ -109,3 +109,34 @@ print(before)
     fresh, migrated, before = out.stdout.strip().splitlines()[-3:]
     assert fresh == migrated == "[True, True, True, True]"
     assert before == "[False, False, False, False]"
+
+
+def test_tower_migrate_says_which_added_columns_older_parts_compute_and_materializes_them(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    older = Store(f"chdb://{tmp_path / 'clickhouse'}")  # the layout `--data-dir` gives
+    try:
+        older.migrate([m for m in MIGRATIONS if m.number != 50])  # a store from before the columns
+        older.insert_rows(
+            "events",
+            [["acme", "erp/netsuite", "e-1", 1, "order.received", 0, 0, "", 1, '{"data":{"facts":{"system":"erp"}}}']],
+            ["tenant", "source", "id", "seq", "type", "time", "ingested_at", "traceparent", "key_hash", "payload"],
+            role="writer",
+        )
+    finally:
+        older.close()
+
+    def migrate(*flags: str) -> str:
+        command = [sys.executable, "-m", "tower.cli", "migrate", "--data-dir", str(tmp_path), *flags]
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True).stdout
+
+    columns = "events.carrier, events.operation, events.system"
+    first = migrate()
+    assert "applied 1 migration(s): 0050" in first
+    assert f"3 column(s) are computed on every read of older parts ({columns})" in first
+    assert f"materialized 3 column(s): {columns}" in migrate("--materialize")
+    again = migrate("--materialize")
+    assert "applied 0 migration(s): none needed" in again and "materialized 0 column(s): none needed" in again
