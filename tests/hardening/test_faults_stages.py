@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from tests.conftest import wait_for
-from tests.hardening.drills import Readiness, StageProcess, Stream, figures, stored_keys
+from tests.hardening.drills import Readiness, Stream, figures, stored_keys
+from tests.support.stages import StageProcess
 from tests.support.tansu import Tansu
 
 pytestmark = pytest.mark.slow

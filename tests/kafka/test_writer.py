@@ -4,23 +4,19 @@ nothing and stores nothing twice — including repeats produced twice, racing th
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from collector.app import MIGRATIONS
 from collector.consume import KafkaWriter
-from tests.conftest import REPO, free_port, wait_for
+from tests.conftest import wait_for
+from tests.support.stages import StageProcess
 from tests.support.tansu import Tansu
 from tower.kafka import ensure_topics, producer
 from tower.settings import Settings
@@ -133,50 +129,9 @@ def test_two_writers_rebalance_without_loss_or_duplicates(
         store.close()
 
 
-class WriterProcess:
-    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env, "TOWER_DATA_DIR": str(data_dir), "TOWER_PORT": str(self.port)}
-        self.log_path = data_dir.parent / f"writer-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WriterProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tower.cli", "writer"],
-            cwd=REPO,
-            env=self.env,
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for(self.ready, timeout=120, interval=0.1)
-        except AssertionError:
-            self.kill()
-            raise AssertionError(f"writer not ready in 120s: {self.log_path.read_text()[-3000:]}") from None
-        return self
-
-    def ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"writer exited: {self.log_path.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def check(self, name: str) -> int:
-        checks = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=5).json()["checks"]
-        return int(checks["kafka_writer"][name])
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)
+def written(writer: StageProcess, count: str) -> int:
+    """One of the writer's counts from its `/readyz` (stored, committed, …)."""
+    return int(writer.checks()["kafka_writer"][count])
 
 
 def test_writer_killed_mid_batch_and_restarted_loses_nothing_and_stores_nothing_twice(
@@ -190,15 +145,15 @@ def test_writer_killed_mid_batch_and_restarted_loses_nothing_and_stores_nothing_
     sent = with_repeats(events, 3)
     random.Random(4).shuffle(sent)
 
-    writer = WriterProcess(env, data_dir).start()
+    writer = StageProcess("writer", data_dir, env).start()
     try:
         asyncio.run(produce(settings, sent))
         for _ in range(2):  # SIGKILL twice while it writes, restart each time
-            wait_for(lambda w=writer: w.check("stored") >= 3_000, timeout=60, interval=0.02)
+            wait_for(lambda w=writer: written(w, "stored") >= 3_000, timeout=60, interval=0.02)
             writer.kill()
-            writer = WriterProcess(env, data_dir).start()
+            writer = StageProcess("writer", data_dir, env).start()
         # Every message, repeats included, consumed and committed after its write.
-        wait_for(lambda w=writer: w.check("committed") == len(sent), timeout=120, interval=0.2)
+        wait_for(lambda w=writer: written(w, "committed") == len(sent), timeout=120, interval=0.2)
         writer.stop()
     finally:
         writer.kill()
