@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +221,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def await_ready(proc: subprocess.Popen[bytes], url: str, timeout: float, name: str, log: Callable[[], str]) -> bool:
+    """Poll `url`/readyz until it answers 200 (True) or `timeout` passes (False); a process that
+    exits meanwhile is a RuntimeError naming it, with the tail of its `log()`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 class ServerProcess:
     """`python -m tower.cli serve` on loopback; its log goes to `<data_dir>/server.log`."""
 
@@ -259,16 +275,8 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        if await_ready(self.proc, self.url, timeout, "the server", self.log):
+            return self
         self.stop()
         raise RuntimeError(f"the server was not ready after {timeout:.0f}s:\n{self.log()}")
 

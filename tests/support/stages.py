@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.conftest import REPO, free_port
+from tower.processes import await_ready
 
 
 class StageProcess:
@@ -41,16 +41,8 @@ class StageProcess:
         self.proc = subprocess.Popen(
             args, cwd=REPO, env=self.env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.command} exited: {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        if await_ready(self.proc, self.url, timeout, f"tower {self.command}", self.log):
+            return self
         self.kill()
         raise RuntimeError(f"{self.command} not ready in {timeout}s: {self.log()}")
 
