@@ -237,23 +237,18 @@ class Store:
             {"db": self.database},
             role="admin",
         )
-        parts = dict(
-            self.query(
-                "SELECT table, count() FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
-                {"db": self.database},
-                role="admin",
-            )
-        )
-        stored = {
-            (table, column): n
-            for table, column, n in self.query(
-                "SELECT table, column, uniqExact(name) FROM system.parts_columns "
-                "WHERE database = {db:String} AND active GROUP BY table, column",
-                {"db": self.database},
-                role="admin",
-            )
-        }
-        return [(t, c) for t, c in defaults if stored.get((t, c), 0) < parts.get(t, 0)]
+        # One read of the parts, so a merge finishing between two reads cannot look like a part
+        # without the column.
+        parts: dict[str, set[str]] = {}
+        stored: dict[tuple[str, str], set[str]] = {}
+        for table, part, column in self.query(
+            "SELECT table, name, column FROM system.parts_columns WHERE database = {db:String} AND active",
+            {"db": self.database},
+            role="admin",
+        ):
+            parts.setdefault(table, set()).add(part)
+            stored.setdefault((table, column), set()).add(part)
+        return [(t, c) for t, c in defaults if stored.get((t, c), set()) != parts.get(t, set())]
 
     def materialize(self) -> list[tuple[str, str]]:
         """Write the `unmaterialized` columns into every part, waiting for it (a rewrite of those
