@@ -156,10 +156,10 @@ def journey_spans(
     read; only the objects' identifiers not among those values are looked up here.
     `traces`: the spans of the events' own traces (`step_traces`), being read since the events came in."""
     steps = event_steps(events)
-    step_traces = {t for t, _ in steps.values()}
+    own_traces = {t for t, _ in steps.values()}
     pending = traces
-    if pending is None and pool is not None and step_traces:
-        pending = pool.submit(trace_spans, store, tenant, step_traces)
+    if pending is None and pool is not None and own_traces:
+        pending = pool.submit(trace_spans, store, tenant, own_traces)
 
     by_value: dict[str, list[tuple[str, str]]] = {}
     for obj in objects:
@@ -179,10 +179,10 @@ def journey_spans(
                 break
 
     if pending is None:
-        spans = trace_spans(store, tenant, step_traces | {t for t, _ in matches})
+        spans = trace_spans(store, tenant, own_traces | {t for t, _ in matches})
     else:
         spans = pending.result()
-        more = {t for t, _ in matches} - step_traces
+        more = {t for t, _ in matches} - own_traces
         if more:
             spans = sorted(
                 [*spans, *trace_spans(store, tenant, more)], key=lambda s: (s["start_unix_nano"], s["span_id"])
