@@ -2,7 +2,8 @@
 
 `evaluate_until(now)` is the whole engine as one synchronous call, so tests and the simulator can
 drive it with a `ManualClock`: for each tenant it reads the minutes since its last evaluation
-(plus `lookback` minutes, for late events) with ONE query per SLO, then steps the alert state
+(plus `recent` minutes, for late events, and every `lookback_every` minutes the whole `lookback`)
+with ONE query per SLO, then steps the alert state
 machine at every evaluation instant (`TOWER_SLO_EVAL_INTERVAL_S`) up to `now`, so an alert
 fires at the simulated minute it would have fired live, however far the clock jumped.
 `start()` runs the same call in the background whenever the clock has moved a step.
@@ -64,6 +65,7 @@ class TenantState:
     dispatcher: Dispatcher
     next_step: int | None = None  # the next evaluation instant (Unix minute)
     full_refresh_at: int | None = None
+    lookback_at: int | None = None  # the instant of the last evaluation that re-read the whole lookback
     full_refresh_wall: float = 0.0  # time.monotonic() of the last full refresh
     summaries: dict[str, list[SliceSummary]] = field(default_factory=dict)
     evaluated_at: datetime | None = None
@@ -90,6 +92,8 @@ class SloEngine:
         min_events: int = 10,
         min_bad_events: int = 2,
         lookback_minutes: int = 360,
+        recent_minutes: int = 15,
+        lookback_every_minutes: int = 15,
         backfill_minutes: int = 4320,
         full_refresh_minutes: int = 1440,
         receivers: list[Receiver] | None = None,
@@ -107,6 +111,8 @@ class SloEngine:
         self.min_events = min_events
         self.min_bad_events = min_bad_events
         self.lookback = lookback_minutes
+        self.recent = min(recent_minutes, lookback_minutes)
+        self.lookback_every = lookback_every_minutes
         self.backfill = backfill_minutes
         self.full_refresh = full_refresh_minutes
         self.receivers = receivers or []
@@ -226,6 +232,7 @@ class SloEngine:
             lo = hi - self.keep_minutes
             state.full_refresh_at = hi
             state.full_refresh_wall = time.monotonic()
+            state.lookback_at = hi
         else:
             if hi < state.next_step:
                 return
@@ -235,10 +242,17 @@ class SloEngine:
                 hi - state.full_refresh_at >= self.full_refresh
                 and time.monotonic() - state.full_refresh_wall >= FULL_REFRESH_MIN_SECONDS
             )
-            lo = hi - self.keep_minutes if full else state.next_step - self.interval - self.lookback
+            # The lookback's journeys are most of an evaluation's reads (a latency SLI reads every
+            # journey started in it, by id): re-read it every `lookback_every` minutes; in between,
+            # the last `recent` minutes, where almost every late event lands.
+            whole = state.lookback_at is None or hi - state.lookback_at >= self.lookback_every
+            back = self.lookback if whole else self.recent
+            lo = hi - self.keep_minutes if full else state.next_step - self.interval - back
             if full:
                 state.full_refresh_at = hi
                 state.full_refresh_wall = time.monotonic()
+            if full or whole:
+                state.lookback_at = hi
             live_from = state.next_step
         for name, slo in self.slos.items():
             rows = minute_rows(self.store, tenant, slo.sli, lo, hi)
@@ -655,6 +669,8 @@ def build_engine(store: Store, clock: Clock, settings: Any) -> SloEngine:
         min_events=settings.slo_min_events,
         min_bad_events=settings.slo_min_bad_events,
         lookback_minutes=settings.slo_lookback_minutes,
+        recent_minutes=settings.slo_recent_minutes,
+        lookback_every_minutes=settings.slo_lookback_every_minutes,
         backfill_minutes=settings.slo_backfill_minutes,
         receivers=parse_receivers(settings.alert_webhooks),
         dispatcher_settings={

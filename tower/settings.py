@@ -323,7 +323,18 @@ class Settings(BaseSettings):
         2, description="Bad events a burn-rate alert's long window needs before it may fire: one failure never pages."
     )
     slo_lookback_minutes: int = Field(
-        360, description="Minutes before the last evaluation re-read every evaluation, for events that arrive late."
+        360,
+        description="Minutes before the last evaluation re-read every TOWER_SLO_LOOKBACK_EVERY_MINUTES, for events "
+        "that arrive late.",
+    )
+    slo_lookback_every_minutes: int = Field(
+        15, description="How often (simulated minutes) an evaluation re-reads the whole lookback.", ge=1
+    )
+    slo_recent_minutes: int = Field(
+        15,
+        description="Minutes before the last evaluation re-read by the evaluations in between: an event later "
+        "than this shows in its minute within TOWER_SLO_LOOKBACK_EVERY_MINUTES.",
+        ge=0,
     )
     slo_backfill_minutes: int = Field(
         4320, description="On a tenant's first evaluation, replay this much history into alerts (not notified)."

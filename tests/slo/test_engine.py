@@ -352,3 +352,73 @@ def test_one_failing_flow_pages_on_its_own_slice_before_its_system_does(store: S
     flows = {s.labels.get("flow") for s in engine.tenants["flows"].summaries["integration-errors"]}
     assert flows == {None, "wms/dc-east:fulfillment.confirmations"}
     engine.notifier.close()
+
+
+def test_evaluations_between_lookbacks_read_recent_minutes_and_a_later_event_still_counts(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every minute re-reads the last `recent` minutes; every `lookback_every` minutes the whole
+    lookback. An event an hour late is missed by the minutes in between, and counted at the next
+    whole read, in the minute it belongs to."""
+    import slo.engine as engine_module
+
+    load_outage(store, "cadence", minutes=100)
+    clock = ManualClock(at(0))
+    engine = SloEngine(
+        store,
+        clock,
+        [s for s in load_definitions().slos if s.name == "order-acceptance"],
+        lookback_minutes=360,
+        recent_minutes=15,
+        lookback_every_minutes=15,
+        missing_tracking_min=0,
+        persist=False,
+    )
+    windows: list[tuple[int, int]] = []
+    read = engine_module.minute_rows
+    monkeypatch.setattr(
+        engine_module, "minute_rows", lambda s, t, sli, lo, hi: windows.append((hi - lo, hi)) or read(s, t, sli, lo, hi)
+    )
+
+    def totals() -> tuple[int, int]:
+        summary = next(s for s in engine.tenants["cadence"].summaries["order-acceptance"] if not s.labels)
+        return summary.good, summary.bad
+
+    engine.evaluate_until(at(100), ["cadence"])  # the first evaluation reads the whole window
+    first = totals()
+    for minute in range(101, 110):
+        engine.evaluate_until(at(minute), ["cadence"])
+    spans = [span for span, _ in windows[1:]]
+    assert spans == [1 + 15] * 9  # each: its own minute and the 15 before it
+    assert first == (297, 0) and totals() == (300, 0)  # every order accepted in time: none lost or counted twice
+
+    # An order received at minute 40 and never accepted arrives now: bad at minute 45, an hour ago.
+    late = [["cadence", "order-late", at(40), "shop", "r-order-late", 0, "order.received"]]
+    store.insert_rows(
+        "journey_events", late, ["tenant", "journey_id", "time", "source", "event_id", "seq", "type"], role="writer"
+    )
+    store.insert_rows(
+        "journeys",
+        [["cadence", "order-late", 1, 1, "received", "open", "web", "dc-east", "", at(40), at(40)]],
+        [
+            "tenant",
+            "journey_id",
+            "version",
+            "alive",
+            "stage",
+            "status",
+            "channel",
+            "warehouse",
+            "carrier",
+            "started_at",
+            "last_event_at",
+        ],
+        role="writer",
+    )
+    engine.evaluate_until(at(110), ["cadence"])
+    assert totals() == (300, 0)  # minute 45 is before the recent minutes: not read yet
+    for minute in range(111, 116):
+        engine.evaluate_until(at(minute), ["cadence"])
+    assert windows[-1][0] == 1 + 360  # 15 minutes after the first evaluation: the whole lookback
+    assert totals() == (300, 1)  # and the late order counts, bad
+    engine.notifier.close()
