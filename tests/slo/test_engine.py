@@ -422,3 +422,31 @@ def test_evaluations_between_lookbacks_read_recent_minutes_and_a_later_event_sti
     assert windows[-1][0] == 1 + 360  # 15 minutes after the first evaluation: the whole lookback
     assert totals() == (300, 1)  # and the late order counts, bad
     engine.notifier.close()
+
+
+def test_reads_bounded_in_memory_give_the_same_rows(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A latency SLI read in pieces (here 7 minutes, a week in the product) gives the rows of one read;
+    a success ratio whose aggregation spills to disk (here past 1 byte) gives the rows it gives in memory."""
+    from slo import sli as sli_module
+
+    load_outage(store, "pieces")
+    load_warehouse_flows(store, "spills", (120, 180))
+    slos = {s.name: s for s in load_definitions().slos}
+    lo, hi = int(at(0).timestamp()) // 60, int(at(240).timestamp()) // 60
+
+    def read(tenant: str, name: str) -> list[Any]:
+        return sorted(sli_module.minute_rows(store, tenant, slos[name].sli, lo, hi))
+
+    whole = read("pieces", "order-acceptance")
+    monkeypatch.setattr(sli_module, "LATENCY_PIECE_US", 7 * sli_module.MINUTE_US)
+    assert read("pieces", "order-acceptance") == whole and len(whole) > 100
+
+    in_memory = read("spills", "integration-errors")
+    spill = f"max_bytes_before_external_group_by = {sli_module.SPILL_BYTES}"
+    assert spill in sli_module.RATIO_BY_FLOW_SQL
+    monkeypatch.setattr(
+        sli_module,
+        "RATIO_BY_FLOW_SQL",
+        sli_module.RATIO_BY_FLOW_SQL.replace(spill, "max_bytes_before_external_group_by = 1"),
+    )
+    assert read("spills", "integration-errors") == in_memory and len(in_memory) > 100
