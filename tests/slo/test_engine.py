@@ -53,26 +53,29 @@ def load_outage(store: Store, tenant: str, minutes: int = 240) -> None:
             events.append([tenant, jid, at(r), "shop", f"r-{jid}", 0, "order.received"])
             events.append([tenant, jid, at(accepted), "erp", f"a-{jid}", 0, "order.accepted"])
             journeys.append([tenant, jid, 1, 1, "accepted", "open", ch, "dc-east", "", at(r), at(r)])
-    cols = ["tenant", "journey_id", "time", "source", "event_id", "seq", "type"]
-    store.insert_rows("journey_events", events, cols, role="writer")
-    store.insert_rows(
-        "journeys",
-        journeys,
-        [
-            "tenant",
-            "journey_id",
-            "version",
-            "alive",
-            "stage",
-            "status",
-            "channel",
-            "warehouse",
-            "carrier",
-            "started_at",
-            "last_event_at",
-        ],
-        role="writer",
-    )
+    insert_journeys(store, events, journeys)
+
+
+EVENT_COLUMNS = ["tenant", "journey_id", "time", "source", "event_id", "seq", "type"]
+JOURNEY_COLUMNS = [
+    "tenant",
+    "journey_id",
+    "version",
+    "alive",
+    "stage",
+    "status",
+    "channel",
+    "warehouse",
+    "carrier",
+    "started_at",
+    "last_event_at",
+]
+
+
+def insert_journeys(store: Store, events: list[list[Any]], journeys: list[list[Any]]) -> None:
+    """Membership rows (EVENT_COLUMNS) and journey rows (JOURNEY_COLUMNS), as the correlator writes them."""
+    store.insert_rows("journey_events", events, EVENT_COLUMNS, role="writer")
+    store.insert_rows("journeys", journeys, JOURNEY_COLUMNS, role="writer")
 
 
 class Receiving:
@@ -393,27 +396,10 @@ def test_evaluations_between_lookbacks_read_recent_minutes_and_a_later_event_sti
     assert first == (297, 0) and totals() == (300, 0)  # every order accepted in time: none lost or counted twice
 
     # An order received at minute 40 and never accepted arrives now: bad at minute 45, an hour ago.
-    late = [["cadence", "order-late", at(40), "shop", "r-order-late", 0, "order.received"]]
-    store.insert_rows(
-        "journey_events", late, ["tenant", "journey_id", "time", "source", "event_id", "seq", "type"], role="writer"
-    )
-    store.insert_rows(
-        "journeys",
+    insert_journeys(
+        store,
+        [["cadence", "order-late", at(40), "shop", "r-order-late", 0, "order.received"]],
         [["cadence", "order-late", 1, 1, "received", "open", "web", "dc-east", "", at(40), at(40)]],
-        [
-            "tenant",
-            "journey_id",
-            "version",
-            "alive",
-            "stage",
-            "status",
-            "channel",
-            "warehouse",
-            "carrier",
-            "started_at",
-            "last_event_at",
-        ],
-        role="writer",
     )
     engine.evaluate_until(at(110), ["cadence"])
     assert totals() == (300, 0)  # minute 45 is before the recent minutes: not read yet
