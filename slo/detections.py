@@ -155,9 +155,8 @@ def stuck(
 ) -> list[dict[str, Any]]:
     """Open journeys waiting in their stage past its calendar-aware deadline, oldest first."""
     items = []
-    for r in store.read(open_sql(), tenant, {"now": now}):
-        if stage and r["stage"] != stage:
-            continue
+    params = {"now": now, "stage": stage} if stage else {"now": now}
+    for r in store.read(open_sql(stage=stage), tenant, params):
         stage_at = _utc(r["stage_at"])
         if stage_at > now:
             continue

@@ -204,7 +204,7 @@ def minute_rows(store: Store, tenant: str, sli: SliSpec, lo_min: int, hi_min: in
 
 
 def _latency(store: Store, tenant: str, sli: SliSpec, lo_us: int, hi_us: int) -> list[Row]:
-    """Read in pieces of at most LATENCY_PIECE: one read's memory grows with the journeys it judges."""
+    """Read in pieces of at most LATENCY_PIECE_US: one read's memory grows with the journeys it judges."""
     rows: list[tuple] = []
     for start in range(lo_us, hi_us, LATENCY_PIECE_US):
         rows += _latency_piece(store, tenant, sli, start, min(hi_us, start + LATENCY_PIECE_US))
