@@ -16,6 +16,10 @@ The identity graph (`objects`, `identifiers`, `relations`, `merges`) is kept: re
 (customers, products) are shared by old and new journeys, so it cannot be aged by time; it costs a
 few rows per identifier. Maintenance reads here span every tenant, so they use `Store.query`, not
 the tenant-scoped `Store.read` of the API.
+
+On a cluster (tower/cluster.py) the partitions are read from every replica of every shard, the rows
+in use through the Distributed tables, and a drop goes to the local tables ON CLUSTER
+(`Store.command`).
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tower.clock import Clock
+from tower.cluster import quote
 from tower.store import Store
 
 log = logging.getLogger(__name__)
@@ -97,6 +102,20 @@ class Kept:
     reason: str
 
 
+def shard_totals(rows: Iterable[tuple[Any, Any, Any, Any]]) -> list[tuple[str, int]]:
+    """Rows per month partition from (shard, replica, partition, rows) of every replica of every
+    shard. The replicas of a shard hold copies of the same rows, so a shard counts once, as its fullest
+    replica (one behind on fetches holds fewer; one behind on merges the same rows in more parts)."""
+    fullest: dict[tuple[str, str], int] = {}
+    for shard, _replica, partition, n in rows:
+        key = (str(shard), str(partition))
+        fullest[key] = max(fullest.get(key, 0), int(n))
+    totals: dict[str, int] = {}
+    for (_shard, partition), n in fullest.items():
+        totals[partition] = totals.get(partition, 0) + n
+    return sorted((p, n) for p, n in totals.items() if n > 0 and re.fullmatch(r"\d{6}", p))
+
+
 def month_end(partition: str) -> datetime:
     year, month = int(partition[:4]), int(partition[4:6])
     start = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
@@ -112,6 +131,8 @@ class Retention:
 
     def partitions(self, table: str) -> list[tuple[str, int]]:
         """Month partitions holding rows (a dropped one can linger a moment as an empty covering part)."""
+        if self.store.cluster:
+            return self._cluster_partitions(table, self.store.cluster)
         rows = self.store.query(
             "SELECT partition_id, sum(rows) FROM system.parts WHERE database = {database:String} "
             "AND table = {table:String} AND active GROUP BY partition_id HAVING sum(rows) > 0 ORDER BY partition_id",
@@ -119,6 +140,21 @@ class Retention:
             role="admin",
         )
         return [(str(p), int(n)) for p, n in rows if re.fullmatch(r"\d{6}", str(p))]
+
+    def _cluster_partitions(self, table: str, cluster: str) -> list[tuple[str, int]]:
+        """On a cluster, the partitions of the local tables of every shard. `system.parts` of the node
+        connected to holds one shard's parts at most, so every replica's are read (`clusterAllReplicas`),
+        summed per replica under the `{shard}` and `{replica}` macros the replicated tables are made with
+        (every node has both), and counted once per shard by `shard_totals`."""
+        rows = self.store.query(
+            "SELECT getMacro('shard') AS shard, getMacro('replica') AS replica, partition_id, sum(rows) "
+            f"FROM clusterAllReplicas({quote(cluster)}, system.parts) "
+            "WHERE database = {database:String} AND table = {table:String} AND active "
+            "GROUP BY shard, replica, partition_id",
+            {"database": self.store.database, "table": self.local(table)},
+            role="admin",
+        )
+        return shard_totals(rows)
 
     def local(self, table: str) -> str:
         return f"{table}_local" if self.store.cluster else table
