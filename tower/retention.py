@@ -197,6 +197,13 @@ class Retention:
 
     # --- what is still in use ---------------------------------------------------------------------
 
+    def _in_subquery(self) -> str:
+        """How a read of a Distributed table filters by a subquery of another: ClickHouse refuses a plain
+        `IN (SELECT … FROM <Distributed>)` on more than one shard (distributed_product_mode = 'deny'), and
+        a journey's rows are not all on one shard (`journey_events` is sharded by its whole ORDER BY), so
+        on a cluster the subquery runs once, here, and its result goes to every shard (GLOBAL IN)."""
+        return "GLOBAL IN" if self.store.cluster else "IN"
+
     def _events_in_use(self, partitions: list[str]) -> dict[str, str]:
         blocked: dict[str, str] = {}
         applied = self.store.query(
@@ -213,7 +220,8 @@ class Retention:
                 blocked[p] = "holds events the correlator has not applied yet"
         for (p,) in self.store.query(
             "SELECT DISTINCT toString(toYYYYMM(time)) FROM {db}.journey_events "
-            "WHERE toString(toYYYYMM(time)) IN {parts:Array(String)} AND (tenant, journey_id) IN ("
+            "WHERE toString(toYYYYMM(time)) IN {parts:Array(String)} "
+            f"AND (tenant, journey_id) {self._in_subquery()} ("
             "  SELECT tenant, journey_id FROM {db}.journeys GROUP BY tenant, journey_id "
             "  HAVING argMax(alive, version) = 1 AND argMax(status, version) NOT IN {closed:Array(String)})",
             {"parts": partitions, "closed": list(CLOSED)},
@@ -238,7 +246,7 @@ class Retention:
         column = "time" if table == "journey_events" else "started_at"
         spans = self.store.query(
             f"SELECT tenant, journey_id, groupUniqArray(toString(toYYYYMM({column}))) FROM {{db}}.{table} "
-            "WHERE journey_id IN (SELECT journey_id FROM {db}." + table + " "
+            f"WHERE journey_id {self._in_subquery()} (SELECT journey_id FROM {{db}}.{table} "
             f"WHERE toString(toYYYYMM({column})) IN {{parts:Array(String)}}) GROUP BY tenant, journey_id",
             {"parts": partitions},
             role="admin",
@@ -283,7 +291,8 @@ class Retention:
     def _alerts_active(self, partitions: list[str]) -> dict[str, str]:
         rows = self.store.query(
             "SELECT DISTINCT toString(toYYYYMM(starts_at)) FROM {db}.slo_alerts "
-            "WHERE toString(toYYYYMM(starts_at)) IN {parts:Array(String)} AND (tenant, id) IN ("
+            "WHERE toString(toYYYYMM(starts_at)) IN {parts:Array(String)} "
+            f"AND (tenant, id) {self._in_subquery()} ("
             "  SELECT tenant, id FROM {db}.slo_alerts GROUP BY tenant, id "
             "  HAVING argMax(state, version) IN ('pending', 'firing'))",
             {"parts": partitions},

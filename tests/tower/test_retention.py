@@ -5,6 +5,7 @@ here: a recording client stands in for the driver behind a real `Store`); on chD
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tower.retention import Retention, shard_totals
+from tower.retention import GROUPS, RULES, Retention, shard_totals
 from tower.store import Store
 
 APRIL = datetime(2026, 4, 15, tzinfo=UTC)  # 30 days back: January and February are past, March is not
@@ -35,7 +36,7 @@ REPLICA_PARTS = [
 
 class RecordingClient:
     """Stands in for a clickhouse-connect client: records every statement, answers `system.parts`
-    reads with `parts` and every other query with no rows."""
+    reads with `parts`, the correlator's checkpoint with nothing applied, every other query with no rows."""
 
     def __init__(self, parts: list[tuple[Any, ...]]) -> None:
         self.parts = parts
@@ -44,7 +45,9 @@ class RecordingClient:
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None, column_formats: Any = None) -> Any:
         self.queries.append((sql, parameters or {}))
-        return SimpleNamespace(result_rows=self.parts if "system.parts" in sql else [])
+        if "system.parts" in sql:
+            return SimpleNamespace(result_rows=self.parts)
+        return SimpleNamespace(result_rows=[(0,)] if "correlator_checkpoint" in sql else [])
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         self.commands.append(sql)
@@ -60,6 +63,13 @@ def recorded_store(
     client = RecordingClient(parts)
     monkeypatch.setattr(store, "_connect", lambda: client)
     return store, client
+
+
+def planned_queries(monkeypatch: pytest.MonkeyPatch, cluster: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """What a plan for April with every group's TTL at 30 days reads."""
+    store, client = recorded_store(monkeypatch, cluster, REPLICA_PARTS if cluster else [("202601", 1)])
+    Retention(store, dict.fromkeys(GROUPS, 30.0)).plan(APRIL)
+    return client.queries
 
 
 def test_a_shard_counts_once_as_its_fullest_replica() -> None:
@@ -99,6 +109,27 @@ def test_on_one_server_the_parts_are_its_own(monkeypatch: pytest.MonkeyPatch) ->
     assert parameters == {"database": "tower", "table": "dead_letters"}
 
 
+def test_on_a_cluster_a_read_filtered_by_a_subquery_sends_the_subquerys_rows_to_every_shard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sql = [q for q, _ in planned_queries(monkeypatch, "main")]
+    # a plain IN (SELECT … FROM <Distributed>) inside a read of a Distributed table is refused on two shards
+    assert [q for q in sql if re.search(r"(?<!GLOBAL) IN \(\s*SELECT", q)] == []
+    subqueries = [q for q in sql if "GLOBAL IN (" in q]
+    assert [re.search(r"FROM tower\.(\w+)", q).group(1) for q in subqueries] == [  # type: ignore[union-attr]
+        "journey_events",  # events: months holding events of journeys still open
+        "journey_events",  # journey_events: every month of the journeys with a row in a candidate month
+        "journeys",  # journeys: the same
+        "slo_alerts",  # slo_alerts: months holding alerts still pending or firing
+    ]
+
+
+def test_on_one_server_the_reads_are_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    sql = [q for q, _ in planned_queries(monkeypatch, None)]
+    assert not [q for q in sql if "GLOBAL" in q or "cluster" in q.lower()]
+    assert len([q for q in sql if re.search(r" IN \(\s*SELECT", q)]) == 4
+
+
 def on_chdb(path: str, statements: str) -> None:
     """Run in a child (chDB hosts one engine path per process): dead letters in three months on a
     migrated store, the plan for April with a 30-day TTL, the drops applied; and ClickHouse's parser
@@ -125,9 +156,9 @@ def on_chdb(path: str, statements: str) -> None:
 def test_on_chdb_old_months_are_dropped_as_before_and_the_cluster_reads_parse(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    store, client = recorded_store(monkeypatch, "main", REPLICA_PARTS)
-    Retention(store, {"dead_letters": 30}).plan(APRIL)
-    statements = json.dumps(client.queries)
+    cluster_only = [(q, p) for q, p in planned_queries(monkeypatch, "main") if "GLOBAL" in q or "cluster" in q]
+    assert len(cluster_only) == len(RULES) + 4  # every table's parts, the four subquery filters
+    statements = json.dumps(cluster_only)
     code = "import sys; from tests.tower.test_retention import on_chdb; on_chdb(sys.argv[1], sys.argv[2])"
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "ch"), statements],
