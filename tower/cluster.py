@@ -16,12 +16,26 @@ PARTITION`) go to the local tables ON CLUSTER (`cluster_command`); a migration t
 columns of its own, and computes a DEFAULT for an insert that leaves the column out);
 re-partitioning migrations (`DROP TABLE`, `INSERT … SELECT`, `EXCHANGE TABLES`) are turned as
 `_moving_rows` says.
+
+A read of a Distributed table filtered by `IN (SELECT … FROM {db}.<Distributed>)`, or joining one,
+keeps its SQL too, by a setting: every client a cluster `Store` opens sends `SESSION_SETTINGS`. By
+default ClickHouse refuses such a read on more than one shard (`distributed_product_mode = 'deny'`),
+and running the subquery on each shard against that shard's rows would be wrong here, since every
+table is sharded by its own key (a journey's `journey_events` rows are not on the shard of its
+`journeys` row). `'global'` has the server rewrite the IN/JOIN to `GLOBAL IN`/`GLOBAL JOIN`: the
+subquery runs once, on the node queried, and its rows go to every shard with the query (so its
+result is held in memory and sent once per shard: keep it to the keys needed).
+
 Only strings are transformed here: no cluster is contacted.
 """
 
 from __future__ import annotations
 
 import re
+
+# Session settings of every client a cluster Store opens (Store._connect): IN/JOIN subqueries over
+# Distributed tables become GLOBAL (the module's docstring says why).
+SESSION_SETTINGS = {"distributed_product_mode": "global"}
 
 CREATE = re.compile(
     r"^\s*CREATE TABLE IF NOT EXISTS (?P<table>\{db\}\.(?P<name>\w+))\s*\((?P<body>.*)\)\s*"

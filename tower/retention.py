@@ -198,10 +198,12 @@ class Retention:
     # --- what is still in use ---------------------------------------------------------------------
 
     def _in_subquery(self) -> str:
-        """How a read of a Distributed table filters by a subquery of another: ClickHouse refuses a plain
-        `IN (SELECT … FROM <Distributed>)` on more than one shard (distributed_product_mode = 'deny'), and
-        a journey's rows are not all on one shard (`journey_events` is sharded by its whole ORDER BY), so
-        on a cluster the subquery runs once, here, and its result goes to every shard (GLOBAL IN)."""
+        """How a read of a Distributed table filters by a subquery of another: a journey's rows are not
+        all on one shard (`journey_events` is sharded by its whole ORDER BY), so on a cluster the
+        subquery runs once, on the node queried, and its result goes to every shard (GLOBAL IN). A
+        cluster Store's clients have the server rewrite a plain IN so anyway (tower/cluster.py,
+        `SESSION_SETTINGS`); these reads, which decide what is dropped, say it themselves and do not
+        depend on that setting reaching the server."""
         return "GLOBAL IN" if self.store.cluster else "IN"
 
     def _events_in_use(self, partitions: list[str]) -> dict[str, str]:

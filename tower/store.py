@@ -25,11 +25,11 @@ from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from tower.cluster import cluster_command, cluster_statements, quote
+from tower.cluster import SESSION_SETTINGS, cluster_command, cluster_statements, quote
 
 log = logging.getLogger(__name__)
 
-ROLES = ("admin", "writer", "correlator", "read", "quarantine", "health", "telemetry")  # one client each
+ROLES = ("admin", "writer", "correlator", "slo", "read", "quarantine", "health", "telemetry")  # one client each
 TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+\{db\}\.", re.IGNORECASE)  # every table a read touches
 TRANSIENT_CODES = {"TIMEOUT_EXCEEDED", "NETWORK_ERROR", "SOCKET_TIMEOUT", "TOO_MANY_SIMULTANEOUS_QUERIES"}
 
@@ -95,7 +95,11 @@ class Store:
             if self.embedded:
                 return clickhouse_connect.get_client(dsn=self.dsn)
             parsed = urlparse(self.dsn)
-            return clickhouse_connect.get_client(dsn=self.dsn, database=(parsed.path.strip("/") or None))
+            return clickhouse_connect.get_client(
+                dsn=self.dsn,
+                database=(parsed.path.strip("/") or None),
+                settings=dict(SESSION_SETTINGS) if self.cluster else None,  # sent with every request
+            )
         except Exception as exc:  # the driver raises many types; one domain error says where
             raise StoreError(f"cannot connect to ClickHouse at {redact(self.dsn)}: {exc}") from exc
 

@@ -1,17 +1,24 @@
-"""Cluster mode's DDL, generated from every migration's table definitions (no live cluster here:
-ClickHouse's own parser, in chDB, checks that each generated statement is valid SQL)."""
+"""Cluster mode's DDL, generated from every migration's table definitions, and the session settings
+of a cluster Store's clients (no live cluster here: ClickHouse's own parser, in chDB, checks that
+each generated statement is valid SQL, and chDB that the settings are ones ClickHouse takes; a
+recording stand-in for the driver shows which clients a Store makes with them)."""
 
 from __future__ import annotations
 
 import re
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import clickhouse_connect
 import pytest
 
 from collector.app import MIGRATIONS
-from tower.cluster import cluster_command, cluster_statements
+from correlator.queries import journey_events
+from tower.cluster import SESSION_SETTINGS, cluster_command, cluster_statements
+from tower.store import ROLES, Store
 
 CREATES = [(m.number, sql) for m in MIGRATIONS for sql in m.sql if "CREATE TABLE" in sql]
 
@@ -96,3 +103,82 @@ def test_a_migrations_alter_goes_to_the_local_tables_and_a_new_column_to_the_dis
         # Store.command passes every statement through cluster_command: one already ON CLUSTER stays as it is
         assert cluster_command(statement, "main") == statement
         parser.command("EXPLAIN AST " + statement.replace("{db}", "tower"))  # type: ignore[attr-defined]
+
+
+class RecordingClient:
+    """Stands in for a clickhouse-connect client: keeps the arguments it was made with and the SQL it
+    was sent; every query answers no rows."""
+
+    def __init__(self, made_with: dict[str, Any]) -> None:
+        self.made_with = made_with
+        self.sent: list[str] = []
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, column_formats: Any = None) -> Any:
+        self.sent.append(sql)
+        return SimpleNamespace(result_rows=[], named_results=list)
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+        self.sent.append(sql)
+
+    def close(self) -> None:
+        pass
+
+
+def recording_driver(monkeypatch: pytest.MonkeyPatch) -> list[RecordingClient]:
+    """Every client a Store makes from here on, in the order made."""
+    made: list[RecordingClient] = []
+
+    def get_client(**kwargs: Any) -> RecordingClient:
+        made.append(RecordingClient(kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(clickhouse_connect, "get_client", get_client)
+    return made
+
+
+def test_every_client_of_a_cluster_store_has_subqueries_over_distributed_tables_made_global(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = recording_driver(monkeypatch)
+    store = Store("http://clickhouse.invalid:8123/tower", "tower", cluster="main")
+    for role in ROLES:
+        store.client(role)
+    store.command("SELECT 1")  # admin's client, made already: not made again
+    # An API read filtered by a subquery of another Distributed table, on the pool of readers beside
+    # the role clients (two at once here, so two readers: each is a client of its own).
+    with store._reader():
+        journey_events(store, "t", "j1")
+    assert len(made) == len(ROLES) + 2
+    for client in made:
+        assert client.made_with == {
+            "dsn": "http://clickhouse.invalid:8123/tower",
+            "database": "tower",
+            "settings": {"distributed_product_mode": "global"},
+        }
+    [read] = made[-1].sent
+    assert "AND (source, id) IN (SELECT source, event_id FROM tower.journey_events WHERE" in read
+    assert "GLOBAL" not in read  # the server rewrites it: the SQL is the one chDB runs
+
+
+def test_an_embedded_store_and_a_single_server_make_their_clients_as_before(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    made = recording_driver(monkeypatch)
+    embedded = Store(f"chdb://{tmp_path}/ch")
+    server = Store("http://clickhouse.invalid:8123/tower", "tower")
+    for store in (embedded, server):
+        for role in ROLES:
+            store.client(role)
+        journey_events(store, "t", "j1")
+    assert [c.made_with for c in made[: len(ROLES) + 1]] == [{"dsn": f"chdb://{tmp_path}/ch"}] * (len(ROLES) + 1)
+    assert [c.made_with for c in made[len(ROLES) + 1 :]] == [
+        {"dsn": "http://clickhouse.invalid:8123/tower", "database": "tower", "settings": None}
+    ] * (len(ROLES) + 1)
+
+
+def test_the_session_settings_are_ones_clickhouse_takes_and_change_its_default(parser: Any) -> None:
+    setting = "SELECT getSetting('distributed_product_mode')"
+    assert parser.query(setting).result_rows == [("deny",)]  # refuses a double-distributed IN/JOIN
+    assert parser.query(setting, settings=SESSION_SETTINGS).result_rows == [("global",)]
+    with pytest.raises(Exception, match="UNKNOWN_DISTRIBUTED_PRODUCT_MODE"):  # a value it does not know fails
+        parser.query("SELECT 1", settings={"distributed_product_mode": "globl"})
