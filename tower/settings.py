@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Defaults of DESIGN.md: a type's place downstream in the flow, or "reference" for context types.
@@ -185,7 +185,11 @@ class Settings(BaseSettings):
         description="With Kafka, the consumers `tower serve` runs in its own process: writer, correlator, or empty.",
     )
     clickhouse_cluster: str | None = Field(
-        None, description="ClickHouse cluster name: tables are made ON CLUSTER as Replicated* + Distributed."
+        None,
+        description=(
+            "ClickHouse cluster name: tables are made ON CLUSTER as Replicated* + Distributed. Needs a server "
+            "TOWER_CLICKHOUSE_DSN (a node of the cluster): embedded chDB has no cluster."
+        ),
     )
     host: str = Field("127.0.0.1", description="Address the API server binds to.")
     port: int = Field(8000, description="Port of the API server.")
@@ -400,6 +404,18 @@ class Settings(BaseSettings):
         parse_api_keys(value)
         return value
 
+    @model_validator(mode="after")
+    def _check_cluster_has_a_server(self) -> Settings:
+        if self.clickhouse_cluster and self.embedded:
+            dsn = self.clickhouse_dsn or f"unset, so {self.dsn}"
+            raise ValueError(
+                f"TOWER_CLICKHOUSE_CLUSTER={self.clickhouse_cluster} needs a ClickHouse server, but "
+                f"TOWER_CLICKHOUSE_DSN is {dsn}: embedded chDB is one engine in this process, with no cluster. "
+                "Unset TOWER_CLICKHOUSE_CLUSTER, or set TOWER_CLICKHOUSE_DSN to a node of the cluster "
+                "(http://user:pass@host:8123/db)"
+            )
+        return self
+
     @property
     def dsn(self) -> str:
         if self.clickhouse_dsn:
@@ -447,6 +463,21 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.keys)
+
+
+def refused_settings(exc: ValidationError) -> list[str]:
+    """One line per setting `Settings()` refused, without the values it was given: pydantic's own
+    text repeats them, and for a check across settings that is every variable set (API keys and DSN
+    passwords among them)."""
+    lines = []
+    for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, ValueError):  # the validators' messages name their variables
+            lines.append(str(cause))
+        else:  # a type or bound pydantic checks: name the variable
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"TOWER_{name}: {error['msg']}")
+    return lines
 
 
 def settings_table() -> list[tuple[str, str, str]]:

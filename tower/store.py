@@ -61,6 +61,11 @@ class Store:
         self.database = database
         self.cluster = cluster  # tables made ON CLUSTER as replicated local + Distributed (tower/cluster.py)
         self.embedded = dsn.startswith("chdb:")
+        if cluster and self.embedded:
+            raise StoreError(
+                f"cluster {cluster!r} needs a ClickHouse server DSN (http://host:8123/db), not {dsn}: "
+                "embedded chDB is one engine, with no cluster to make tables ON CLUSTER on"
+            )
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
         # API reads run on a small pool of clients: one shared client would serialise every request.

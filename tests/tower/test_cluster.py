@@ -18,7 +18,7 @@ import pytest
 from collector.app import MIGRATIONS
 from correlator.queries import journey_events
 from tower.cluster import SESSION_SETTINGS, cluster_command, cluster_statements
-from tower.store import ROLES, Store
+from tower.store import ROLES, Store, StoreError
 
 CREATES = [(m.number, sql) for m in MIGRATIONS for sql in m.sql if "CREATE TABLE" in sql]
 
@@ -182,3 +182,10 @@ def test_the_session_settings_are_ones_clickhouse_takes_and_change_its_default(p
     assert parser.query(setting, settings=SESSION_SETTINGS).result_rows == [("global",)]
     with pytest.raises(Exception, match="UNKNOWN_DISTRIBUTED_PRODUCT_MODE"):  # a value it does not know fails
         parser.query("SELECT 1", settings={"distributed_product_mode": "globl"})
+
+
+def test_a_store_on_embedded_chdb_refuses_a_cluster(tmp_path: Path) -> None:
+    dsn = f"chdb://{tmp_path}/ch"
+    with pytest.raises(StoreError, match=rf"cluster 'main' needs a ClickHouse server DSN .*, not {re.escape(dsn)}: "):
+        Store(dsn, "tower", cluster="main")
+    Store(dsn, "tower", cluster="")  # empty, as an empty TOWER_CLICKHOUSE_CLUSTER reads: no cluster, not refused

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tower.settings import (
     DEFAULT_OBJECT_LEVELS,
     Settings,
@@ -116,3 +119,81 @@ def test_bad_edi_partner_zones_refuse_to_load(monkeypatch: pytest.MonkeyPatch, s
     monkeypatch.setenv("TOWER_EDI_PARTNER_ZONES", spec)
     with pytest.raises(ValueError, match=message):
         Settings()
+
+
+def test_a_cluster_on_embedded_chdb_refuses_to_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TOWER_CLICKHOUSE_CLUSTER", "main")
+    monkeypatch.setenv("TOWER_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("TOWER_CLICKHOUSE_DSN", raising=False)
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    message = str(refused.value)
+    assert "TOWER_CLICKHOUSE_CLUSTER=main needs a ClickHouse server" in message
+    assert f"TOWER_CLICKHOUSE_DSN is unset, so chdb://{tmp_path.resolve()}/clickhouse" in message
+    assert "Unset TOWER_CLICKHOUSE_CLUSTER, or set TOWER_CLICKHOUSE_DSN to a node of the cluster" in message
+    monkeypatch.setenv("TOWER_CLICKHOUSE_DSN", "chdb:///var/lib/tower/ch")
+    with pytest.raises(ValueError, match="TOWER_CLICKHOUSE_DSN is chdb:///var/lib/tower/ch: embedded chDB"):
+        Settings()
+
+
+def test_a_cluster_on_a_server_and_chdb_without_one_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOWER_CLICKHOUSE_CLUSTER", "main")
+    monkeypatch.setenv("TOWER_CLICKHOUSE_DSN", "http://u:p@ch-1:8123/tower")
+    on_cluster = Settings()
+    assert (on_cluster.clickhouse_cluster, on_cluster.dsn, on_cluster.embedded) == (
+        "main",
+        "http://u:p@ch-1:8123/tower",
+        False,
+    )
+    monkeypatch.delenv("TOWER_CLICKHOUSE_DSN")
+    monkeypatch.setenv("TOWER_CLICKHOUSE_CLUSTER", "")  # set but empty: no cluster, as the Store reads it
+    assert Settings().embedded
+    monkeypatch.delenv("TOWER_CLICKHOUSE_CLUSTER")
+    embedded = Settings()
+    assert embedded.embedded and embedded.clickhouse_cluster is None
+
+
+def test_the_cli_prints_a_refused_setting_without_a_traceback_or_the_other_values(tmp_path: Path) -> None:
+    """pydantic's own text of a check across settings repeats every variable set: an API key here."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tower.cli", "migrate", "--data-dir", str(tmp_path / "store")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": "/tmp",
+            "TOWER_CLICKHOUSE_CLUSTER": "main",
+            "TOWER_API_KEYS": "sekrit-key-1=ingest",
+        },
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: TOWER_CLICKHOUSE_CLUSTER=main needs a ClickHouse server, but ")
+    assert result.stderr.count("\n") == 1
+    assert "sekrit" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "store").exists()  # refused before anything was made
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"TOWER_API_KEYS": "sekrit-key-1=write"}, "error: TOWER_API_KEYS entry for key sekr…: unknown scope(s)"),
+        ({"TOWER_PORT": "eighty"}, "error: TOWER_PORT: Input should be a valid integer"),
+    ],
+    ids=["api-keys", "port"],
+)
+def test_the_cli_names_a_bad_setting_on_one_line_without_its_value(env: dict[str, str], line: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tower.cli", "serve"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(line)
+    assert result.stderr.count("\n") == 1
+    assert "sekrit-key-1" not in result.stderr and "eighty" not in result.stderr
