@@ -328,13 +328,14 @@ class Correlator:
             "SELECT seq, payload FROM {db}.events WHERE seq > {after:UInt64} ORDER BY seq LIMIT {n:UInt32}",
             {"after": after_seq, "n": limit},
             role="correlator",
+            binary=("payload",),
         )
         pairs = []
         expected = after_seq + 1
         for seq, payload in rows:
             if seq != expected:
                 break  # a gap: that insert is not visible yet; take it on the next round
-            event, problems = validate_event(orjson.loads(payload))
+            event, problems = validate_event(orjson.loads(payload), raw=payload)
             if event is None:
                 log.error("stored event seq %d no longer validates: %s", seq, problems)
             else:
@@ -484,10 +485,11 @@ class Correlator:
             "ORDER BY e.seq",
             {"ids": sorted(journeys)},
             role="correlator",
+            binary=("payload",),
         )
         out = []
         for seq, payload in rows:
-            event, problems = validate_event(orjson.loads(payload))
+            event, problems = validate_event(orjson.loads(payload), raw=payload)
             if event is not None:
                 out.append((int(seq), event))
             else:

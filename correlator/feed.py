@@ -184,10 +184,11 @@ class KafkaFeed:
             "ORDER BY seq LIMIT {limit:UInt32}",
             {"n": MAX_PARTITIONS, "p": partition, "start": start, "end": end, "limit": self.batch},
             role="correlator",
+            binary=("payload",),
         )
         pairs = []
         for seq, payload in rows:
-            event, problems = validate_event(orjson.loads(payload))
+            event, problems = validate_event(orjson.loads(payload), raw=payload)
             if event is None:
                 log.error("stored event seq %d no longer validates: %s", seq, problems)
             else:
@@ -276,7 +277,8 @@ class KafkaFeed:
         decoded: list[tuple[int, Event]] = []
         for partition, message in ready:
             try:
-                event, _ = validate_event(orjson.loads(message.value or b""))
+                value = message.value or b""
+                event, _ = validate_event(orjson.loads(value), raw=value)
             except orjson.JSONDecodeError:
                 event = None
             if event is not None:  # the writer sent the others to the dead-letter topic

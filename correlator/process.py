@@ -149,7 +149,7 @@ async def _child(
                 _, first_seq, payloads = message
                 events = []
                 for i, payload in enumerate(payloads):
-                    event, problems = validate_event(orjson.loads(payload))
+                    event, problems = validate_event(orjson.loads(payload), raw=payload)
                     if event is None:  # stored, so valid when stored: read it back from the log instead
                         log.error("committed event seq %d does not validate: %s", first_seq + i, problems)
                         break

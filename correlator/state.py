@@ -9,12 +9,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from correlator.model import EventRecord, Obj
 from tower.milestones import BY_TYPE, DEPARTURE, PATH, REQUIRED
 
 RANK_STAGE = {m.rank: m.stage for m in PATH}
+EVENT_ORDER = attrgetter("time_us", "source", "id")  # a journey's events: by event time, then source and id
 RANK: dict[str, int] = {m.type: m.rank for m in PATH if m.rank is not None}
 # Milestones a system rightly reports more than once: a parcel scanned in transit at every hub,
 # delivery re-attempted, exceptions and status syncs as they come.
@@ -52,7 +54,7 @@ def journey_state(
     objects: dict[str, Obj],
     find: Callable[[str], str],
 ) -> dict[str, Any]:
-    events = sorted(records, key=lambda r: (r.time_us, r.source, r.id))
+    events = sorted(records, key=EVENT_ORDER)
     members = set(objects)
     # (type, scope) → [first µs, last µs, count, source, event id]
     seen: dict[tuple[str, str], list[Any]] = {}
@@ -194,9 +196,9 @@ def _anomalies(
     objects: dict[str, Obj],
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for (mtype, scope), entry in sorted(seen.items(), key=lambda kv: kv[0]):
-        if mtype in DUPLICATE_EXEMPT:
-            continue
+    # Only a milestone seen more than once can have been said twice by one system.
+    repeated = [kv for kv in seen.items() if kv[1][2] > 1 and kv[0][0] not in DUPLICATE_EXEMPT]
+    for (mtype, scope), entry in sorted(repeated, key=lambda kv: kv[0]):
         # Several systems confirming one milestone (the ERP's acceptance and the 855 that tells the
         # partner, a label and the carrier's pre-transit scan) is how the traffic is meant to look; one
         # system saying it twice (a resend under a new id, a double-processed message) is the anomaly.
@@ -220,6 +222,8 @@ def _anomalies(
     flagged: set[tuple[str | None, str]] = set()
     for chain_scope, chain in chains:
         ordered = sorted(chain, key=lambda t: BY_TYPE[t].rank or 0)
+        if all(chain[a] <= chain[b] for a, b in itertools.pairwise(ordered)):
+            continue  # in path order all along (the usual journey): no pair to compare
         for i, earlier in enumerate(ordered):
             for later in ordered[i + 1 :]:
                 if chain[later] < chain[earlier] and (chain_scope, later) not in flagged:
