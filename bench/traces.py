@@ -142,11 +142,11 @@ def baseline_child(bodies_path: Path, chunk: int) -> dict[str, Any]:
 
     from collector.app import MIGRATIONS
     from collector.otlp.spans import span_rows
-    from tower.settings import Settings
+    from tower.settings import load_settings
     from tower.store import Store
 
     bodies: list[bytes] = pickle.loads(bodies_path.read_bytes())
-    identifiers = Settings().span_identifiers
+    identifiers = load_settings().span_identifiers
     built = time.perf_counter()
     rows = [span_rows(ExportTraceServiceRequest.FromString(b), "", identifiers) for b in bodies]
     per_insert = max(1, chunk // max(1, rows[0].accepted))
@@ -256,9 +256,9 @@ def in_process(protobuf: list[bytes], as_json: list[bytes], spans: int) -> dict[
     """Decode + rows without HTTP or store, per encoding: where the server's CPU goes."""
     from collector.api.traces import decode_spans
     from collector.otlp.decode import JSON, PROTOBUF
-    from tower.settings import Settings
+    from tower.settings import load_settings
 
-    identifiers = Settings().span_identifiers
+    identifiers = load_settings().span_identifiers
     out = {}
     for name, bodies, encoding in (("protobuf", protobuf, PROTOBUF), ("json", as_json, JSON)):
         started = time.perf_counter()

@@ -47,7 +47,7 @@ from tower.clock import Clock, clock_from_setting
 from tower.kafka import ensure_topics
 from tower.openapi import describe_errors
 from tower.retention import Retention, run_retention, ttl_days
-from tower.settings import Settings
+from tower.settings import Settings, load_settings
 from tower.store import Migration, Store, StoreError
 from tower.telemetry import configure_tracing, shutdown_tracing, untraced
 
@@ -200,8 +200,9 @@ async def stop_services(services: Services) -> None:
 
 
 def create_app(settings: Settings | None = None, stages: frozenset[str] | None = None) -> FastAPI:
-    """The API server. `stages` (Kafka only) picks what this process runs: collector, writer, correlator."""
-    settings = settings or Settings()
+    """The API server. `stages` (Kafka only) picks what this process runs: collector, writer, correlator.
+    Without `settings`, they are loaded from the `TOWER_*` variables: a refused one raises SettingsError."""
+    settings = settings if settings is not None else load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -18,12 +18,16 @@ pages = [
 ]
 page = st.navigation(pages)
 
-api = client.api()
+try:
+    api = client.api()
+    refresh = client.refresh_seconds()
+except client.Misconfigured as p:
+    notices.problem(p)
+    st.stop()
 with st.sidebar:
     st.caption(
         f"API: {api.connection.base_url}" + (f" · tenant {api.connection.tenant}" if api.connection.tenant else "")
     )
-    refresh = client.refresh_seconds()
     st.caption(f"Refreshes every {refresh:g} s" if refresh else "Auto-refresh off")
     if st.button("Refresh now", icon=":material/refresh:"):
         client.forget()

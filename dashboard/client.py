@@ -2,20 +2,27 @@
 
 `Api` is a plain httpx client that turns every failure into an `ApiProblem` saying what went wrong
 and what to do about it; pages render those instead of data. `connection()` reads where the API is
-from the settings `tower dashboard` passes down; `api()` and `reader()` give the Streamlit pages a
-client cached as a resource and GET results cached for a few seconds.
+from the settings `tower dashboard` passes down (refused settings: `Misconfigured`); `api()` and
+`reader()` give the Streamlit pages a client cached as a resource and GET results cached for a few
+seconds.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import streamlit as st
+
+if TYPE_CHECKING:
+    from tower.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
 ENDPOINTS_SECONDS = 60.0
@@ -48,6 +55,17 @@ class Refused(ApiProblem):
 
 class Failed(ApiProblem):
     """The API answered with an error of its own."""
+
+
+class Misconfigured(ApiProblem):
+    """The dashboard's own TOWER_* settings were refused: it cannot know where the API is."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(
+            "The dashboard's TOWER_* settings were refused:\n\n" + "\n".join(f"- {line}" for line in lines),
+            "Fix them in the dashboard's environment and restart it (`tower dashboard` checks them first).",
+        )
+        self.lines = lines
 
 
 class Reader(Protocol):
@@ -175,18 +193,25 @@ class CachedReader:
         self.api.require(path)
 
 
+def settings() -> Settings:
+    """The TOWER_* settings; refused ones raise Misconfigured, logged by their variables (never the values)."""
+    from tower.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        log.error("settings refused: %s", "; ".join(exc.lines))
+        raise Misconfigured(exc.lines) from None
+
+
 def connection() -> Connection:
     """Where the API is, from TOWER_DASHBOARD_API, TOWER_DASHBOARD_API_KEY and TOWER_DASHBOARD_TENANT."""
-    from tower.settings import Settings
-
-    settings = Settings()
-    return Connection(settings.dashboard_api_url, settings.dashboard_api_key, settings.dashboard_tenant)
+    loaded = settings()
+    return Connection(loaded.dashboard_api_url, loaded.dashboard_api_key, loaded.dashboard_tenant)
 
 
 def refresh_seconds() -> float | None:
-    from tower.settings import Settings
-
-    seconds = Settings().dashboard_refresh_seconds
+    seconds = settings().dashboard_refresh_seconds
     return seconds if seconds > 0 else None
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from dashboard.client import ApiProblem, NotAvailable, Unreachable
+from dashboard.client import ApiProblem, Misconfigured, NotAvailable, Unreachable
 from dashboard.data import NoData
 
 SEND_HINT = (
@@ -20,6 +20,8 @@ SEND_HINT = (
 def problem(p: ApiProblem) -> None:
     if isinstance(p, NotAvailable):
         st.info(f"**Not available on this server.** {p.title} {p.hint}", icon=":material/extension_off:")
+    elif isinstance(p, Misconfigured):
+        st.error(f"{p.title}\n\n{p.hint}", icon=":material/settings_alert:")
     elif isinstance(p, Unreachable):
         st.error(f"**API unreachable.** {p.title}\n\n{p.hint}", icon=":material/cloud_off:")
     else:

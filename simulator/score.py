@@ -15,7 +15,7 @@ from simulator.engine import CONFIRMATION_IMPORT
 from simulator.truth import Truth
 from slo.detections import SCAN_TYPES, Calendars
 from tower.milestones import BY_TYPE, PATH
-from tower.settings import Settings
+from tower.settings import load_settings
 
 
 def _total(client: httpx.Client, **params: str) -> int:
@@ -458,7 +458,7 @@ def score_detections(
 def scorecard(client: httpx.Client, truth: dict[str, Any], calendars: Calendars | None = None) -> dict[str, Any]:
     """The whole scorecard of a simulated run against the tower that received it."""
     if calendars is None:
-        s = Settings()
+        s = load_settings()
         calendars = Calendars.from_settings(s.warehouse_shifts, s.carrier_cutoffs, s.scan_grace_hours)
     client.post("/v1/slos/evaluate").raise_for_status()
     clock = client.get("/v1/admin/clock").json()

@@ -13,10 +13,9 @@ from typing import Annotated, Any
 import httpx
 import orjson
 import typer
-from pydantic import ValidationError
 
 from tower.api import is_loopback
-from tower.settings import Settings, refused_settings, settings_table
+from tower.settings import Settings, SettingsError, load_settings, settings_table
 
 # An idle keep-alive connection stays open this long. It must outlast the longest `Retry-After` the
 # collector sends (30 s, while the correlator is behind): a client that waits as told and then reuses
@@ -35,13 +34,10 @@ def _settings(host: str | None = None, port: int | None = None, data_dir: Path |
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        for message in refused_settings(exc):
-            typer.echo(f"error: {message}", err=True)
-        raise typer.Exit(2) from None
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        for line in exc.lines:
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
 
 

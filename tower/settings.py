@@ -1,6 +1,7 @@
 """Every `TOWER_*` setting, its default and its meaning, in one place.
 
-Read once per process with `Settings()`; nothing here connects to anything.
+Read once per process with `load_settings()`, which refuses bad settings with a `SettingsError` that
+names each variable but none of the values (API keys, DSN passwords); nothing here connects to anything.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -29,6 +31,9 @@ DEFAULT_OBJECT_LEVELS: dict[str, int | None] = {
 }
 
 SCOPES = frozenset({"ingest", "read", "admin"})
+
+# The consumers `tower serve` may run beside the collector under Kafka (TOWER_KAFKA_STAGES).
+KAFKA_STAGES = frozenset({"writer", "correlator"})
 
 # Span attributes that name a business identifier, and the namespace each names it in ("*": any).
 DEFAULT_SPAN_IDENTIFIER_ATTRIBUTES = (
@@ -134,12 +139,39 @@ def parse_partner_zones(spec: str | None) -> dict[str, ZoneInfo]:
     return found
 
 
+def parse_kafka_stages(spec: str) -> frozenset[str]:
+    """`writer,correlator`, either one, or empty (the collector alone) → the stage names; ValueError names
+    the unknown ones."""
+    names = frozenset(s.strip() for s in spec.split(",") if s.strip())
+    unknown = names - KAFKA_STAGES
+    if unknown:
+        raise ValueError(
+            f"TOWER_KAFKA_STAGES: unknown stage(s) {sorted(unknown)}; use writer, correlator, both "
+            "(writer,correlator) or empty (the collector alone)"
+        )
+    return names
+
+
 def read_levels_file(path: Path) -> dict[str, int | None]:
-    """`[object_levels]` of a TOML file: `pallet = 4`, `quote = "reference"`."""
+    """`[object_levels]` of a TOML file: `pallet = 4`, `quote = "reference"`; ValueError says what is
+    wrong with the file (missing, unreadable, not TOML, a level neither a whole number nor "reference")."""
+    where = f"TOWER_OBJECT_LEVELS_FILE {path}"
     try:
-        table = tomllib.loads(path.read_text()).get("object_levels", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"TOWER_OBJECT_LEVELS_FILE {path}: {exc}") from None
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{where}: no such file ({path.resolve()}); name an existing TOML file or unset it") from None
+    except IsADirectoryError:
+        raise ValueError(f"{where}: is a folder; name a TOML file of [object_levels]") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{where}: is not UTF-8 text, so not TOML") from None
+    except OSError as exc:
+        raise ValueError(f"{where}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        table = tomllib.loads(text).get("object_levels", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{where}: is not valid TOML ({exc})") from None
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: object_levels must be a table, [object_levels], of type = level")
     levels: dict[str, int | None] = {}
     for name, value in table.items():
         if value == "reference":
@@ -198,7 +230,10 @@ class Settings(BaseSettings):
     )
     object_levels_file: Path | None = Field(
         None,
-        description='A TOML file of [object_levels] type = level or "reference"; TOWER_OBJECT_LEVELS wins over it.',
+        description=(
+            'A TOML file of [object_levels] type = level or "reference", read when the settings load (a missing '
+            "or bad file refuses them); TOWER_OBJECT_LEVELS wins over it."
+        ),
     )
     api_keys: str | None = Field(
         None,
@@ -375,7 +410,7 @@ class Settings(BaseSettings):
         30.0, description="How often the dashboard's pages refresh themselves; 0 turns auto-refresh off."
     )
 
-    @field_validator("journey_hot_days", "journey_idle_days", mode="before")
+    @field_validator("journey_hot_days", "journey_idle_days", "object_levels_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
@@ -384,6 +419,19 @@ class Settings(BaseSettings):
     @classmethod
     def _check_levels(cls, value: str | None) -> str | None:
         parse_object_levels(value)
+        return value
+
+    @field_validator("object_levels_file")
+    @classmethod
+    def _check_levels_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_levels_file(value)
+        return value
+
+    @field_validator("kafka_stages")
+    @classmethod
+    def _check_kafka_stages(cls, value: str) -> str:
+        parse_kafka_stages(value)
         return value
 
     @field_validator("span_identifier_attributes")
@@ -428,11 +476,7 @@ class Settings(BaseSettings):
 
     @property
     def kafka_stage_names(self) -> frozenset[str]:
-        names = frozenset(s.strip() for s in self.kafka_stages.split(",") if s.strip())
-        unknown = names - {"writer", "correlator"}
-        if unknown:
-            raise ValueError(f"TOWER_KAFKA_STAGES: unknown stage(s) {sorted(unknown)}; use writer, correlator")
-        return names
+        return parse_kafka_stages(self.kafka_stages)
 
     @property
     def embedded(self) -> bool:
@@ -463,6 +507,27 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.keys)
+
+
+class SettingsError(ValueError):
+    """Settings refused at load: one line per refused setting (`lines`), naming its variable and never
+    its value. Nothing chains to pydantic's ValidationError, whose text repeats the values."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the `TOWER_*` variables, `overrides` (field names) winning over them; a refused
+    setting raises SettingsError. Use this rather than `Settings()`, whose ValidationError carries the
+    values given into tracebacks and logs."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = refused_settings(exc)
+    # Raised outside the `except`, so the ValidationError is not even the implicit context.
+    raise SettingsError(lines) from None
 
 
 def refused_settings(exc: ValidationError) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from adapters.mapping.engine import MappingAdapter
 from adapters.mapping.spec import Mapping, MappingError, load_mapping
 from adapters.registry import ADAPTERS, register
-from tower.settings import Settings
+from tower.settings import load_settings
 
 __all__ = ["MAPPINGS_DIR", "SHIPPED", "Mapping", "MappingAdapter", "MappingError", "load_folder", "load_mapping"]
 
@@ -39,7 +39,7 @@ def load_folder(folder: Path) -> list[Mapping]:
 
 def _register_all() -> None:
     folders = [SHIPPED]
-    extra = Settings().mappings_dir
+    extra = load_settings().mappings_dir
     if extra is not None:
         if not extra.is_dir():
             raise MappingError("", f"{MAPPINGS_DIR}={str(extra)!r} is not a folder")

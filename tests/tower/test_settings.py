@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tests.conftest import REPO
 from tower.settings import (
     DEFAULT_OBJECT_LEVELS,
     Settings,
+    SettingsError,
+    load_settings,
     parse_api_keys,
     parse_object_levels,
     parse_partner_zones,
@@ -89,9 +94,66 @@ def test_object_levels_from_a_file_then_the_variable(tmp_path: Path, monkeypatch
     assert s.levels["quote"] is None
     assert s.levels["wave"] is None
     assert s.levels["order"] == 0
-    levels.write_text("[object_levels]\npallet = 4.5\n")
-    with pytest.raises(ValueError, match=r"pallet = 4\.5"):
-        _ = Settings().levels
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"TOWER_OBJECT_LEVELS_FILE {path}: no such file \({path}\)"),
+        (b"\xff\xfe[object_levels]", r"TOWER_OBJECT_LEVELS_FILE {path}: is not UTF-8 text"),
+        (b"[object_levels\npallet = 4\n", r"TOWER_OBJECT_LEVELS_FILE {path}: is not valid TOML \(.*line 1"),
+        (b"object_levels = 4\n", r"TOWER_OBJECT_LEVELS_FILE {path}: object_levels must be a table"),
+        (b"[object_levels]\npallet = 4.5\n", r"TOWER_OBJECT_LEVELS_FILE {path}: pallet = 4\.5; use a whole number"),
+        (b"[object_levels]\npallet = true\n", r"TOWER_OBJECT_LEVELS_FILE {path}: pallet = True; use a whole number"),
+    ],
+    ids=["missing", "not-utf8", "not-toml", "not-a-table", "fraction", "bool"],
+)
+def test_a_missing_or_bad_levels_file_is_refused_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes | None, message: str
+) -> None:
+    levels = tmp_path / "levels.toml"
+    if content is not None:
+        levels.write_bytes(content)
+    monkeypatch.setenv("TOWER_OBJECT_LEVELS_FILE", str(levels))
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert len(refused.value.lines) == 1
+    assert refused.value.lines[0] == str(refused.value)
+    assert re.match(message.format(path=re.escape(str(levels))), str(refused.value)), str(refused.value)
+
+
+def test_a_levels_file_that_is_a_folder_is_refused_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOWER_OBJECT_LEVELS_FILE", str(tmp_path))
+    with pytest.raises(SettingsError, match=f"TOWER_OBJECT_LEVELS_FILE {tmp_path}: is a folder; name a TOML file"):
+        load_settings()
+
+
+def test_an_empty_levels_file_variable_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOWER_OBJECT_LEVELS_FILE", "")
+    monkeypatch.delenv("TOWER_OBJECT_LEVELS", raising=False)
+    s = load_settings()
+    assert s.object_levels_file is None
+    assert s.levels == DEFAULT_OBJECT_LEVELS
+
+
+@pytest.mark.parametrize("stages", ["writer,slo", "collector", "writer;correlator"])
+def test_unknown_kafka_stages_are_refused_at_load(monkeypatch: pytest.MonkeyPatch, stages: str) -> None:
+    monkeypatch.setenv("TOWER_KAFKA_STAGES", stages)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert refused.value.lines == [
+        f"TOWER_KAFKA_STAGES: unknown stage(s) {sorted(set(stages.split(',')) - {'writer', 'correlator'})}; "
+        "use writer, correlator, both (writer,correlator) or empty (the collector alone)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stages", "names"),
+    [("writer,correlator", {"writer", "correlator"}), (" writer ", {"writer"}), ("", set())],
+)
+def test_kafka_stages_load_and_name_their_stages(monkeypatch: pytest.MonkeyPatch, stages: str, names: set[str]) -> None:
+    monkeypatch.setenv("TOWER_KAFKA_STAGES", stages)
+    assert load_settings().kafka_stage_names == names
 
 
 def test_edi_partner_zones_default_to_utc_and_parse_trimmed_upper_case(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,6 +213,44 @@ def test_a_cluster_on_a_server_and_chdb_without_one_load(monkeypatch: pytest.Mon
     monkeypatch.delenv("TOWER_CLICKHOUSE_CLUSTER")
     embedded = Settings()
     assert embedded.embedded and embedded.clickhouse_cluster is None
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"TOWER_API_KEYS": "sekrit-key-1=write"}, "TOWER_API_KEYS entry for key sekr…: unknown scope(s) ['write']"),
+        # A check across settings: pydantic's text repeats every variable set, the secrets among them.
+        (
+            {
+                "TOWER_CLICKHOUSE_CLUSTER": "main",
+                "TOWER_API_KEYS": "sekrit-key-1=ingest",
+                "TOWER_SHOPIFY_WEBHOOK_SECRET": "sekrit-hmac",
+            },
+            "TOWER_CLICKHOUSE_CLUSTER=main needs a ClickHouse server",
+        ),
+    ],
+    ids=["bad-key", "across-settings"],
+)
+def test_load_settings_refuses_without_the_values_in_its_text_or_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], line: str
+) -> None:
+    monkeypatch.setenv("TOWER_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("TOWER_CLICKHOUSE_DSN", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as raw:
+        Settings()
+    assert "sekrit" in str(raw.value)  # what load_settings must not pass on
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    error = refused.value
+    shown = "".join(traceback.format_exception(error))
+    assert len(error.lines) == 1 and error.lines[0].startswith(line)
+    assert f"tower.settings.SettingsError: {error.lines[0]}" in shown
+    for text in (str(error), repr(error), shown):
+        assert "sekrit" not in text
+    assert "ValidationError" not in shown and "During handling" not in shown
+    assert error.__cause__ is None and error.__context__ is None
 
 
 def test_the_cli_prints_a_refused_setting_without_a_traceback_or_the_other_values(tmp_path: Path) -> None:

@@ -1,0 +1,51 @@
+"""The API server's composition: `create_app` loads its settings, and refuses bad ones before anything starts."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+import pytest
+
+from collector.app import create_app
+from tower.settings import SettingsError
+
+
+def test_create_app_loads_the_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TOWER_DATA_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("TOWER_KAFKA_STAGES", "writer")
+    app = create_app()
+    assert app.state.settings.data_dir == tmp_path / "store"
+    assert app.state.settings.kafka_stage_names == {"writer"}
+    assert not (tmp_path / "store").exists()  # nothing is made before the lifespan starts
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"TOWER_API_KEYS": "sekrit-key-1=ingest+write"},
+            "TOWER_API_KEYS entry for key sekr…: unknown scope(s) ['write']; use admin+ingest+read",
+        ),
+        # Parsed only when the server started, before: a traceback out of the lifespan.
+        (
+            {"TOWER_KAFKA_STAGES": "writer,collector", "TOWER_API_KEYS": "sekrit-key-1=ingest"},
+            "TOWER_KAFKA_STAGES: unknown stage(s) ['collector']; use writer, correlator, both (writer,correlator) "
+            "or empty (the collector alone)",
+        ),
+    ],
+    ids=["api-keys", "kafka-stages"],
+)
+def test_create_app_refuses_a_bad_setting_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], line: str
+) -> None:
+    monkeypatch.setenv("TOWER_DATA_DIR", str(tmp_path / "store"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as refused:
+        create_app()
+    assert refused.value.lines == [line]
+    shown = "".join(traceback.format_exception(refused.value))
+    assert shown.rstrip().endswith(f"tower.settings.SettingsError: {line}")
+    assert "sekrit" not in shown
+    assert not (tmp_path / "store").exists()
