@@ -23,54 +23,11 @@ import orjson
 from correlator.state import iso as iso_us
 from tower.api import rfc3339
 from tower.milestones import STUCK_AFTER_HOURS
+from tower.settings import parse_cutoffs, parse_shifts
 from tower.store import Store
 
 WAREHOUSE_STAGES = frozenset({"released", "picked", "packed"})
 SCAN_TYPES = ("shipment.in_transit", "shipment.out_for_delivery", "shipment.delivered", "shipment.exception")
-
-
-def _hhmm(text: str, where: str) -> time:
-    try:
-        hours, minutes = text.strip().split(":")
-        return time(int(hours), int(minutes))
-    except ValueError:
-        raise ValueError(f"{where}: {text!r} is not HH:MM") from None
-
-
-def parse_shifts(spec: str) -> dict[str, list[tuple[time, time]]]:
-    """`*=06:00-22:00,dc-west=06:00-14:00+15:00-23:00` → shifts per warehouse (`*` for the rest)."""
-    out: dict[str, list[tuple[time, time]]] = {}
-    for raw in spec.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        name, sep, ranges = entry.partition("=")
-        if not sep:
-            raise ValueError(f"TOWER_WAREHOUSE_SHIFTS entry {entry!r}: expected warehouse=HH:MM-HH:MM[+HH:MM-HH:MM]")
-        shifts = []
-        for part in ranges.split("+"):
-            start, dash, end = part.partition("-")
-            if not dash:
-                raise ValueError(f"TOWER_WAREHOUSE_SHIFTS entry {entry!r}: {part!r} is not HH:MM-HH:MM")
-            a, b = _hhmm(start, entry), _hhmm(end, entry)
-            if b <= a:
-                raise ValueError(f"TOWER_WAREHOUSE_SHIFTS entry {entry!r}: a shift ends after it starts (same day)")
-            shifts.append((a, b))
-        out[name.strip()] = sorted(shifts)
-    return out
-
-
-def parse_cutoffs(spec: str) -> dict[str, time]:
-    out: dict[str, time] = {}
-    for raw in spec.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        name, sep, value = entry.partition("=")
-        if not sep:
-            raise ValueError(f"TOWER_CARRIER_CUTOFFS entry {entry!r}: expected carrier=HH:MM")
-        out[name.strip()] = _hhmm(value, f"TOWER_CARRIER_CUTOFFS entry {entry!r}")
-    return out
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import httpx
 
 from slo.alerts import Alert, Notification
 from tower.api import rfc3339
+from tower.settings import parse_alert_webhooks
 
 log = logging.getLogger(__name__)
-FORMATS = ("json", "slack", "alertmanager")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +34,8 @@ class Receiver:
 
 
 def parse_receivers(spec: str | None) -> list[Receiver]:
-    """`format=url,…` (TOWER_ALERT_WEBHOOKS); ValueError names the bad entry."""
-    out: list[Receiver] = []
-    for raw in (spec or "").split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        fmt, sep, url = entry.partition("=")
-        if not sep or fmt not in FORMATS or not url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"TOWER_ALERT_WEBHOOKS entry {entry!r}: expected format=http(s)://… with format one of {FORMATS}"
-            )
-        out.append(Receiver(f"{fmt}-{len(out)}", fmt, url))
-    return out
+    """`format=url,…` (TOWER_ALERT_WEBHOOKS); ValueError names the bad entry by its place."""
+    return [Receiver(f"{fmt}-{n}", fmt, url) for n, (fmt, url) in enumerate(parse_alert_webhooks(spec))]
 
 
 def alert_dict(alert: Alert, external_url: str = "") -> dict[str, Any]:

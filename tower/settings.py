@@ -7,6 +7,7 @@ names each variable but none of the values (API keys, DSN passwords); nothing he
 from __future__ import annotations
 
 import tomllib
+from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tower.clock import clock_from_setting
 
 # Defaults of DESIGN.md: a type's place downstream in the flow, or "reference" for context types.
 DEFAULT_OBJECT_LEVELS: dict[str, int | None] = {
@@ -31,6 +34,9 @@ DEFAULT_OBJECT_LEVELS: dict[str, int | None] = {
 }
 
 SCOPES = frozenset({"ingest", "read", "admin"})
+
+# What TOWER_ALERT_WEBHOOKS receivers are sent (slo/notify.py renders each).
+ALERT_FORMATS = ("json", "slack", "alertmanager")
 
 # The consumers `tower serve` may run beside the collector under Kafka (TOWER_KAFKA_STAGES).
 KAFKA_STAGES = frozenset({"writer", "correlator"})
@@ -136,6 +142,68 @@ def parse_partner_zones(spec: str | None) -> dict[str, ZoneInfo]:
                 "(America/Chicago, Europe/Berlin, UTC…)"
             ) from None
         found[partner.upper()] = zone
+    return found
+
+
+def _hhmm(text: str, where: str) -> time:
+    try:
+        hours, minutes = text.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not HH:MM") from None
+
+
+def parse_shifts(spec: str) -> dict[str, list[tuple[time, time]]]:
+    """`*=06:00-22:00,dc-west=06:00-14:00+15:00-23:00` → shifts per warehouse (`*` for the rest)."""
+    out: dict[str, list[tuple[time, time]]] = {}
+    for raw in spec.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        where = f"TOWER_WAREHOUSE_SHIFTS entry {entry!r}"
+        name, sep, ranges = entry.partition("=")
+        if not sep:
+            raise ValueError(f"{where}: expected warehouse=HH:MM-HH:MM[+HH:MM-HH:MM]")
+        shifts = []
+        for part in ranges.split("+"):
+            start, dash, end = part.partition("-")
+            if not dash:
+                raise ValueError(f"{where}: {part!r} is not HH:MM-HH:MM")
+            a, b = _hhmm(start, where), _hhmm(end, where)
+            if b <= a:
+                raise ValueError(f"{where}: a shift ends after it starts (same day)")
+            shifts.append((a, b))
+        out[name.strip()] = sorted(shifts)
+    return out
+
+
+def parse_cutoffs(spec: str) -> dict[str, time]:
+    """`*=17:00,fedex=18:30` → the daily pick-up cut-off per carrier (`*` for the rest)."""
+    out: dict[str, time] = {}
+    for raw in spec.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        name, sep, value = entry.partition("=")
+        if not sep:
+            raise ValueError(f"TOWER_CARRIER_CUTOFFS entry {entry!r}: expected carrier=HH:MM")
+        out[name.strip()] = _hhmm(value, f"TOWER_CARRIER_CUTOFFS entry {entry!r}")
+    return out
+
+
+def parse_alert_webhooks(spec: str | None) -> list[tuple[str, str]]:
+    """`format=url,…` → [(format, url)]; ValueError names a bad entry by its place, not its text: a
+    webhook URL is often its own secret (Slack's)."""
+    found: list[tuple[str, str]] = []
+    entries = [entry.strip() for entry in (spec or "").split(",") if entry.strip()]
+    for place, entry in enumerate(entries, 1):
+        where = f"TOWER_ALERT_WEBHOOKS entry {place} of {len(entries)}"
+        fmt, sep, url = entry.partition("=")
+        if not sep or fmt not in ALERT_FORMATS:
+            raise ValueError(f"{where}: expected format=http(s)://…, the format one of {', '.join(ALERT_FORMATS)}")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{where} ({fmt}): the URL must start with http:// or https://")
+        found.append((fmt, url))
     return found
 
 
@@ -432,6 +500,30 @@ class Settings(BaseSettings):
     @classmethod
     def _check_kafka_stages(cls, value: str) -> str:
         parse_kafka_stages(value)
+        return value
+
+    @field_validator("clock")
+    @classmethod
+    def _check_clock(cls, value: str) -> str:
+        clock_from_setting(value)
+        return value
+
+    @field_validator("warehouse_shifts")
+    @classmethod
+    def _check_shifts(cls, value: str) -> str:
+        parse_shifts(value)
+        return value
+
+    @field_validator("carrier_cutoffs")
+    @classmethod
+    def _check_cutoffs(cls, value: str) -> str:
+        parse_cutoffs(value)
+        return value
+
+    @field_validator("alert_webhooks")
+    @classmethod
+    def _check_alert_webhooks(cls, value: str | None) -> str | None:
+        parse_alert_webhooks(value)
         return value
 
     @field_validator("span_identifier_attributes")

@@ -105,5 +105,9 @@ def test_receivers_setting_is_checked_entry_by_entry() -> None:
         "slack",
         "alertmanager",
     ]
-    with pytest.raises(ValueError, match="'teams=https://x'"):
-        parse_receivers("teams=https://x")
+    with pytest.raises(
+        ValueError, match=r"^TOWER_ALERT_WEBHOOKS entry 2 of 2: expected format=http\(s\)://…, the format"
+    ):
+        parse_receivers("slack=https://hooks.example/x,teams=https://x")
+    with pytest.raises(ValueError, match=r"^TOWER_ALERT_WEBHOOKS entry 1 of 1 \(slack\): the URL must start with http"):
+        parse_receivers("slack=hooks.example/x")

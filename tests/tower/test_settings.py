@@ -17,6 +17,7 @@ from tower.settings import (
     Settings,
     SettingsError,
     load_settings,
+    parse_alert_webhooks,
     parse_api_keys,
     parse_object_levels,
     parse_partner_zones,
@@ -181,6 +182,60 @@ def test_bad_edi_partner_zones_refuse_to_load(monkeypatch: pytest.MonkeyPatch, s
     monkeypatch.setenv("TOWER_EDI_PARTNER_ZONES", spec)
     with pytest.raises(ValueError, match=message):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [
+        ("TOWER_CLOCK", "yesterday", "TOWER_CLOCK='yesterday': expected 'system' or an RFC 3339 instant"),
+        (
+            "TOWER_WAREHOUSE_SHIFTS",
+            "*=06:00-22:00,dc-west=8-16",
+            "TOWER_WAREHOUSE_SHIFTS entry 'dc-west=8-16': '8' is not HH:MM",
+        ),
+        (
+            "TOWER_WAREHOUSE_SHIFTS",
+            "dc-east=22:00-06:00",
+            "TOWER_WAREHOUSE_SHIFTS entry 'dc-east=22:00-06:00': a shift ends after it starts (same day)",
+        ),
+        ("TOWER_CARRIER_CUTOFFS", "*=17:00,fedex", "TOWER_CARRIER_CUTOFFS entry 'fedex': expected carrier=HH:MM"),
+        ("TOWER_CARRIER_CUTOFFS", "ups=5pm", "TOWER_CARRIER_CUTOFFS entry 'ups=5pm': '5pm' is not HH:MM"),
+        (
+            "TOWER_ALERT_WEBHOOKS",
+            "json=https://a.example/hook,slak=https://hooks.slack.com/services/T0/B0/sekrit",
+            "TOWER_ALERT_WEBHOOKS entry 2 of 2: expected format=http(s)://…, the format one of json, slack, "
+            "alertmanager",
+        ),
+        (
+            "TOWER_ALERT_WEBHOOKS",
+            "slack=hooks.slack.com/services/T0/B0/sekrit",
+            "TOWER_ALERT_WEBHOOKS entry 1 of 1 (slack): the URL must start with http:// or https://",
+        ),
+    ],
+    ids=["clock", "shift-hours", "overnight-shift", "cutoff-entry", "cutoff-time", "webhook-format", "webhook-url"],
+)
+def test_settings_parsed_where_they_are_used_are_refused_at_load(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, line: str
+) -> None:
+    """Before, these failed only when the server built its clock or its SLO engine, in the lifespan."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert refused.value.lines == [line]
+    assert "sekrit" not in str(refused.value)  # a webhook URL is a secret of its own
+
+
+def test_clock_calendars_and_webhooks_load_when_good(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOWER_CLOCK", "2026-03-02T08:00:00Z")
+    monkeypatch.setenv("TOWER_WAREHOUSE_SHIFTS", "*=06:00-22:00,dc-west=08:00-12:00+13:00-17:00")
+    monkeypatch.setenv("TOWER_CARRIER_CUTOFFS", "*=17:00,fedex=18:30")
+    monkeypatch.setenv("TOWER_ALERT_WEBHOOKS", "slack=https://hooks.example/x, alertmanager=http://am:9093/hook")
+    s = load_settings()
+    assert s.clock == "2026-03-02T08:00:00Z"
+    assert parse_alert_webhooks(s.alert_webhooks) == [
+        ("slack", "https://hooks.example/x"),
+        ("alertmanager", "http://am:9093/hook"),
+    ]
 
 
 def test_a_cluster_on_embedded_chdb_refuses_to_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
