@@ -227,7 +227,8 @@ def read_levels_file(path: Path) -> dict[str, int | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ValueError(f"{where}: no such file ({path.resolve()}); name an existing TOML file or unset it") from None
+        looked = "" if path.is_absolute() else f" ({path.resolve()})"
+        raise ValueError(f"{where}: no such file{looked}; name an existing TOML file or unset it") from None
     except IsADirectoryError:
         raise ValueError(f"{where}: is a folder; name a TOML file of [object_levels]") from None
     except UnicodeDecodeError:

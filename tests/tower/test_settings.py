@@ -100,7 +100,7 @@ def test_object_levels_from_a_file_then_the_variable(tmp_path: Path, monkeypatch
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, r"TOWER_OBJECT_LEVELS_FILE {path}: no such file \({path}\)"),
+        (None, r"TOWER_OBJECT_LEVELS_FILE {path}: no such file; name an existing TOML file or unset it$"),
         (b"\xff\xfe[object_levels]", r"TOWER_OBJECT_LEVELS_FILE {path}: is not UTF-8 text"),
         (b"[object_levels\npallet = 4\n", r"TOWER_OBJECT_LEVELS_FILE {path}: is not valid TOML \(.*line 1"),
         (b"object_levels = 4\n", r"TOWER_OBJECT_LEVELS_FILE {path}: object_levels must be a table"),
@@ -121,6 +121,19 @@ def test_a_missing_or_bad_levels_file_is_refused_at_load(
     assert len(refused.value.lines) == 1
     assert refused.value.lines[0] == str(refused.value)
     assert re.match(message.format(path=re.escape(str(levels))), str(refused.value)), str(refused.value)
+
+
+def test_a_missing_relative_levels_file_says_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TOWER_OBJECT_LEVELS_FILE", "levels.toml")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert refused.value.lines == [
+        f"TOWER_OBJECT_LEVELS_FILE levels.toml: no such file ({tmp_path.resolve() / 'levels.toml'}); "
+        "name an existing TOML file or unset it"
+    ]
 
 
 def test_a_levels_file_that_is_a_folder_is_refused_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
