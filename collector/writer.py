@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import pyarrow as pa
@@ -329,6 +329,10 @@ class GroupCommitWriter:
             self._index.add(hashes[i] for i in keep)
         self._next_seq += len(events)
         del table
+        # the events' ingested_at, in µs as the column holds it: the correlator writes it beside each event
+        stored_us = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        for e in events:
+            e.ingested_at_us = stored_us
         memory.release()  # the group's parsed events and Arrow table are garbage once the futures resolve
         elapsed = time.perf_counter() - started
         self.stats.batches += 1

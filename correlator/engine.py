@@ -158,6 +158,10 @@ class Correlator:
         self._stopping = False
         self._version = 0
         self._checkpointed = 0.0  # time.monotonic() of the last checkpoint row
+        # The events of the step being applied (and those brought back from the log), by seq: a
+        # membership row carries its event's payload when the event is at hand and its time of
+        # storage known, so the journey page reads one range (queries.journey_events).
+        self._at_hand: dict[int, Event] = {}
 
     @property
     def journeys_in_memory(self) -> int:
@@ -325,20 +329,22 @@ class Correlator:
 
     def read_from_store(self, after_seq: int, limit: int) -> list[tuple[int, Event]]:
         rows = self.store.query(
-            "SELECT seq, payload FROM {db}.events WHERE seq > {after:UInt64} ORDER BY seq LIMIT {n:UInt32}",
+            "SELECT seq, payload, toUnixTimestamp64Micro(ingested_at) FROM {db}.events "
+            "WHERE seq > {after:UInt64} ORDER BY seq LIMIT {n:UInt32}",
             {"after": after_seq, "n": limit},
             role="correlator",
             binary=("payload",),
         )
         pairs = []
         expected = after_seq + 1
-        for seq, payload in rows:
+        for seq, payload, stored_us in rows:
             if seq != expected:
                 break  # a gap: that insert is not visible yet; take it on the next round
             event, problems = validate_event(orjson.loads(payload), raw=payload)
             if event is None:
                 log.error("stored event seq %d no longer validates: %s", seq, problems)
             else:
+                event.ingested_at_us = stored_us
                 pairs.append((int(seq), event))
             expected += 1
         self.stats.replayed_from_store += len(pairs)
@@ -360,6 +366,8 @@ class Correlator:
         attributes = {"tower.events": len(pairs), "tower.seq.first": pairs[0][0], "tower.seq.last": pairs[-1][0]}
         with TRACER.start_as_current_span("correlator.step", attributes=attributes) as span:
             failed = self.stats.failed_events
+            # Their payloads go into the membership rows (a failed write keeps them for the retry).
+            self._at_hand.update(pairs)
             with TRACER.start_as_current_span("correlator.apply"):
                 self.rehydrate([e for seq, e in pairs if seq > self.graph_seq or not self.ordered])
                 for seq, event in pairs:
@@ -376,6 +384,7 @@ class Correlator:
             with TRACER.start_as_current_span("correlator.write", attributes={"tower.journeys.changed": changed}):
                 self.write(self.graph.changes)
             self.graph.take_changes()
+            self._at_hand = {}
             span.set_attribute("tower.journeys.changed", changed)
             span.set_attribute("tower.events.failed", self.stats.failed_events - failed)
         last = max(seq for seq, _ in pairs)
@@ -438,6 +447,7 @@ class Correlator:
             pending = [e for _, e in more]
         else:
             log.warning("bringing back %d journeys did not settle in 32 rounds", len(found))
+        self._at_hand.update(old)
         for seq in sorted(old):
             self.graph.apply(old[seq], seq)
         self.stats.rehydrated_journeys += len(found)
@@ -479,7 +489,7 @@ class Correlator:
 
     def _journey_events_from_log(self, journeys: set[str]) -> list[tuple[int, Event]]:
         rows = self.store.query(
-            "SELECT DISTINCT e.seq, e.payload FROM {db}.events AS e "
+            "SELECT DISTINCT e.seq, e.payload, toUnixTimestamp64Micro(e.ingested_at) FROM {db}.events AS e "
             "WHERE (e.tenant, e.source, e.id) IN ("
             "  SELECT tenant, source, event_id FROM {db}.journey_events WHERE journey_id IN {ids:Array(String)}) "
             "ORDER BY e.seq",
@@ -488,9 +498,10 @@ class Correlator:
             binary=("payload",),
         )
         out = []
-        for seq, payload in rows:
+        for seq, payload, stored_us in rows:
             event, problems = validate_event(orjson.loads(payload), raw=payload)
             if event is not None:
+                event.ingested_at_us = stored_us
                 out.append((int(seq), event))
             else:
                 log.error("stored event seq %d no longer validates: %s", seq, problems)
@@ -511,14 +522,15 @@ class Correlator:
         now_us = int(time.time() * 1_000_000)
 
         members = Rows(MEMBER_SCHEMA)
+        at_hand = self._at_hand
         for journey_id in changes.rekeyed_journeys:
             journey = g.journeys.get(journey_id)
             if journey is not None:
                 for seq in journey.events:
-                    members.add(_member(journey.tenant, journey_id, g.records[seq]))
+                    members.add(_member(journey.tenant, journey_id, g.records[seq], at_hand.get(seq)))
         for journey_id, seq in changes.members:
             if journey_id in g.journeys and journey_id not in changes.rekeyed_journeys:
-                members.add(_member(g.journeys[journey_id].tenant, journey_id, g.records[seq]))
+                members.add(_member(g.journeys[journey_id].tenant, journey_id, g.records[seq], at_hand.get(seq)))
 
         objects = Rows(OBJECT_SCHEMA)
         identifiers = Rows(IDENTIFIER_SCHEMA)
@@ -732,8 +744,23 @@ class Rows:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
 
-def _member(tenant: str, journey_id: str, rec: EventRecord) -> tuple[Any, ...]:
-    return (tenant, journey_id, rec.time_us, rec.source, rec.id, rec.seq, rec.type)
+def _member(tenant: str, journey_id: str, rec: EventRecord, event: Event | None) -> tuple[Any, ...]:
+    """A membership row; with the event's stored payload, time of storage and traceparent when at hand
+    (otherwise empty: the journey page reads those events from `events`)."""
+    if event is None or not event.ingested_at_us:
+        return (tenant, journey_id, rec.time_us, rec.source, rec.id, rec.seq, rec.type, "", 0, b"")
+    return (
+        tenant,
+        journey_id,
+        rec.time_us,
+        rec.source,
+        rec.id,
+        rec.seq,
+        rec.type,
+        event.traceparent,
+        event.ingested_at_us,
+        event.payload,
+    )
 
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -747,6 +774,9 @@ MEMBER_SCHEMA = pa.schema(
         ("event_id", _STR),
         ("seq", pa.uint64()),
         ("type", _STR),
+        ("traceparent", _STR),
+        ("ingested_at", _TS),
+        ("payload", pa.binary()),
     ]
 )
 OBJECT_SCHEMA = pa.schema(

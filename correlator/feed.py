@@ -179,7 +179,8 @@ class KafkaFeed:
     def _stored_between(self, partition: int, start: int, end: int) -> list[tuple[int, Event]]:
         """(seq, event) stored from `partition` at virtual offsets in [start, end), a batch at most."""
         rows = self.store.query(
-            "SELECT seq, payload FROM {db}.events WHERE seq % {n:UInt64} = {p:UInt64} "
+            "SELECT seq, payload, toUnixTimestamp64Micro(ingested_at) FROM {db}.events "
+            "WHERE seq % {n:UInt64} = {p:UInt64} "
             "AND intDiv(seq, {n:UInt64}) > {start:UInt64} AND intDiv(seq, {n:UInt64}) <= {end:UInt64} "
             "ORDER BY seq LIMIT {limit:UInt32}",
             {"n": MAX_PARTITIONS, "p": partition, "start": start, "end": end, "limit": self.batch},
@@ -187,11 +188,12 @@ class KafkaFeed:
             binary=("payload",),
         )
         pairs = []
-        for seq, payload in rows:
+        for seq, payload, stored_us in rows:
             event, problems = validate_event(orjson.loads(payload), raw=payload)
             if event is None:
                 log.error("stored event seq %d no longer validates: %s", seq, problems)
             else:
+                event.ingested_at_us = stored_us
                 pairs.append((int(seq), event))
         self._index.add(event_key_hash(e.tenant, e.source, e.id) for _, e in pairs)
         return pairs

@@ -146,13 +146,14 @@ async def _child(
                 os._exit(1)
             kind = message[0]
             if kind == "batch":
-                _, first_seq, payloads = message
+                _, first_seq, payloads, stored_us = message
                 events = []
                 for i, payload in enumerate(payloads):
                     event, problems = validate_event(orjson.loads(payload), raw=payload)
                     if event is None:  # stored, so valid when stored: read it back from the log instead
                         log.error("committed event seq %d does not validate: %s", first_seq + i, problems)
                         break
+                    event.ingested_at_us = stored_us
                     events.append(event)
                 if events:
                     loop.call_soon_threadsafe(bus.publish, Committed(first_seq, events))
@@ -303,7 +304,8 @@ class CorrelatorProcess:
         if self._stopping:
             return
         if batch.first_seq - self.applied_seq <= AHEAD_BATCHES * self.params.batch_events:
-            self._outbox.put(("batch", batch.first_seq, [e.payload for e in batch.events]))
+            stored_us = batch.events[0].ingested_at_us  # one commit, one time
+            self._outbox.put(("batch", batch.first_seq, [e.payload for e in batch.events], stored_us))
         else:  # not sent: the child's bus sees the gap and reads these from the log
             self._outbox.put(("high_water", batch.last_seq))
 

@@ -116,17 +116,35 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
 
 
 def journey_events(store: Store, tenant: str, journey_id: str) -> list[dict[str, Any]]:
-    """The journey's events in event-time order: its membership picks them from `events` by primary key,
-    in one query (the set is built first, then the key index finds each event)."""
-    return store.read(
-        "SELECT source, id, type, time, ingested_at, traceparent, payload FROM {db}.events "
-        "WHERE tenant = {tenant:String} AND (source, id) IN ("
-        "SELECT source, event_id FROM {db}.journey_events WHERE tenant = {tenant:String} "
-        "AND journey_id = {id:String} LIMIT {limit:UInt32}) "
-        "ORDER BY time, source, id",
+    """The journey's events in event-time order.
+
+    Membership rows carry their events as stored (migration 153), so this is one primary-key range of
+    `journey_events`. A row written without (before that migration, or by a correlator fed from Kafka)
+    has an empty payload: those events are picked from `events` by primary key. A row rewritten
+    without its payload (a journey re-keyed after a restart, say) may sit beside its earlier copy
+    until they merge; the copy with the payload wins.
+    """
+    rows = store.read(
+        "SELECT source, event_id AS id, type, time, ingested_at, traceparent, payload FROM {db}.journey_events "
+        "WHERE tenant = {tenant:String} AND journey_id = {id:String} "
+        "ORDER BY time, source, id, payload = '' LIMIT 1 BY source, id LIMIT {limit:UInt32}",
         tenant,
         {"id": journey_id, "limit": MAX_JOURNEY_EVENTS},
     )
+    missing = [(r["source"], r["id"]) for r in rows if not r["payload"]]
+    if not missing:
+        return rows
+    stored = {
+        (r["source"], r["id"]): r
+        for r in store.read(
+            "SELECT source, id, type, time, ingested_at, traceparent, payload FROM {db}.events "
+            "WHERE tenant = {tenant:String} AND (source, id) IN {keys:Array(Tuple(String, String))}",
+            tenant,
+            {"keys": missing},
+        )
+    }
+    events = [r if r["payload"] else stored.get((r["source"], r["id"])) for r in rows]
+    return sorted((e for e in events if e is not None), key=lambda e: (e["time"], e["source"], e["id"]))
 
 
 def _events_and_traces(

@@ -199,4 +199,17 @@ MIGRATIONS = (
             for table in ("objects", "identifiers", "journeys")
         ),
     ),
+    # A membership row carries its event as stored (payload, time of storage, traceparent), so the
+    # journey page reads a journey's events as one primary-key range instead of picking each from
+    # `events` by key. Rows written without (before this, or by a correlator fed from Kafka, which
+    # does not see the time of storage) keep the defaults, and their events are read from `events`.
+    Migration(
+        153,
+        "journey_events_payload",
+        (
+            "ALTER TABLE {db}.journey_events ADD COLUMN IF NOT EXISTS traceparent String DEFAULT ''",
+            "ALTER TABLE {db}.journey_events ADD COLUMN IF NOT EXISTS ingested_at DateTime64(6, 'UTC') DEFAULT 0",
+            "ALTER TABLE {db}.journey_events ADD COLUMN IF NOT EXISTS payload String DEFAULT '' CODEC(ZSTD(3))",
+        ),
+    ),
 )

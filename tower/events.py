@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +56,9 @@ class Event:
     dims: dict[str, str]
     facts: dict[str, Any]
     payload: bytes
+    # When the writer stored it (µs since the epoch; the `events.ingested_at` column), once known
+    # where the event is handled: 0 before it is stored, and in a correlator fed by the Kafka topic.
+    ingested_at_us: int = field(default=0, compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -1,9 +1,11 @@
 """The journey page reads four columns of its row; rows written before the state carried its
-summary are still served, from their columns, and give the same page."""
+summary are still served, from their columns, and give the same page. Its events come with their
+membership rows, or from the log for rows written without them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +78,61 @@ def test_a_row_from_before_the_summary_gives_the_same_page(tmp_path: Path) -> No
         assert journey(store, TENANT, match[0]) == page
     finally:
         store.close()
+
+
+def _page_of(store: Store, events: list[Event], stored_at: datetime, stamped: bool) -> dict[str, Any]:
+    """Store `events` as the writer would at `stored_at`, correlate them, and read the journey page.
+    `stamped`: the correlator knows when they were stored (the writer's bus, the log), as it does not
+    when fed from Kafka."""
+    seqs = range(1, len(events) + 1)
+    hashes = [event_key_hash(e.tenant, e.source, e.id) for e in events]
+    store.insert_arrow(
+        "events", event_table(events, seqs, hashes, pa.array([e.time for e in events], EVENT_TIME), stored_at)
+    )
+    stored_us = (stored_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    fed = [dataclasses.replace(e, ingested_at_us=stored_us if stamped else 0) for e in events]
+    Correlator(store, InProcessBus(), DEFAULT_OBJECT_LEVELS, hot_seconds=None).step(list(zip(seqs, fed, strict=True)))
+    (match,) = store.query("SELECT DISTINCT journey_id FROM {db}.journeys")
+    return journey(store, TENANT, match[0])
+
+
+def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_none(tmp_path: Path) -> None:
+    stored_at = datetime(2026, 11, 23, 15, 0, 0, 250_001, tzinfo=UTC)
+    traced = [
+        dataclasses.replace(EVENTS[0], traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        *EVENTS[1:],
+    ]
+    # one engine a process: two databases side by side
+    with_payloads = Store(f"chdb://{tmp_path / 'ch'}", database="stamped")
+    without = Store(f"chdb://{tmp_path / 'ch'}", database="kafka")
+    try:
+        for store in (with_payloads, without):
+            store.migrate(MIGRATIONS)
+        page = _page_of(with_payloads, traced, stored_at, stamped=True)
+        assert [e["id"] for e in page["events"]] == ["evt-1", "evt-2", "evt-3", "evt-4"]
+        assert {e["ingested_at"] for e in page["events"]} == {"2026-11-23T15:00:00.250001Z"}
+        assert page["events"][0]["traceparent"] == traced[0].traceparent
+        assert page["events"][0]["data"] == orjson.loads(traced[0].payload)["data"]
+        assert page["events"][3]["time"] == "2026-11-23T14:05:00.500000Z"
+        payloads = with_payloads.query("SELECT event_id, payload FROM {db}.journey_events ORDER BY event_id")
+        assert [(i, p) for i, p in payloads] == [(e.id, e.payload.decode()) for e in traced]
+
+        # Membership without payloads (written before migration 153, or from Kafka): the same page,
+        # its events read from the log.
+        assert _page_of(without, traced, stored_at, stamped=False) == page
+        assert without.query("SELECT count() FROM {db}.journey_events WHERE payload != ''") == [(0,)]
+
+        # A membership row rewritten without its payload beside the copy with it: the copy with it wins.
+        with_payloads.command(
+            "INSERT INTO {db}.journey_events (tenant, journey_id, time, source, event_id, seq, type) "
+            "SELECT tenant, journey_id, time, source, event_id, seq, type FROM {db}.journey_events"
+        )
+        assert with_payloads.query("SELECT count() FROM {db}.journey_events") == [(8,)]
+        assert journey(with_payloads, TENANT, page["id"]) == page
+
+        # The page needs nothing from the log once the membership carries the events.
+        with_payloads.command("TRUNCATE TABLE {db}.events")
+        assert journey(with_payloads, TENANT, page["id"])["events"] == page["events"]
+    finally:
+        with_payloads.close()
+        without.close()
