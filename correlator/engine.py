@@ -541,6 +541,8 @@ class Correlator:
             provenance = {
                 ns: {"source": p[0], "event_id": p[1], "time": _iso(p[2])} for ns, p in obj.provenance.items()
             }
+            ids = list(obj.ids.items())
+            reach = sorted(obj.reach)
             objects.add(
                 (
                     obj.tenant,
@@ -550,15 +552,15 @@ class Correlator:
                     "",
                     obj.type,
                     -1 if obj.level is None else obj.level,
-                    list(obj.ids.items()),
+                    ids,
                     orjson.dumps(provenance).decode(),
-                    sorted(obj.reach),
+                    reach,
                     obj.key[0],
                     len(obj.conflicts),
                 )
             )
-            for ns, value in obj.ids.items():
-                identifiers.add((obj.tenant, value, ns, obj.type, object_id, version))
+            for ns, value in ids:
+                identifiers.add((obj.tenant, value, ns, obj.type, object_id, version, ids, reach))
         for object_id in changes.dead_objects:
             if object_id in g.objects:
                 continue
@@ -803,6 +805,8 @@ IDENTIFIER_SCHEMA = pa.schema(
         ("type", _STR),
         ("object_id", _STR),
         ("version", pa.uint64()),
+        ("ids", pa.map_(_STR, _STR)),
+        ("journeys", pa.list_(_STR)),
     ]
 )
 RELATION_SCHEMA = pa.schema(

@@ -6,6 +6,7 @@ Plain functions over `Store.read`, which binds the tenant of every query; the ro
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ MICROSECOND = timedelta(microseconds=1)
 # What the journey page shows of an object, and the part of it a lookup shows (fewer columns read).
 OBJECT_COLUMNS = "object_id, alive, merged_into, type, level, ids, provenance, journeys, first_seen, conflicts"
 MATCH_COLUMNS = "object_id, alive, merged_into, type, ids, journeys"
+OBJECT_ID = re.compile(r"^[a-z][a-z0-9_]*-[0-9a-f]{16}$")  # correlator.identity.mint_id's form
 
 
 def fetch_objects(
@@ -87,7 +89,7 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
     if not q:
         raise ApiError(400, "invalid_query", "q must name an identifier, e.g. ?q=SO-1001")
     rows = store.read(
-        "SELECT namespace, type, object_id FROM {db}.identifiers "
+        "SELECT namespace, type, object_id, ids, journeys FROM {db}.identifiers "
         "WHERE tenant = {tenant:String} AND value = {q:String} "
         "ORDER BY version DESC LIMIT 1 BY namespace, type LIMIT {limit:UInt32}",
         tenant,
@@ -97,10 +99,17 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
     matched_by: dict[str, list[dict[str, str]]] = {}
     for r in rows:
         matched_by.setdefault(r["object_id"], []).append({"namespace": r["namespace"], "value": q})
-    if "-" in q and q not in asked:
+    # An identifier's row carries its object as of the row's version, the object's own (written
+    # together): those need no read of `objects`. Rows from before migration 154 carry no ids.
+    objects: dict[str, dict[str, Any]] = {
+        r["object_id"]: {"object_id": r["object_id"], "type": r["type"], "ids": r["ids"], "journeys": r["journeys"]}
+        for r in rows
+        if r["ids"]
+    }
+    if OBJECT_ID.match(q) and q not in asked:
         asked.append(q)  # an object or journey id itself
         matched_by.setdefault(q, []).append({"namespace": "object_id", "value": q})
-    objects = fetch_objects(store, tenant, asked, MATCH_COLUMNS)
+    objects |= fetch_objects(store, tenant, [a for a in asked if a not in objects], MATCH_COLUMNS)
     matches: dict[str, dict[str, Any]] = {}
     for asked_id, row in objects.items():
         entry = matches.setdefault(

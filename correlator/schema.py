@@ -212,4 +212,15 @@ MIGRATIONS = (
             "ALTER TABLE {db}.journey_events ADD COLUMN IF NOT EXISTS payload String DEFAULT '' CODEC(ZSTD(3))",
         ),
     ),
+    # An identifier's row carries what a lookup shows of its object (every identifier, the journeys
+    # reaching it), written with the object's row and its version, so a lookup is one read. Rows from
+    # before have no ids (an object always has one): their objects are read from `objects`.
+    Migration(
+        154,
+        "identifiers_carry_their_object",
+        (
+            "ALTER TABLE {db}.identifiers ADD COLUMN IF NOT EXISTS ids Map(String, String) DEFAULT map()",
+            "ALTER TABLE {db}.identifiers ADD COLUMN IF NOT EXISTS journeys Array(String) DEFAULT []",
+        ),
+    ),
 )
