@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tower.clock import clock_from_setting
@@ -252,6 +252,19 @@ def read_levels_file(path: Path) -> dict[str, int | None]:
     return levels
 
 
+# Settings parsed where they are used, parsed at load too (`Settings._parses`): a bad one is refused
+# with the others, not at the first use after the server started.
+LOAD_CHECKS: dict[str, Any] = {
+    "object_levels": parse_object_levels,
+    "object_levels_file": read_levels_file,
+    "kafka_stages": parse_kafka_stages,
+    "clock": clock_from_setting,
+    "warehouse_shifts": parse_shifts,
+    "carrier_cutoffs": parse_cutoffs,
+    "alert_webhooks": parse_alert_webhooks,
+}
+
+
 class Settings(BaseSettings):
     """Control Tower's settings; each field is the `TOWER_<NAME>` environment variable."""
 
@@ -484,47 +497,19 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
 
-    @field_validator("object_levels")
+    @field_validator(
+        "object_levels",
+        "object_levels_file",
+        "kafka_stages",
+        "clock",
+        "warehouse_shifts",
+        "carrier_cutoffs",
+        "alert_webhooks",
+    )
     @classmethod
-    def _check_levels(cls, value: str | None) -> str | None:
-        parse_object_levels(value)
-        return value
-
-    @field_validator("object_levels_file")
-    @classmethod
-    def _check_levels_file(cls, value: Path | None) -> Path | None:
+    def _parses(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None:
-            read_levels_file(value)
-        return value
-
-    @field_validator("kafka_stages")
-    @classmethod
-    def _check_kafka_stages(cls, value: str) -> str:
-        parse_kafka_stages(value)
-        return value
-
-    @field_validator("clock")
-    @classmethod
-    def _check_clock(cls, value: str) -> str:
-        clock_from_setting(value)
-        return value
-
-    @field_validator("warehouse_shifts")
-    @classmethod
-    def _check_shifts(cls, value: str) -> str:
-        parse_shifts(value)
-        return value
-
-    @field_validator("carrier_cutoffs")
-    @classmethod
-    def _check_cutoffs(cls, value: str) -> str:
-        parse_cutoffs(value)
-        return value
-
-    @field_validator("alert_webhooks")
-    @classmethod
-    def _check_alert_webhooks(cls, value: str | None) -> str | None:
-        parse_alert_webhooks(value)
+            LOAD_CHECKS[info.field_name or ""](value)
         return value
 
     @field_validator("span_identifier_attributes")

@@ -50,19 +50,27 @@ EVENTS = [
 ]
 
 
+def correlate(store: Store, events: list[Event], stored_at: datetime, stamped: bool = True) -> str:
+    """Store `events` as the writer would at `stored_at`, correlate them in process, return the one
+    journey's id. `stamped`: the correlator knows when they were stored (the writer's bus, the log),
+    as it does not when fed from Kafka."""
+    seqs = range(1, len(events) + 1)
+    hashes = [event_key_hash(e.tenant, e.source, e.id) for e in events]
+    times = pa.array([e.time for e in events], EVENT_TIME)
+    store.insert_arrow("events", event_table(events, seqs, hashes, times, stored_at))
+    stored_us = (stored_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    fed = [dataclasses.replace(e, ingested_at_us=stored_us if stamped else 0) for e in events]
+    Correlator(store, InProcessBus(), DEFAULT_OBJECT_LEVELS, hot_seconds=None).step(list(zip(seqs, fed, strict=True)))
+    ((journey_id,),) = store.query("SELECT DISTINCT journey_id FROM {db}.journeys")
+    return str(journey_id)
+
+
 def test_a_row_from_before_the_summary_gives_the_same_page(tmp_path: Path) -> None:
     store = Store(f"chdb://{tmp_path / 'ch'}")
     try:
         store.migrate(MIGRATIONS)
-        seqs = range(1, len(EVENTS) + 1)
-        hashes = [event_key_hash(e.tenant, e.source, e.id) for e in EVENTS]
-        times = pa.array([e.time for e in EVENTS], EVENT_TIME)
-        store.insert_arrow("events", event_table(EVENTS, seqs, hashes, times, datetime.now(UTC)))
-        correlator = Correlator(store, InProcessBus(), DEFAULT_OBJECT_LEVELS, hot_seconds=None)
-        correlator.step(list(zip(seqs, EVENTS, strict=True)))
-
-        (match,) = store.query("SELECT DISTINCT journey_id FROM {db}.journeys")
-        page = journey(store, TENANT, match[0])
+        journey_id = correlate(store, EVENTS, datetime.now(UTC))
+        page = journey(store, TENANT, journey_id)
         assert page["status"] == "delivered"
         assert page["started_at"] == "2026-11-20T10:00:00.000123Z"
         assert page["delivered_at"] == "2026-11-23T14:05:00.500000Z"
@@ -75,25 +83,9 @@ def test_a_row_from_before_the_summary_gives_the_same_page(tmp_path: Path) -> No
         row |= {"version": row["version"] + 1, "state": orjson.dumps(state).decode()}
         store.insert_rows("journeys", [list(row.values())], list(row), role="correlator")
 
-        assert journey(store, TENANT, match[0]) == page
+        assert journey(store, TENANT, journey_id) == page
     finally:
         store.close()
-
-
-def _page_of(store: Store, events: list[Event], stored_at: datetime, stamped: bool) -> dict[str, Any]:
-    """Store `events` as the writer would at `stored_at`, correlate them, and read the journey page.
-    `stamped`: the correlator knows when they were stored (the writer's bus, the log), as it does not
-    when fed from Kafka."""
-    seqs = range(1, len(events) + 1)
-    hashes = [event_key_hash(e.tenant, e.source, e.id) for e in events]
-    store.insert_arrow(
-        "events", event_table(events, seqs, hashes, pa.array([e.time for e in events], EVENT_TIME), stored_at)
-    )
-    stored_us = (stored_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    fed = [dataclasses.replace(e, ingested_at_us=stored_us if stamped else 0) for e in events]
-    Correlator(store, InProcessBus(), DEFAULT_OBJECT_LEVELS, hot_seconds=None).step(list(zip(seqs, fed, strict=True)))
-    (match,) = store.query("SELECT DISTINCT journey_id FROM {db}.journeys")
-    return journey(store, TENANT, match[0])
 
 
 def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_none(tmp_path: Path) -> None:
@@ -108,7 +100,7 @@ def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_
     try:
         for store in (with_payloads, without):
             store.migrate(MIGRATIONS)
-        page = _page_of(with_payloads, traced, stored_at, stamped=True)
+        page = journey(with_payloads, TENANT, correlate(with_payloads, traced, stored_at))
         assert [e["id"] for e in page["events"]] == ["evt-1", "evt-2", "evt-3", "evt-4"]
         assert {e["ingested_at"] for e in page["events"]} == {"2026-11-23T15:00:00.250001Z"}
         assert page["events"][0]["traceparent"] == traced[0].traceparent
@@ -119,7 +111,7 @@ def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_
 
         # Membership without payloads (written before migration 153, or from Kafka): the same page,
         # its events read from the log.
-        assert _page_of(without, traced, stored_at, stamped=False) == page
+        assert journey(without, TENANT, correlate(without, traced, stored_at, stamped=False)) == page
         assert without.query("SELECT count() FROM {db}.journey_events WHERE payload != ''") == [(0,)]
 
         # A membership row rewritten without its payload beside the copy with it: the copy with it wins.

@@ -6,16 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-
 from collector.app import MIGRATIONS
-from collector.writer import EVENT_TIME, event_table
-from correlator.engine import Correlator
 from correlator.queries import lookup
-from tests.correlator.test_journey_page import EVENTS, TENANT
-from tower.bus import InProcessBus
-from tower.events import event_key_hash
-from tower.settings import DEFAULT_OBJECT_LEVELS
+from tests.correlator.test_journey_page import EVENTS, TENANT, correlate
 from tower.store import Store
 
 
@@ -23,14 +16,7 @@ def test_a_lookup_reads_the_object_its_identifier_carries_or_the_objects_table(t
     store = Store(f"chdb://{tmp_path / 'ch'}")
     try:
         store.migrate(MIGRATIONS)
-        seqs = range(1, len(EVENTS) + 1)
-        hashes = [event_key_hash(e.tenant, e.source, e.id) for e in EVENTS]
-        times = pa.array([e.time for e in EVENTS], EVENT_TIME)
-        store.insert_arrow("events", event_table(EVENTS, seqs, hashes, times, datetime.now(UTC)))
-        Correlator(store, InProcessBus(), DEFAULT_OBJECT_LEVELS, hot_seconds=None).step(
-            list(zip(seqs, EVENTS, strict=True))
-        )
-        (journey_id,) = store.query("SELECT DISTINCT journey_id FROM {db}.journeys")[0]
+        journey_id = correlate(store, EVENTS, datetime.now(UTC))
         asked = ["SO-9001", "#9001", "1Z999AA10123456784", journey_id, "SO-404"]
         answers = {q: lookup(store, TENANT, q) for q in asked}
 
