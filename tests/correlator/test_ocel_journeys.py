@@ -110,7 +110,8 @@ def summarise(journeys: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "objects": sorted(names.values()),
             "durations": j["durations"],
             "milestones": sorted(
-                (m["type"], names.get(m["scope"], m["scope"]), m["first"], m["last"], m["count"])
+                # a scope is an object id, or None for a milestone not (yet) tied to one: "" sorts it
+                (m["type"], names.get(m["scope"], m["scope"]) or "", m["first"], m["last"], m["count"])
                 for m in j["milestones"]
             ),
             "anomalies": sorted((a["kind"], a.get("milestone", ""), a.get("missing", "")) for a in j["anomalies"]),
