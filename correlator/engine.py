@@ -340,11 +340,8 @@ class Correlator:
         for seq, payload, stored_us in rows:
             if seq != expected:
                 break  # a gap: that insert is not visible yet; take it on the next round
-            event, problems = validate_event(orjson.loads(payload), raw=payload)
-            if event is None:
-                log.error("stored event seq %d no longer validates: %s", seq, problems)
-            else:
-                event.ingested_at_us = stored_us
+            event = stored_event(seq, payload, stored_us)
+            if event is not None:
                 pairs.append((int(seq), event))
             expected += 1
         self.stats.replayed_from_store += len(pairs)
@@ -497,15 +494,8 @@ class Correlator:
             role="correlator",
             binary=("payload",),
         )
-        out = []
-        for seq, payload, stored_us in rows:
-            event, problems = validate_event(orjson.loads(payload), raw=payload)
-            if event is not None:
-                event.ingested_at_us = stored_us
-                out.append((int(seq), event))
-            else:
-                log.error("stored event seq %d no longer validates: %s", seq, problems)
-        return out
+        stamped = ((int(seq), stored_event(seq, payload, stored_us)) for seq, payload, stored_us in rows)
+        return [(seq, event) for seq, event in stamped if event is not None]
 
     # --- rows ------------------------------------------------------------------------------------
 
@@ -862,6 +852,17 @@ JOURNEY_SCHEMA = pa.schema(
         ("state", _STR),
     ]
 )
+
+
+def stored_event(seq: int, payload: bytes, stored_us: int) -> Event | None:
+    """An event read back from the log, stamped with when the writer stored it; None (logged) if it
+    no longer validates (a contract tightened since it was accepted)."""
+    event, problems = validate_event(orjson.loads(payload), raw=payload)
+    if event is None:
+        log.error("stored event seq %d no longer validates: %s", seq, problems)
+        return None
+    event.ingested_at_us = stored_us
+    return event
 
 
 def _pack(raw: bytes) -> bytes:

@@ -33,7 +33,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from correlator.engine import Correlator
+from correlator.engine import Correlator, stored_event
 from tower.events import Event, event_key_hash, validate_event
 from tower.fingerprints import KeyIndex
 from tower.kafka import (
@@ -187,14 +187,8 @@ class KafkaFeed:
             role="correlator",
             binary=("payload",),
         )
-        pairs = []
-        for seq, payload, stored_us in rows:
-            event, problems = validate_event(orjson.loads(payload), raw=payload)
-            if event is None:
-                log.error("stored event seq %d no longer validates: %s", seq, problems)
-            else:
-                event.ingested_at_us = stored_us
-                pairs.append((int(seq), event))
+        stamped = ((int(seq), stored_event(seq, payload, stored_us)) for seq, payload, stored_us in rows)
+        pairs = [(seq, event) for seq, event in stamped if event is not None]
         self._index.add(event_key_hash(e.tenant, e.source, e.id) for _, e in pairs)
         return pairs
 
