@@ -96,6 +96,8 @@ def post_events(client: httpx.Client, events: list[dict[str, Any]], batch: int =
 
 
 def correlated(client: httpx.Client) -> bool:
-    """True once the correlator has applied every event the writer committed."""
+    """True once the correlator has applied every event the writer committed, and, under Kafka, the
+    writer has stored every event its broker holds."""
     checks = client.get("/readyz").json()["checks"]
-    return checks["correlator"]["lag_events"] == 0
+    writer_done = checks.get("kafka_writer", {}).get("lag_events", 0) == 0
+    return writer_done and checks["correlator"]["lag_events"] == 0
