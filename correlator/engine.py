@@ -119,7 +119,7 @@ class Correlator:
         interval: float = 0.1,
         snapshot_every: int = 500_000,
         name: str = "default",
-        hot_seconds: float | None = 3 * 86_400,
+        hot_seconds: float | None = 86_400,
         clock: Clock | None = None,
         idle_seconds: float | None = 30 * 86_400,
     ) -> None:

@@ -406,7 +406,7 @@ class Settings(BaseSettings):
         100.0, description="How often the correlator looks for new events when not woken by the writer."
     )
     journey_hot_days: float | None = Field(
-        3.0,
+        1.0,
         description=(
             "Delivered, cancelled or rejected journeys idle this many days of event time leave the correlator's "
             "memory (they come back from the log when named again: a return or a late invoice costs one read); "
