@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -197,4 +199,45 @@ def metrics(request: Request) -> PlainTextResponse:
             "# TYPE tower_journeys gauge",
             f"tower_journeys {s.correlator.journeys_in_memory}",
         ]
+    lines += memory_exposition(s)
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+def memory_exposition(s: Any) -> list[str]:
+    """Resident memory of this process and of the correlator's (when it runs in its own), and what the
+    embedded ClickHouse engine tracks of it (its caches, inserts, merges and queries): the server's
+    memory is this process's, and what ClickHouse does not track is Python's."""
+    pids = {"server": os.getpid()}
+    child = getattr(s.correlator, "pid", None)
+    if child is not None:
+        pids["correlator"] = child
+    lines = [
+        "# HELP tower_process_resident_bytes Resident memory (RSS) of this server's processes.",
+        "# TYPE tower_process_resident_bytes gauge",
+    ]
+    for name, pid in pids.items():
+        rss = _resident_bytes(pid)
+        if rss is not None:
+            lines.append(f'tower_process_resident_bytes{{process="{name}"}} {rss}')
+    if s.owns_store and s.store.embedded:
+        try:
+            tracked = s.store.query("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'", None, "health")
+        except Exception:  # the store's health is /readyz's to report; metrics go on without this one
+            tracked = []
+        if tracked:
+            lines += [
+                "# HELP tower_clickhouse_memory_bytes Memory the embedded ClickHouse engine tracks in this process.",
+                "# TYPE tower_clickhouse_memory_bytes gauge",
+                f"tower_clickhouse_memory_bytes {int(tracked[0][0])}",
+            ]
+    return lines
+
+
+def _resident_bytes(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):  # no /proc (macOS), or the child just exited
+        return None
+    return None

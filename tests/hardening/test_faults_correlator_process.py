@@ -99,3 +99,8 @@ def test_correlator_process_killed_mid_stream(start_server: Callable[..., Server
             assert sorted(e["id"] for e in journey["events"]) == [f"acc-{n}", f"rcv-{n}"], n
         metrics = client.get("/metrics").text
         assert "tower_correlator_restarts_total 1" in metrics
+        # Memory, per process: the restarted child's, the server's, and what its ClickHouse engine tracks.
+        gauges = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line and not line.startswith("#"))
+        server_rss = int(gauges['tower_process_resident_bytes{process="server"}'])
+        assert 50e6 < server_rss < 8e9 and int(gauges['tower_process_resident_bytes{process="correlator"}']) > 10e6
+        assert 0 < int(gauges["tower_clickhouse_memory_bytes"]) < server_rss
