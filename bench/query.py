@@ -7,8 +7,10 @@ Against a server holding N synthetic events: with `--data-dir DIR` (a store load
 store; otherwise it loads N events over HTTP into a fresh temp dir first. It then picks `--queries`
 random identifiers the events named — web-store numbers (#1042), EDI PO numbers, ERP numbers
 (SO-100042) and tracking numbers — and, sequentially on one keep-alive connection, times the lookup,
-then the journey page of the first journey it returned. Baseline, interleaved in the same run:
-`GET /healthz` (the same HTTP stack, no store), once per identifier.
+then the journey page of the first journey it returned. From a loaded store, the identifiers are
+read from its `identifiers` table before the server starts; otherwise they come from the events.
+Baseline, interleaved in the same run: `GET /healthz` (the same HTTP stack, no store), once per
+identifier.
 
 Prints p50/p99 of each and writes `bench/results/query.json`.
 """
@@ -41,6 +43,7 @@ from bench.common import (
     wait_correlated,
     write_result,
 )
+from tower.store import Store
 
 WARMUP = 20
 
@@ -64,6 +67,26 @@ def pick_identifiers(n_events: int, seed: int, count: int) -> list[tuple[str, st
     rng = random.Random(seed + 7)
     picked = [(kind, rng.choice(values)) for kind, values in kinds.items() for _ in range(count // 3 + 1)]
     rng.shuffle(picked)
+    return picked[:count]
+
+
+def identifiers_from_store(data_dir: Path, seed: int, count: int) -> list[tuple[str, str]]:
+    """The same mix as `pick_identifiers`, read from a loaded store's `identifiers` table (seconds, where
+    generating 10M events again takes minutes). Run before the server opens the store: chDB allows one
+    process per data directory."""
+    store = Store(f"chdb://{data_dir / 'clickhouse'}")
+    try:
+        rows = store.query(
+            "SELECT multiIf(namespace IN ('shopify/acme', 'po:acme'), 'channel', namespace = 'erp', 'erp', "
+            "startsWith(namespace, 'tracking:'), 'tracking', '') AS kind, value FROM {db}.identifiers "
+            "WHERE kind != '' ORDER BY cityHash64(value, {seed:UInt64}) LIMIT {k:UInt32} BY kind",
+            {"seed": seed, "k": count // 3 + 1},
+            role="bench",
+        )
+    finally:
+        store.close()
+    picked = [(str(kind), str(value)) for kind, value in rows]
+    random.Random(seed + 7).shuffle(picked)
     return picked[:count]
 
 
@@ -151,7 +174,10 @@ def main() -> None:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="tower-bench-query-"))
 
     print(f"picking {args.queries} identifiers among {n_events:,} events (seed {seed})…", flush=True)
-    identifiers = pick_identifiers(n_events, seed, args.queries)
+    if reuse:
+        identifiers = identifiers_from_store(data_dir, seed, args.queries)
+    else:
+        identifiers = pick_identifiers(n_events, seed, args.queries)
     server = Server(data_dir).start()
     loaded = None
     try:
