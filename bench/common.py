@@ -106,6 +106,18 @@ def wait_correlated(url: str, expected_seq: int, timeout: float = 3600, interval
     raise TimeoutError(f"correlator still behind after {timeout}s: {readyz(url)['checks']}")
 
 
+def wait_first_evaluation(url: str, timeout: float = 600, interval: float = 0.5) -> float:
+    """Block until the SLO engine has finished its first evaluation (a one-off that reads every SLO over
+    its whole window: seconds of both cores at 10M events), or at once if it does not run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        values = metrics(url)
+        if values.get("tower_slo_evaluations_total", 1) >= 1:
+            return time.perf_counter()
+        time.sleep(interval)
+    raise TimeoutError(f"the SLO engine's first evaluation did not finish in {timeout}s")
+
+
 @dataclass
 class PostStats:
     started: float = 0.0

@@ -41,6 +41,7 @@ from bench.common import (
     proc_status,
     table,
     wait_correlated,
+    wait_first_evaluation,
     write_result,
 )
 from tower.store import Store
@@ -186,6 +187,7 @@ def main() -> None:
             # Timing starts once the correlator has restored its snapshot: loading it (tens of
             # seconds of a core at 10M events) would otherwise share the cores with the first queries.
             wait_correlated(server.url, 1)
+            wait_first_evaluation(server.url)  # likewise: the SLO engine's first evaluation reads whole windows
         else:
             print(f"loading {n_events:,} events over HTTP…", flush=True)
             stats = post_all(server.url, list(synthetic.ndjson_batches(n_events, args.batch, seed)), args.clients)
