@@ -18,7 +18,7 @@ import logging
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -494,8 +494,7 @@ class Correlator:
             role="correlator",
             binary=("payload",),
         )
-        stamped = ((int(seq), stored_event(seq, payload, stored_us)) for seq, payload, stored_us in rows)
-        return [(seq, event) for seq, event in stamped if event is not None]
+        return stored_events(rows)
 
     # --- rows ------------------------------------------------------------------------------------
 
@@ -863,6 +862,13 @@ def stored_event(seq: int, payload: bytes, stored_us: int) -> Event | None:
         return None
     event.ingested_at_us = stored_us
     return event
+
+
+def stored_events(rows: Iterable[tuple[int, bytes, int]]) -> list[tuple[int, Event]]:
+    """(seq, event) for rows of (seq, payload, time of storage µs) read back from the log, leaving out
+    (logged) any that no longer validate."""
+    stamped = ((int(seq), stored_event(seq, payload, stored_us)) for seq, payload, stored_us in rows)
+    return [(seq, event) for seq, event in stamped if event is not None]
 
 
 def _pack(raw: bytes) -> bytes:

@@ -33,7 +33,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from correlator.engine import Correlator, stored_event
+from correlator.engine import Correlator, stored_events
 from tower.events import Event, event_key_hash, validate_event
 from tower.fingerprints import KeyIndex
 from tower.kafka import (
@@ -187,8 +187,7 @@ class KafkaFeed:
             role="correlator",
             binary=("payload",),
         )
-        stamped = ((int(seq), stored_event(seq, payload, stored_us)) for seq, payload, stored_us in rows)
-        pairs = [(seq, event) for seq, event in stamped if event is not None]
+        pairs = stored_events(rows)
         self._index.add(event_key_hash(e.tenant, e.source, e.id) for _, e in pairs)
         return pairs
 

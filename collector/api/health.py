@@ -205,8 +205,8 @@ def metrics(request: Request) -> PlainTextResponse:
 
 def memory_exposition(s: Any) -> list[str]:
     """Resident memory of this process and of the correlator's (when it runs in its own), and what the
-    embedded ClickHouse engine tracks of it (its caches, inserts, merges and queries): the server's
-    memory is this process's, and what ClickHouse does not track is Python's."""
+    embedded ClickHouse engine tracks of the server's (its caches, inserts, merges and queries); the
+    rest is Python's objects and native buffers (Arrow's, the allocator's)."""
     pids = {"server": os.getpid()}
     child = getattr(s.correlator, "pid", None)
     if child is not None:
