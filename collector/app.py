@@ -264,7 +264,7 @@ def create_app(settings: Settings | None = None, stages: frozenset[str] | None =
             )
         )
 
-    load_adapters()
+    load_adapters(settings.mappings_dir)
     ingest = (events, deliveries, adapters, traces, logs)
     reads = (dead_letters, lookup, journeys, trace_reads, log_reads, clock, slos, slo_alerts, slo_kpis, reconciliation)
     if stages is None or "collector" in stages:

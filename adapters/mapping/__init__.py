@@ -3,10 +3,11 @@
 Every mapping registers as the adapter `mapping/<name>` (`POST /v1/adapters/mapping/erpnext-sales-order`):
 
 - the mappings shipped in `adapters/mapping/mappings/*.yaml`;
-- every `*.yaml` in the folder `$TOWER_MAPPINGS_DIR`, when set, read once when this package is
-  imported (the registry is filled at start-up; the folder is only read, never written, and a
-  change takes effect at the next start). A malformed file stops the start with a `MappingError`
-  naming the file and the key; a name already taken raises `ValueError`.
+- every `*.yaml` in the folder `$TOWER_MAPPINGS_DIR`, when set, read when the server starts
+  (`register_folder`, called by `adapters.registry.load_all`; never at import, so a bad folder
+  cannot break `tower --help` or an import). The folder is only read, never written, and a change
+  takes effect at the next start. A malformed file stops the start with a `MappingError` naming
+  the file and the key; a name already taken by another adapter raises `ValueError`.
 
 The schema is described in `adapters/mapping/README.md`. In code: `MappingAdapter(load_mapping(text))`.
 """
@@ -18,9 +19,16 @@ from pathlib import Path
 from adapters.mapping.engine import MappingAdapter
 from adapters.mapping.spec import Mapping, MappingError, load_mapping
 from adapters.registry import ADAPTERS, register
-from tower.settings import load_settings
-
-__all__ = ["MAPPINGS_DIR", "SHIPPED", "Mapping", "MappingAdapter", "MappingError", "load_folder", "load_mapping"]
+__all__ = [
+    "MAPPINGS_DIR",
+    "SHIPPED",
+    "Mapping",
+    "MappingAdapter",
+    "MappingError",
+    "load_folder",
+    "load_mapping",
+    "register_folder",
+]
 
 SHIPPED: Path = Path(__file__).resolve().parent / "mappings"
 MAPPINGS_DIR = "TOWER_MAPPINGS_DIR"
@@ -37,19 +45,32 @@ def load_folder(folder: Path) -> list[Mapping]:
     return mappings
 
 
-def _register_all() -> None:
-    folders = [SHIPPED]
-    extra = load_settings().mappings_dir
-    if extra is not None:
-        if not extra.is_dir():
-            raise MappingError("", f"{MAPPINGS_DIR}={str(extra)!r} is not a folder")
-        folders.append(extra)
-    for folder in folders:
-        for mapping in load_folder(folder):
-            adapter = MappingAdapter(mapping)
-            if folder == SHIPPED and adapter.name in ADAPTERS:
-                continue  # already registered (the package imported twice under test tools)
+def register_folder(folder: Path, *, setting: str = MAPPINGS_DIR) -> list[str]:
+    """Register every mapping of `folder` (all or none); return their adapter names.
+
+    A mapping already registered from this very text (the server started twice in one interpreter)
+    is left as it is; another adapter of the same name is a `ValueError` naming both.
+    """
+    if not folder.is_dir():
+        raise MappingError("", f"{setting}={str(folder)!r} is not a folder")
+    adapters = [MappingAdapter(mapping) for mapping in load_folder(folder)]
+    new = []
+    for adapter in adapters:
+        known = ADAPTERS.get(adapter.name)
+        if known is None:
+            new.append(adapter)
+        elif not (isinstance(known, MappingAdapter) and known.mapping == adapter.mapping):
+            raise ValueError(f"the mapping {adapter.name!r} in {folder} is named like an adapter already registered")
+    for adapter in new:
+        register(adapter)
+    return [a.name for a in adapters]
+
+
+def _register_shipped() -> None:
+    for mapping in load_folder(SHIPPED):
+        adapter = MappingAdapter(mapping)
+        if adapter.name not in ADAPTERS:  # the package imported twice under test tools
             register(adapter)
 
 
-_register_all()
+_register_shipped()

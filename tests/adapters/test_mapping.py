@@ -6,13 +6,17 @@ import json
 import textwrap
 from typing import Any
 
+import httpx
 import pytest
 
 from adapters.base import AdapterError
-from adapters.mapping import MappingAdapter, MappingError, load_folder, load_mapping
+from adapters.mapping import MappingAdapter, MappingError, load_folder, load_mapping, register_folder
 from adapters.registry import ADAPTERS
+from collector.app import create_app
 from tests.support.ocel import FIXTURES
+from tests.conftest import wait_for
 from tower.events import validate_event
+from tower.settings import Settings
 
 ERPNEXT = FIXTURES / "erp" / "erpnext" / "sales_order_test_records.json"
 
@@ -74,6 +78,41 @@ def test_a_user_folder_loads_and_names_the_bad_file(tmp_path: Any) -> None:
     with pytest.raises(MappingError) as caught:
         load_folder(tmp_path)
     assert caught.value.key == "id" and "zz-bad.yaml" in str(caught.value)
+
+
+def test_a_user_folder_registers_at_start_once_and_refuses_a_taken_name(tmp_path: Any) -> None:
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(MINIMAL.replace("name: tiny", "name: tiny-once"), encoding="utf-8")
+    assert register_folder(folder) == ["mapping/tiny-once"]
+    assert register_folder(folder) == ["mapping/tiny-once"]  # the server started again in this interpreter
+    assert isinstance(ADAPTERS["mapping/tiny-once"], MappingAdapter)
+    (folder / "tiny.yaml").write_text(MINIMAL.replace("name: tiny", "name: erpnext-sales-order"), encoding="utf-8")
+    with pytest.raises(ValueError, match="'mapping/erpnext-sales-order'"):
+        register_folder(folder)
+    with pytest.raises(MappingError, match="is not a folder"):
+        register_folder(tmp_path / "nowhere")
+
+
+def test_a_bad_mapping_folder_stops_the_start_not_an_import(tmp_path: Any) -> None:
+    (tmp_path / "zz-bad.yaml").write_text(MINIMAL.replace('id: "no"\n', ""), encoding="utf-8")
+    with pytest.raises(MappingError) as caught:
+        create_app(Settings(data_dir=tmp_path / "store", mappings_dir=tmp_path))
+    assert caught.value.key == "id" and "zz-bad.yaml" in str(caught.value)
+
+
+def test_a_mapping_from_tower_mappings_dir_is_served_and_correlated(start_server: Any, tmp_path: Any) -> None:
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(MINIMAL.replace("name: tiny", "name: tiny-served"), encoding="utf-8")
+    server = start_server(env={"TOWER_MAPPINGS_DIR": str(folder)})
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        body = json.dumps({"no": "SO-77", "at": "2026-03-01T10:00:00Z"}).encode()
+        response = api.post("/v1/adapters/mapping/tiny-served", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 202, response.text
+        assert response.json()["accepted"] == 1
+        found = wait_for(lambda: api.get("/v1/lookup", params={"q": "SO-77"}).json()["matches"] or None)
+        assert found[0]["object"]["ids"] == {"erp": "SO-77"} and len(found[0]["journeys"]) == 1
 
 
 # -- ERPNext Sales Order -----------------------------------------------------------------------
