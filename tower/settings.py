@@ -64,23 +64,29 @@ def parse_api_keys(spec: str | None) -> dict[str, ApiKey]:
     keys: dict[str, ApiKey] = {}
     if not spec:
         return keys
-    for raw in spec.split(","):
+    for n, raw in enumerate(spec.split(","), 1):
         entry = raw.strip()
         if not entry:
             continue
         key, sep, rest = entry.partition("=")
-        if not sep or not key or not rest:
-            raise ValueError(f"TOWER_API_KEYS entry {entry!r}: expected key=scope+scope[@tenant]")
+        if not sep or not key or not rest:  # the entry may be a bare key: never echo it
+            raise ValueError(f"TOWER_API_KEYS entry {n} ({_masked(key)}): expected key=scope+scope[@tenant]")
         scope_part, _, tenant = rest.partition("@")
         scopes = frozenset(s.strip() for s in scope_part.split("+") if s.strip())
         unknown = scopes - SCOPES
         if unknown or not scopes:
             raise ValueError(
-                f"TOWER_API_KEYS entry for key {key[:4]}…: unknown scope(s) {sorted(unknown) or '(none)'}; "
+                f"TOWER_API_KEYS entry for key {_masked(key)}: unknown scope(s) {sorted(unknown) or '(none)'}; "
                 f"use {'+'.join(sorted(SCOPES))}"
             )
         keys[key] = ApiKey(key, scopes, tenant or None)
     return keys
+
+
+def _masked(key: str) -> str:
+    """A key as an error may show it: its first 4 characters when it is long enough that they give
+    little away (12 or more), else only its length."""
+    return f"{key[:4]}…" if len(key) >= 12 else f"{len(key)} characters"
 
 
 def parse_object_levels(spec: str | None, defaults: dict[str, int | None] | None = None) -> dict[str, int | None]:

@@ -81,8 +81,12 @@ def test_api_keys_with_scopes_and_tenant() -> None:
     assert keys["k2"].scopes == {"read", "admin"} and keys["k2"].tenant == "acme"
     with pytest.raises(ValueError, match="unknown scope"):
         parse_api_keys("k=write")
-    with pytest.raises(ValueError, match="expected key=scope"):
-        parse_api_keys("justakey")
+    with pytest.raises(ValueError, match="expected key=scope") as caught:
+        parse_api_keys("k1=read, justakey-secret-value")
+    # a bare key is a secret written in the wrong place: the error says where, not what
+    assert "justakey-secret-value" not in str(caught.value) and "entry 2 (just…)" in str(caught.value)
+    with pytest.raises(ValueError, match=r"for key 3 characters: unknown scope") as caught:
+        parse_api_keys("abc=write")
 
 
 def test_object_levels_from_a_file_then_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
