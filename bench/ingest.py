@@ -250,6 +250,7 @@ def main() -> None:
         "writer_write_seconds": round(counters.get("tower_writer_write_seconds_total", 0), 3),
         "correlator_apply_seconds": round(counters.get("tower_correlator_apply_seconds_total", 0), 3),
         "correlator_write_seconds": round(counters.get("tower_correlator_write_seconds_total", 0), 3),
+        "correlator_insert_seconds": round(counters.get("tower_correlator_insert_seconds_total", 0), 3),
         "journeys": int(counters.get("tower_journeys", 0)),
         "peak_rss_bytes": status.get("VmHWM"),
         "rss_at_end_bytes": status.get("VmRSS"),
@@ -306,7 +307,7 @@ def main() -> None:
         f"{figures['retries_429']} × 429; writer: {server_side['writer_batches']} commits, mean "
         f"{server_side['writer_mean_batch_events']:,.0f} events, {server_side['writer_write_seconds']} s; "
         f"correlator: apply {server_side['correlator_apply_seconds']} s, write "
-        f"{server_side['correlator_write_seconds']} s"
+        f"{server_side['correlator_write_seconds']} s (inserts {server_side['correlator_insert_seconds']} s)"
     )
     print(
         f"server peak RSS {mb(server_side['peak_rss_bytes'])}, CPU {server_side['cpu_seconds']} s, "
