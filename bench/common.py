@@ -59,7 +59,8 @@ def descendants(pid: int) -> list[int]:
 
 def proc_status(pid: int) -> dict[str, int]:
     """VmHWM (peak RSS) and VmRSS in bytes, and CPU seconds (user+system), from /proc, summed over the
-    process and its children (the correlator runs in one): the sum of peaks bounds the joint peak."""
+    process and its children (the correlator runs in one): the sum of peaks bounds the joint peak.
+    `own_VmHWM` is the process's own peak, without its children."""
     out: dict[str, int] = {}
     ticks = os.sysconf("SC_CLK_TCK")
     for p in descendants(pid):
@@ -68,6 +69,8 @@ def proc_status(pid: int) -> dict[str, int]:
                 name, _, value = line.partition(":")
                 if name in ("VmHWM", "VmRSS"):
                     out[name] = out.get(name, 0) + int(value.split()[0]) * 1024
+                    if name == "VmHWM" and p == pid:
+                        out["own_VmHWM"] = int(value.split()[0]) * 1024
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
             out["cpu_seconds"] = round(out.get("cpu_seconds", 0) + cpu, 2)  # type: ignore[assignment]

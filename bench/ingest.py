@@ -253,6 +253,7 @@ def main() -> None:
         "correlator_insert_seconds": round(counters.get("tower_correlator_insert_seconds_total", 0), 3),
         "journeys": int(counters.get("tower_journeys", 0)),
         "peak_rss_bytes": status.get("VmHWM"),
+        "server_own_peak_rss_bytes": status.get("own_VmHWM"),
         "rss_at_end_bytes": status.get("VmRSS"),
         "cpu_seconds": status.get("cpu_seconds"),
         "shutdown_seconds": round(stop_seconds, 2),
@@ -310,7 +311,8 @@ def main() -> None:
         f"{server_side['correlator_write_seconds']} s (inserts {server_side['correlator_insert_seconds']} s)"
     )
     print(
-        f"server peak RSS {mb(server_side['peak_rss_bytes'])}, CPU {server_side['cpu_seconds']} s, "
+        f"peak RSS, server + correlator (sum of the two peaks) {mb(server_side['peak_rss_bytes'])}, "
+        f"the server's own {mb(server_side['server_own_peak_rss_bytes'])}; CPU {server_side['cpu_seconds']} s, "
         f"{server_side['journeys']:,} journeys, shutdown {server_side['shutdown_seconds']} s"
     )
     print(f"wrote {path.relative_to(REPO)}")

@@ -223,7 +223,8 @@ def main() -> None:
             }
             for name in ("lookup", "journey", "pair")
         },
-        "server_peak_rss_bytes": status.get("VmHWM"),
+        "server_peak_rss_bytes": status.get("VmHWM"),  # the server and its correlator process, summed
+        "server_own_peak_rss_bytes": status.get("own_VmHWM"),
     }
     path = write_result("query", result)
 
@@ -251,7 +252,8 @@ def main() -> None:
     print(
         f"{figures['misses']} of {figures['queries']} identifiers found no journey; journeys hold "
         f"{figures['journey_events_mean']} events ({figures['journey_bytes_mean']:,} bytes) on average; "
-        f"server peak RSS {mb(status.get('VmHWM'))}"
+        f"peak RSS, server + correlator (sum of the two peaks) {mb(status.get('VmHWM'))}, "
+        f"the server's own {mb(status.get('own_VmHWM'))}"
     )
     print(f"wrote {path.relative_to(REPO)}")
 

@@ -85,7 +85,8 @@ def main() -> None:
         "sha256": generated["sha256"],
         # where the time went: the server's process tree (server + correlator) and this process
         "server_cpu_seconds": server_side.get("cpu_seconds"),
-        "server_peak_rss_bytes": server_side.get("VmHWM"),
+        "server_peak_rss_bytes": server_side.get("VmHWM"),  # the server and its correlator process, summed
+        "server_own_peak_rss_bytes": server_side.get("own_VmHWM"),
         "bench_cpu_seconds": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
         "agreement": {
             "orders": agreement["orders"],
