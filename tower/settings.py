@@ -401,7 +401,10 @@ class Settings(BaseSettings):
             "bound). Without Kafka only: there the broker holds the backlog."
         ),
     )
-    correlator_batch_events: int = Field(20_000, description="Most events the correlator takes per step.")
+    correlator_batch_events: int = Field(
+        20_000,
+        description="Events per correlator step; behind by more than that, a step takes up to twice as many.",
+    )
     correlator_process: bool = Field(
         True,
         description="On the embedded store, run the correlator in a process of its own beside the server "
