@@ -19,6 +19,7 @@ from pathlib import Path
 from adapters.mapping.engine import MappingAdapter
 from adapters.mapping.spec import Mapping, MappingError, load_mapping
 from adapters.registry import ADAPTERS, register
+
 __all__ = [
     "MAPPINGS_DIR",
     "SHIPPED",

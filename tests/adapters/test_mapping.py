@@ -13,8 +13,8 @@ from adapters.base import AdapterError
 from adapters.mapping import MappingAdapter, MappingError, load_folder, load_mapping, register_folder
 from adapters.registry import ADAPTERS
 from collector.app import create_app
-from tests.support.ocel import FIXTURES
 from tests.conftest import wait_for
+from tests.support.ocel import FIXTURES
 from tower.events import validate_event
 from tower.settings import Settings
 
@@ -108,7 +108,8 @@ def test_a_mapping_from_tower_mappings_dir_is_served_and_correlated(start_server
     server = start_server(env={"TOWER_MAPPINGS_DIR": str(folder)})
     with httpx.Client(base_url=server.url, timeout=30) as api:
         body = json.dumps({"no": "SO-77", "at": "2026-03-01T10:00:00Z"}).encode()
-        response = api.post("/v1/adapters/mapping/tiny-served", content=body, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        response = api.post("/v1/adapters/mapping/tiny-served", content=body, headers=headers)
         assert response.status_code == 202, response.text
         assert response.json()["accepted"] == 1
         found = wait_for(lambda: api.get("/v1/lookup", params={"q": "SO-77"}).json()["matches"] or None)
