@@ -56,8 +56,8 @@ PACE_MAX_SECONDS = 0.25  # … but never longer than this (or the poll interval,
 # rewritten once a step whatever number of its events the step holds, so larger steps write fewer
 # rows (300k events in process: 63,244 journey rows in steps of 20k, 40,341 in steps of 60k). Over
 # HTTP at 1M, 2 gave 1.26 times the events/s of 1 for 1.16 times the memory (server and correlator
-# summed), and 3 no more than 2 for more memory. Under a trickle nothing changes: a step takes what
-# has arrived.
+# summed), and 3 no more than 2 for more memory; at 10M, 1.09 the rate for 1.10 the memory. Under a
+# trickle nothing changes: a step takes what has arrived.
 CATCH_UP_BATCHES = 2
 CHECKPOINT_SECONDS = 5.0  # how often `correlator_checkpoint` (where the correlator is, for operators) is written
 
