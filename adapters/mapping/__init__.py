@@ -46,14 +46,14 @@ def load_folder(folder: Path) -> list[Mapping]:
     return mappings
 
 
-def register_folder(folder: Path, *, setting: str = MAPPINGS_DIR) -> list[str]:
+def register_folder(folder: Path) -> list[str]:
     """Register every mapping of `folder` (all or none); return their adapter names.
 
     A mapping already registered from this very text (the server started twice in one interpreter)
-    is left as it is; another adapter of the same name is a `ValueError` naming both.
+    is left as it is; another adapter of the same name is a `ValueError` naming the mapping and folder.
     """
     if not folder.is_dir():
-        raise MappingError("", f"{setting}={str(folder)!r} is not a folder")
+        raise MappingError("", f"{MAPPINGS_DIR}={str(folder)!r} is not a folder")
     adapters = [MappingAdapter(mapping) for mapping in load_folder(folder)]
     new = []
     for adapter in adapters:
