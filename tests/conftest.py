@@ -34,25 +34,49 @@ class ServerProcess(tower.processes.ServerProcess):
         return self
 
 
-@pytest.fixture(scope="session")
-def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
-    started: list[ServerProcess] = []
+class Servers:
+    """Servers started for one fixture scope, stopped when that scope ends.
+
+    Every server holds a chDB store and a correlator process: kept to the end of the session, the
+    servers of earlier tests would crowd the machine under the later ones."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.started: list[ServerProcess] = []
 
     def start(
-        data_dir: Path | None = None, env: dict[str, str] | None = None, port: int | None = None
+        self, data_dir: Path | None = None, env: dict[str, str] | None = None, port: int | None = None
     ) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path_factory.mktemp("tower"), env, port).start()
-        started.append(server)
+        server = ServerProcess(data_dir or self.tmp_path_factory.mktemp("tower"), env, port).start()
+        self.started.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.stop()
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+    """Start a server of this test's own; it stops when the test ends."""
+    servers = Servers(tmp_path_factory)
+    yield servers.start
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+    """Start a server the tests of one module share; it stops when the module's last test ends."""
+    servers = Servers(tmp_path_factory)
+    yield servers.start
+    servers.stop_all()
 
 
 @pytest.fixture(scope="session")
-def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
-    return start_server()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    servers = Servers(tmp_path_factory)
+    yield servers.start()
+    servers.stop_all()
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ KEYS = "ing-key=ingest,read-key=read,admin-key=admin,acme-key=ingest+read@acme"
 
 
 @pytest.fixture(scope="module")
-def secured(start_server: Callable[..., ServerProcess]) -> ServerProcess:
-    return start_server(env={"TOWER_API_KEYS": KEYS})
+def secured(start_module_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_module_server(env={"TOWER_API_KEYS": KEYS})
 
 
 def order(eid: str, ident: str, tenant: str | None = None) -> dict[str, object]:

@@ -445,8 +445,8 @@ def test_bad_input_is_rejected_precisely_and_dead_lettered(api: httpx.Client, ca
 
 
 @pytest.fixture(scope="module")
-def small_server(start_server: Callable[..., ServerProcess]) -> Iterator[ServerProcess]:
-    server = start_server(env=SMALL_LIMITS)
+def small_server(start_module_server: Callable[..., ServerProcess]) -> Iterator[ServerProcess]:
+    server = start_module_server(env=SMALL_LIMITS)
     yield server
     server.stop()  # not left running (and competing for CPU) for the rest of the session
 

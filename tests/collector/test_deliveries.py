@@ -18,10 +18,10 @@ from tests.conftest import ServerProcess, correlated, wait_for
 
 
 @pytest.fixture(scope="module")
-def signed_server(start_server: Any) -> ServerProcess:
+def signed_server(start_module_server: Any) -> ServerProcess:
     """A tower that checks the simulated business's webhook signatures, on the simulation's clock
     (EasyPost signs the time of sending: a delivery far from the tower's now is refused)."""
-    server: ServerProcess = start_server(env={**secrets_env(), "TOWER_CLOCK": "2026-09-01T06:00:00Z"})
+    server: ServerProcess = start_module_server(env={**secrets_env(), "TOWER_CLOCK": "2026-09-01T06:00:00Z"})
     return server
 
 

@@ -105,9 +105,9 @@ def seed_events() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def keyed_server(start_server: Callable[..., ServerProcess]) -> Iterator[ServerProcess]:
+def keyed_server(start_module_server: Callable[..., ServerProcess]) -> Iterator[ServerProcess]:
     """A server with API keys of each scope, its tenant seeded with journeys, a dead letter, spans and logs."""
-    server = start_server(env={"TOWER_API_KEYS": ",".join(f"{key}={scope}" for scope, key in KEYS.items())})
+    server = start_module_server(env={"TOWER_API_KEYS": ",".join(f"{key}={scope}" for scope, key in KEYS.items())})
     with httpx.Client(base_url=server.url, headers=ADMIN, timeout=60) as client:
         post_events(client, seed_events())
         bad = client.post("/v1/events", content=b'{"specversion":"1.0"}', headers={"Content-Type": "application/json"})

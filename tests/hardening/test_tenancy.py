@@ -166,9 +166,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(start_server: Callable[..., ServerProcess]) -> Iterator[World]:
+def world(start_module_server: Callable[..., ServerProcess]) -> Iterator[World]:
     keys = ",".join(f"{key(t, s)}={s}@{t}" for t in TENANTS for s in SCOPES) + f",{OPERATOR_KEY}=admin"
-    server = start_server(
+    server = start_module_server(
         env={
             "TOWER_API_KEYS": keys,
             "TOWER_CLOCK": CLOCK,

@@ -63,8 +63,8 @@ def shopify(body: bytes, webhook_id: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tower(start_server: Callable[..., ServerProcess]) -> ServerProcess:
-    return start_server(
+def tower(start_module_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_module_server(
         env={
             "TOWER_EASYPOST_WEBHOOK_SECRET": EASYPOST_SECRET,
             "TOWER_SHOPIFY_WEBHOOK_SECRET": SHOPIFY_SECRET,

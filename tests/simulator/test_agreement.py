@@ -16,8 +16,8 @@ START = datetime(2026, 10, 5, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def quiet_week(start_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, object, object]:
-    server = start_server(env={**secrets_env(), "TOWER_CLOCK": "2026-10-05T00:00:00Z"})
+def quiet_week(start_module_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, object, object]:
+    server = start_module_server(env={**secrets_env(), "TOWER_CLOCK": "2026-10-05T00:00:00Z"})
     plan = Plan(START, days=4, orders_per_day=150, seed=11, scenarios=[])
     simulation, report = deliver(plan, server.url)
     return server, simulation, report

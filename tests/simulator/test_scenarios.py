@@ -64,8 +64,8 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(start_server: Callable[..., ServerProcess]) -> Iterator[Run]:
-    server = start_server(env={**secrets_env(), "TOWER_CLOCK": "2026-10-12T00:00:00Z"})
+def run(start_module_server: Callable[..., ServerProcess]) -> Iterator[Run]:
+    server = start_module_server(env={**secrets_env(), "TOWER_CLOCK": "2026-10-12T00:00:00Z"})
     plan = Plan(START, days=4, orders_per_day=150, seed=5, scenarios=SCENARIOS)
     simulation, report = deliver(plan, server.url)
     with httpx.Client(base_url=server.url) as client:

@@ -73,8 +73,8 @@ def until(steps: Iterator[Step], at: datetime) -> Iterator[Step]:
 
 
 @pytest.fixture(scope="module")
-def scored(start_server: Callable[..., ServerProcess]) -> Scored:
-    server = start_server(env={**secrets_env(), "TOWER_CLOCK": START.strftime("%Y-%m-%dT%H:%M:%SZ")})
+def scored(start_module_server: Callable[..., ServerProcess]) -> Scored:
+    server = start_module_server(env={**secrets_env(), "TOWER_CLOCK": START.strftime("%Y-%m-%dT%H:%M:%SZ")})
     plan = Plan(START, days=4.1, orders_per_day=250, seed=17, scenarios=SCENARIOS, business=Business(skus=30))
     simulation = plan.simulation()
     sender = Sender(server.url)
@@ -186,9 +186,9 @@ QUIET_START = datetime(2026, 9, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def quiet_month(start_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, Any]:
+def quiet_month(start_module_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, Any]:
     start = QUIET_START
-    server = start_server(env={**secrets_env(), "TOWER_CLOCK": start.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    server = start_module_server(env={**secrets_env(), "TOWER_CLOCK": start.strftime("%Y-%m-%dT%H:%M:%SZ")})
     plan = Plan(start, days=30, orders_per_day=40, seed=23, scenarios=[], step_minutes=120, business=QUIET)
     simulation, report = deliver(plan, server.url)
     assert report.unexpected == []
