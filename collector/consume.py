@@ -40,6 +40,7 @@ from tower.kafka import (
     bases,
     consumer,
     dead_letter_topic,
+    ingested_us,
     kafka_seq,
     new_epochs,
     producer,
@@ -244,7 +245,9 @@ class KafkaWriter:
             kept = [events[i] for i in keep]
             envelopes = [e for _, e in kept]
             times = pa.array([e.time_us for e in envelopes], pa.int64()).cast(EVENT_TIME)
-            table = event_table(envelopes, [seq for seq, _ in kept], [hashes[i] for i in keep], times, now)
+            now_us = (now - EPOCH) // timedelta(microseconds=1)
+            ingested = pa.array([e.ingested_us or now_us for e in envelopes], pa.int64()).cast(EVENT_TIME)
+            table = event_table(envelopes, [seq for seq, _ in kept], [hashes[i] for i in keep], times, ingested)
             # Virtual offsets: a log begun again must not repeat an earlier batch's token.
             token = ",".join(
                 f"{tp.topic}:{tp.partition}:{self.bases.get(tp.partition, 0) + ms[0].offset}-"
@@ -279,6 +282,7 @@ class Envelope:
     system: str
     carrier: str
     operation: str
+    ingested_us: int  # the message's timestamp (`tower.kafka.ingested_us`); 0: the time of the write
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -292,7 +296,7 @@ def _envelope(message: ConsumerRecord, where: str) -> tuple[Envelope | None, Dea
     if all(name in headers for name in HEADERS):  # one from a collector before `system`…`operation`: parsed
         try:
             t, s, i, ty, us, tp, system, carrier, operation = (headers[name].decode() for name in HEADERS)
-            return Envelope(t, s, i, ty, int(us), tp, raw, system, carrier, operation), None
+            return Envelope(t, s, i, ty, int(us), tp, raw, system, carrier, operation, ingested_us(message)), None
         except (UnicodeDecodeError, ValueError):
             pass  # not what the collector writes: judge the payload itself
     event, letter = _decode(raw, where)
@@ -310,6 +314,7 @@ def _envelope(message: ConsumerRecord, where: str) -> tuple[Envelope | None, Dea
         event.system,
         event.carrier,
         event.operation,
+        ingested_us(message),
     )
     return envelope, None
 
@@ -321,7 +326,7 @@ def _decode(raw: bytes, where: str) -> tuple[Event | None, DeadLetter | None]:
     except orjson.JSONDecodeError as exc:
         value, event, reason = None, None, f"not valid JSON: {exc}"
     else:
-        event, problems = validate_event(value)
+        event, problems = validate_event(value, raw=raw)
         reason = "; ".join(f"{p.field or 'event'}: {p.reason}" for p in problems)
     if event is not None:
         return event, None

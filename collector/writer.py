@@ -75,10 +75,17 @@ class StoredColumns(Protocol):
 
 
 def event_table(
-    events: Sequence[StoredColumns], seqs: Iterable[int], hashes: Iterable[int], times: pa.Array, ingested_at: datetime
+    events: Sequence[StoredColumns],
+    seqs: Iterable[int],
+    hashes: Iterable[int],
+    times: pa.Array,
+    ingested_at: datetime | pa.Array,
 ) -> pa.Table:
     """The rows of `events` as one Arrow table in EVENT_SCHEMA, for one `insert_arrow`; `times` are
-    the events' times as timestamps (each writer has them in its own form)."""
+    the events' times as timestamps (each writer has them in its own form), `ingested_at` one time
+    for the whole batch or one per event."""
+    if isinstance(ingested_at, datetime):
+        ingested_at = pa.array([ingested_at] * len(events), EVENT_TIME)
     return pa.Table.from_arrays(
         [
             pa.array([e.tenant for e in events], pa.string()),
@@ -87,7 +94,7 @@ def event_table(
             pa.array(seqs, pa.uint64()),
             pa.array([e.type for e in events], pa.string()),
             times,
-            pa.array([ingested_at] * len(events), EVENT_TIME),
+            ingested_at,
             pa.array([e.traceparent for e in events], pa.string()),
             pa.array(hashes, pa.uint64()),
             pa.array([e.payload for e in events], pa.binary()),

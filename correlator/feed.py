@@ -43,6 +43,7 @@ from tower.kafka import (
     bases,
     consumer,
     correlator_group,
+    ingested_us,
     kafka_seq,
     topic_partitions,
     writer_group,
@@ -277,6 +278,8 @@ class KafkaFeed:
             except orjson.JSONDecodeError:
                 event = None
             if event is not None:  # the writer sent the others to the dead-letter topic
+                # The time the writer stored it under: its payload goes into the membership rows too.
+                event.ingested_at_us = ingested_us(message)
                 decoded.append((kafka_seq(partition, self._virtual(partition, message.offset)), event))
         hashes = [event_key_hash(e.tenant, e.source, e.id) for _, e in decoded]
         maybe = self._index.candidates(hashes)

@@ -9,7 +9,10 @@ What every stage agrees on lives here:
 - the routing key is the idempotency key (tenant, source, id), so every copy of one event lands on
   one partition and "the first copy in partition order" is the one that is stored;
 - an event's `seq` is its position in the log, `((offset + 1) << 10) | partition`: the writer
-  stores it and the correlator applies the event under it, without talking to each other.
+  stores it and the correlator applies the event under it, without talking to each other;
+- an event's ingest time (`events.ingested_at`) is its message's timestamp, when the broker
+  accepted it (`ingested_us`): the writer stores it, and the correlator writes the same time
+  beside the payload in `journey_events`, again without talking to the writer.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
 
 from tower.events import Event
 from tower.settings import Settings
@@ -74,6 +78,14 @@ def kafka_seq(partition: int, offset: int) -> int:
     `offset` is the *virtual* offset: the log's offset plus the partition's epoch base (`bases`).
     """
     return ((offset + 1) << PARTITION_BITS) | partition
+
+
+def ingested_us(message: ConsumerRecord[Any, Any]) -> int:
+    """When the broker took the message (its timestamp, create or log-append time, ms → µs); 0 if it has none.
+
+    Both the writer and the correlator read it off the same message, so they agree on it."""
+    timestamp = message.timestamp
+    return timestamp * 1000 if isinstance(timestamp, int) and timestamp > 0 else 0
 
 
 def bases(store: Store, topic: str) -> dict[int, int]:
