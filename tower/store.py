@@ -10,8 +10,10 @@ Driver errors become `StoreError`; only errors known to be transient are retried
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +26,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+from pyarrow import ipc as pa_ipc
 
 from tower.cluster import SESSION_SETTINGS, cluster_command, cluster_statements, quote
 
@@ -32,6 +35,15 @@ log = logging.getLogger(__name__)
 ROLES = ("admin", "writer", "correlator", "slo", "read", "quarantine", "health", "telemetry")  # one client each
 TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+\{db\}\.", re.IGNORECASE)  # every table a read touches
 TRANSIENT_CODES = {"TIMEOUT_EXCEEDED", "NETWORK_ERROR", "SOCKET_TIMEOUT", "TOO_MANY_SIMULTANEOUS_QUERIES"}
+
+
+def _setting(value: Any) -> str:
+    """A setting's value as SQL: numbers as they are, anything else a quoted string."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return quote(str(value))
 
 
 class StoreError(RuntimeError):
@@ -177,10 +189,34 @@ class Store:
         return self.query_dicts(sql, {**(parameters or {}), "tenant": tenant}, role="read", binary=binary)
 
     def insert_arrow(self, table: str, data: Any, role: str = "writer", settings: dict[str, Any] | None = None) -> None:
+        if self.embedded:
+            self._insert_arrow_stream(table, data, role, settings or {})
+            return
         self._retry(
             lambda: self.client(role).insert_arrow(f"{self.database}.{table}", data, settings=settings),
             f"INSERT {table}",
         )
+
+    def _insert_arrow_stream(self, table: str, data: Any, role: str, settings: dict[str, Any]) -> None:
+        """Embedded: the table written as an Arrow stream to a file chDB reads, batch by batch.
+
+        clickhouse-connect's `insert_arrow` makes an Arrow file in memory, copies it into bytes and
+        writes those to a file chDB reads whole. For a 34 MB table (a correlator step's journey rows)
+        that took 118-743 ms and up to 194 MB more memory; this way, 64-86 ms and 33 MB."""
+        columns = ", ".join(quote_identifier(name) for name in data.schema.names)
+        clause = ", ".join(f"{name} = {_setting(value)}" for name, value in settings.items())
+        with tempfile.NamedTemporaryFile(prefix="tower-insert-", suffix=".arrows", delete=False) as sink:
+            path = sink.name
+            with pa_ipc.new_stream(sink, data.schema) as writer:
+                writer.write_table(data)
+        try:
+            sql = (
+                f"INSERT INTO {self.database}.{table} ({columns}) FROM INFILE {quote(path)}"
+                f"{f' SETTINGS {clause}' if clause else ''} FORMAT ArrowStream"
+            )
+            self._retry(lambda: self.client(role).command(sql), f"INSERT {table}")
+        finally:
+            os.unlink(path)
 
     def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], role: str) -> None:
         if not rows:
