@@ -321,22 +321,27 @@ class CorrelatorProcess:
     def _serve_calls(self, conn: Connection) -> None:
         while True:
             try:
-                method, args, kwargs = conn.recv()
+                call = conn.recv()
             except (EOFError, OSError):
                 return
-            try:
-                if method not in STORE_CALLS:
-                    raise ValueError(f"no store call {method!r}")
-                value = getattr(self.store, method)(*args, **kwargs)
-                if method in ("command", "insert_rows", "insert_arrow"):
-                    value = None  # summaries the correlator does not read (and may not pickle)
-                reply: tuple[bool, Any] = (True, value)
-            except Exception as exc:  # the child decides what a failed call means (it retries its step)
-                reply = (False, f"{type(exc).__name__}: {exc}")
+            reply = self._carry_out(*call)
+            del call  # an insert's rows are garbage once stored, not held while the next call arrives
             try:
                 conn.send(reply)
             except (BrokenPipeError, OSError):
                 return
+            del reply
+
+    def _carry_out(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        try:
+            if method not in STORE_CALLS:
+                raise ValueError(f"no store call {method!r}")
+            value = getattr(self.store, method)(*args, **kwargs)
+            if method in ("command", "insert_rows", "insert_arrow"):
+                value = None  # summaries the correlator does not read (and may not pickle)
+            return (True, value)
+        except Exception as exc:  # the child decides what a failed call means (it retries its step)
+            return (False, f"{type(exc).__name__}: {exc}")
 
     def _read_status(self, conn: Connection) -> None:
         while True:
