@@ -42,6 +42,7 @@ from tower.kafka import (
     dead_letter_topic,
     ingested_us,
     kafka_seq,
+    log_holds_what_is_stored,
     new_epochs,
     producer,
     stored_since,
@@ -387,6 +388,13 @@ class _Rebalance(ConsumerRebalanceListener):
                 writer.lag.committed[tp.partition] = committed or 0
                 if committed is None:
                     uncommitted.append(tp.partition)
+            # No commit yet, events stored: a writer that died before its first commit, when this log
+            # still holds what was stored; otherwise a log begun again.
+            uncommitted = [
+                p
+                for p in uncommitted
+                if not await log_holds_what_is_stored(writer.settings, writer.store, p, writer.bases.get(p, 0))
+            ]
             if uncommitted:
                 begun = await asyncio.to_thread(new_epochs, writer.store, writer.topic, uncommitted, writer.bases)
                 if begun:

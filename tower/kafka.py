@@ -26,7 +26,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import OffsetOutOfRangeError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 
 from tower.events import Event
@@ -113,6 +113,44 @@ def stored_since(store: Store, partition: int, base: int) -> bool:
         role="writer",
     )
     return bool(rows[0][0])
+
+
+async def log_holds_what_is_stored(settings: Settings, store: Store, partition: int, base: int) -> bool:
+    """Whether the broker's log of `partition` is the one the events stored since `base` were read from.
+
+    A writer group with no committed offset but events stored is one of two things: a writer that
+    stored a batch and died before its first commit (the log is the same: read it again from the
+    start and every message is found stored under its own seq), or a broker that lost its log (the
+    offsets now name other messages: a new epoch must keep their seqs apart). The last stored
+    message tells them apart: this log holds its offset, under the same key, only in the first case.
+    """
+    rows = await asyncio.to_thread(
+        store.query,
+        "SELECT seq, tenant, source, id FROM {db}.events WHERE seq % {n:UInt64} = {p:UInt64} "
+        "AND intDiv(seq, {n:UInt64}) > {base:UInt64} ORDER BY seq DESC LIMIT 1",
+        {"n": MAX_PARTITIONS, "p": partition, "base": base},
+        "writer",
+    )
+    if not rows:
+        return True  # nothing stored past the base: nothing to keep apart
+    seq, tenant, source, event_id = rows[0]
+    offset = (int(seq) >> PARTITION_BITS) - 1 - base  # the message's offset in the log
+    # No reset: an offset past this log's end raises at once instead of waiting at the end.
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap(settings), enable_auto_commit=False, auto_offset_reset="none")
+    await reader.start()
+    try:
+        tp = TopicPartition(settings.kafka_topic, partition)
+        reader.assign([tp])
+        reader.seek(tp, offset)
+        try:
+            fetched = await reader.getmany(tp, timeout_ms=5_000, max_records=1)
+        except OffsetOutOfRangeError:
+            return False  # the log does not reach what was read from it
+        messages = fetched.get(tp, [])
+        key = f"{tenant}\x1f{source}\x1f{event_id}".encode()
+        return bool(messages) and messages[0].offset == offset and messages[0].key == key
+    finally:
+        await reader.stop()
 
 
 def new_epochs(store: Store, topic: str, partitions: Iterable[int], known: dict[int, int]) -> dict[int, int]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from collector.app import MIGRATIONS
 from collector.consume import KafkaWriter
@@ -225,5 +226,56 @@ def test_replay_from_an_offset_or_a_time_rereads_and_stores_nothing_twice_and_po
         rows = store.query("SELECT event_id, reason FROM {db}.dead_letters WHERE endpoint = 'kafka' ORDER BY event_id")
         assert {r[0] for r in rows} == {"", "p-1"}
         assert all(reason for _, reason in rows)
+    finally:
+        store.close()
+
+
+def test_a_writer_that_died_before_its_first_commit_is_not_taken_for_a_log_begun_again(
+    broker: Tansu, kafka_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Stored, never committed: the next writer finds the same log, reads it again from the start, and
+    finds every message stored under its own seq, with no new epoch (a new epoch here gave the writer
+    and the correlator different seqs for one message, and journeys other orders' events)."""
+    settings = kafka_settings(broker, kafka_env, tmp_path)
+    events = make_events("uncommitted", 400)
+
+    async def scenario() -> tuple[int, KafkaWriter]:
+        await ensure_topics(settings)
+        await produce(settings, events)
+        store = Store(settings.dsn, settings.database)
+        store.migrate(MIGRATIONS)
+        reader = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+        await reader.start()
+        partitions = [TopicPartition(settings.kafka_topic, p) for p in range(4)]
+        reader.assign(partitions)
+        for tp in partitions:
+            await reader.seek_to_beginning(tp)
+        fetched: dict[TopicPartition, list[Any]] = {}
+        deadline = time.monotonic() + 30
+        while sum(len(m) for m in fetched.values()) < len(events) and time.monotonic() < deadline:
+            for tp, messages in (await reader.getmany(timeout_ms=500)).items():
+                fetched.setdefault(tp, []).extend(messages)
+        await reader.stop()
+        first_half = {tp: messages[: len(messages) // 2] for tp, messages in fetched.items()}
+        dead = KafkaWriter(store, settings)
+        dead.write(first_half)  # stored, then died: no commit
+        stored_first = sum(len(m) for m in first_half.values())
+        writer = KafkaWriter(store, settings)
+        await writer.start()
+        try:
+            deadline = time.monotonic() + 60
+            while sum(writer.lag.committed.values()) < len(events) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+        finally:
+            await writer.close()
+        return stored_first, writer
+
+    stored_first, writer = asyncio.run(scenario())
+    store = Store(settings.dsn, settings.database)
+    try:
+        assert store.query("SELECT count() FROM {db}.kafka_epochs") == [(0,)]
+        assert stored(store, "uncommitted") == (len(events), len(events))
+        assert (writer.replayed, writer.stats.duplicates) == (stored_first, 0)
+        assert sum(writer.lag.committed.values()) == len(events)
     finally:
         store.close()
