@@ -48,7 +48,12 @@ def correlator_group(settings: Settings) -> str:
 
 def routing_key(event: Event) -> bytes:
     """The message key: the idempotency key, so every copy of an event goes to the same partition."""
-    return f"{event.tenant}\x1f{event.source}\x1f{event.id}".encode()
+    return key_of(event.tenant, event.source, event.id)
+
+
+def key_of(tenant: str, source: str, event_id: str) -> bytes:
+    """The message key of the event with this idempotency key."""
+    return f"{tenant}\x1f{source}\x1f{event_id}".encode()
 
 
 HEADERS = ("tenant", "source", "id", "type", "time_us", "traceparent", "system", "carrier", "operation")
@@ -147,8 +152,7 @@ async def log_holds_what_is_stored(settings: Settings, store: Store, partition: 
         except OffsetOutOfRangeError:
             return False  # the log does not reach what was read from it
         messages = fetched.get(tp, [])
-        key = f"{tenant}\x1f{source}\x1f{event_id}".encode()
-        return bool(messages) and messages[0].offset == offset and messages[0].key == key
+        return bool(messages) and messages[0].offset == offset and messages[0].key == key_of(tenant, source, event_id)
     finally:
         await reader.stop()
 
