@@ -120,22 +120,25 @@ def test_membership_rows_over_kafka_carry_each_event_as_the_writer_stored_it(
         wait_for(lambda: settled(client, 1_500), timeout=120, interval=0.5)
     kafka.stop()
     store = Store(f"chdb://{data_dir / 'clickhouse'}")
-    # An event that joins a journey in a later step than its own (a package related to its order
-    # after its scans arrived, which partitions make common) gets a row without its payload: the
-    # correlator no longer has it at hand, and the journey page reads those from `events`.
-    rows = store.query(
-        "SELECT m.source, m.event_id, m.payload = e.payload, m.ingested_at = e.ingested_at, e.ingested_at "
-        "FROM {db}.journey_events AS m INNER JOIN {db}.events AS e "
-        "ON m.tenant = e.tenant AND m.source = e.source AND m.event_id = e.id "
-        "WHERE m.tenant = 'members' AND m.payload != ''"
-    )
-    ((memberships, with_payload),) = store.query(
-        "SELECT uniqExact(journey_id, source, event_id), uniqExactIf(journey_id, source, event_id, payload != '') "
-        "FROM {db}.journey_events WHERE tenant = 'members'"
-    )
-    assert with_payload >= 0.8 * memberships > 1_000  # before: none had its payload
-    assert [r[:2] for r in rows if not r[2]] == []  # the payload as stored
-    assert [r[:2] for r in rows if not r[3]] == []  # the ingest time as stored
-    # The ingest time is when the broker took the message: between the first post and the last 202.
-    ingested = [r[4].replace(tzinfo=UTC) for r in rows]  # read back naive, in UTC
-    assert before - timedelta(seconds=1) <= min(ingested) and max(ingested) <= after + timedelta(seconds=1)
+    try:
+        # An event that joins a journey in a later step than its own (a package related to its order
+        # after its scans arrived, which partitions make common) gets a row without its payload: the
+        # correlator no longer has it at hand, and the journey page reads those from `events`.
+        rows = store.query(
+            "SELECT m.source, m.event_id, m.payload = e.payload, m.ingested_at = e.ingested_at, e.ingested_at "
+            "FROM {db}.journey_events AS m INNER JOIN {db}.events AS e "
+            "ON m.tenant = e.tenant AND m.source = e.source AND m.event_id = e.id "
+            "WHERE m.tenant = 'members' AND m.payload != ''"
+        )
+        ((memberships, with_payload),) = store.query(
+            "SELECT uniqExact(journey_id, source, event_id), uniqExactIf(journey_id, source, event_id, payload != '') "
+            "FROM {db}.journey_events WHERE tenant = 'members'"
+        )
+        assert with_payload >= 0.8 * memberships > 1_000  # before: none had its payload
+        assert [r[:2] for r in rows if not r[2]] == []  # the payload as stored
+        assert [r[:2] for r in rows if not r[3]] == []  # the ingest time as stored
+        # The ingest time is when the broker took the message: between the first post and the last 202.
+        ingested = [r[4].replace(tzinfo=UTC) for r in rows]  # read back naive, in UTC
+        assert before - timedelta(seconds=1) <= min(ingested) and max(ingested) <= after + timedelta(seconds=1)
+    finally:
+        store.close()  # one chDB path per process at a time: the next test opens its own

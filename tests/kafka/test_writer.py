@@ -239,7 +239,7 @@ def test_a_writer_that_died_before_its_first_commit_is_not_taken_for_a_log_begun
     settings = kafka_settings(broker, kafka_env, tmp_path)
     events = make_events("uncommitted", 400)
 
-    async def scenario() -> tuple[int, KafkaWriter]:
+    async def scenario() -> tuple[int, int, int, int]:
         await ensure_topics(settings)
         await produce(settings, events)
         store = Store(settings.dsn, settings.database)
@@ -268,14 +268,15 @@ def test_a_writer_that_died_before_its_first_commit_is_not_taken_for_a_log_begun
                 await asyncio.sleep(0.2)
         finally:
             await writer.close()
-        return stored_first, writer
+            store.close()  # one chDB path per process at a time: the next test opens its own
+        return stored_first, writer.replayed, writer.stats.duplicates, sum(writer.lag.committed.values())
 
-    stored_first, writer = asyncio.run(scenario())
+    stored_first, replayed, duplicates, committed = asyncio.run(scenario())
     store = Store(settings.dsn, settings.database)
     try:
         assert store.query("SELECT count() FROM {db}.kafka_epochs") == [(0,)]
         assert stored(store, "uncommitted") == (len(events), len(events))
-        assert (writer.replayed, writer.stats.duplicates) == (stored_first, 0)
-        assert sum(writer.lag.committed.values()) == len(events)
+        assert (replayed, duplicates) == (stored_first, 0)
+        assert committed == len(events)
     finally:
         store.close()
