@@ -251,6 +251,8 @@ def main() -> None:
         "correlator_apply_seconds": round(counters.get("tower_correlator_apply_seconds_total", 0), 3),
         "correlator_write_seconds": round(counters.get("tower_correlator_write_seconds_total", 0), 3),
         "correlator_insert_seconds": round(counters.get("tower_correlator_insert_seconds_total", 0), 3),
+        "correlator_late_payloads": int(counters.get("tower_correlator_late_payloads_total", 0)),
+        "correlator_late_payload_seconds": round(counters.get("tower_correlator_late_payload_seconds_total", 0), 3),
         "journeys": int(counters.get("tower_journeys", 0)),
         "peak_rss_bytes": status.get("VmHWM"),
         "server_own_peak_rss_bytes": status.get("own_VmHWM"),
@@ -308,7 +310,9 @@ def main() -> None:
         f"{figures['retries_429']} × 429; writer: {server_side['writer_batches']} commits, mean "
         f"{server_side['writer_mean_batch_events']:,.0f} events, {server_side['writer_write_seconds']} s; "
         f"correlator: apply {server_side['correlator_apply_seconds']} s, write "
-        f"{server_side['correlator_write_seconds']} s (inserts {server_side['correlator_insert_seconds']} s)"
+        f"{server_side['correlator_write_seconds']} s (inserts {server_side['correlator_insert_seconds']} s, "
+        f"{server_side['correlator_late_payloads']:,} late members' payloads read in "
+        f"{server_side['correlator_late_payload_seconds']} s)"
     )
     print(
         f"peak RSS, server + correlator (sum of the two peaks) {mb(server_side['peak_rss_bytes'])}, "

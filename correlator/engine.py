@@ -39,6 +39,7 @@ from tower.store import Store
 
 log = logging.getLogger(__name__)
 TRACER = trace.get_tracer("control-tower.correlator")
+Stored = tuple[str, int, bytes]  # an event as `events` holds it: traceparent, time of storage µs, payload
 
 SNAPSHOT_PARTS = ("objects", "journeys", "records", "identifiers", "parent")
 # The parts made of dataclass instances go into a snapshot as tuples of their fields, keyed by the
@@ -59,6 +60,9 @@ PACE_MAX_SECONDS = 0.25  # … but never longer than this (or the poll interval,
 # summed), and 3 no more than 2 for more memory; at 10M, 1.09 the rate for 1.10 the memory. Under a
 # trickle nothing changes: a step takes what has arrived.
 CATCH_UP_BATCHES = 2
+# Keys per read of late members' payloads (`_stored_payloads`): a step has hundreds; a journey re-keyed
+# after a restart re-emits every membership it has.
+LATE_PAYLOADS_PER_READ = 5_000
 CHECKPOINT_SECONDS = 5.0  # how often `correlator_checkpoint` (where the correlator is, for operators) is written
 
 
@@ -69,6 +73,9 @@ class CorrelatorStats:
     apply_seconds: float = 0.0
     write_seconds: float = 0.0
     insert_seconds: float = 0.0  # the part of write_seconds spent in the store's inserts
+    late_payloads: int = 0  # events read back from `events` for the membership rows of late members
+    late_payload_seconds: float = 0.0  # the part of write_seconds spent reading them
+    seq_mismatches: int = 0  # steps a Kafka feed refused: its seqs differed from the writer's
     last_batch_events: int = 0
     snapshots: int = 0
     replayed_from_store: int = 0
@@ -558,18 +565,57 @@ class Correlator:
         self.stats.insert_seconds += time.perf_counter() - began
 
     def _member_rows(self, changes: Changes) -> Rows:
+        """The new memberships, each with its event as stored: the events of this step are at hand; an
+        event that joins a journey later (a shipment related to its order after its scans, a journey
+        re-keyed) is read back from `events` by its key, so the journey page stays one range read."""
         g = self.graph
-        members = Rows(MEMBER_SCHEMA)
         at_hand = self._at_hand
+        wanted: list[tuple[str, str, EventRecord]] = []
         for journey_id in changes.rekeyed_journeys:
             journey = g.journeys.get(journey_id)
             if journey is not None:
-                for seq in journey.events:
-                    members.add(_member(journey.tenant, journey_id, g.records[seq], at_hand.get(seq)))
+                wanted.extend((journey.tenant, journey_id, g.records[seq]) for seq in journey.events)
         for journey_id, seq in changes.members:
             if journey_id in g.journeys and journey_id not in changes.rekeyed_journeys:
-                members.add(_member(g.journeys[journey_id].tenant, journey_id, g.records[seq], at_hand.get(seq)))
+                wanted.append((g.journeys[journey_id].tenant, journey_id, g.records[seq]))
+        late = {}
+        for _, _, rec in wanted:
+            event = at_hand.get(rec.seq)
+            if event is None or not event.ingested_at_us:
+                late[rec.seq] = rec
+        stored = self._stored_payloads(list(late.values())) if late else {}
+        members = Rows(MEMBER_SCHEMA)
+        for tenant, journey_id, rec in wanted:
+            event = at_hand.get(rec.seq)
+            if event is not None and event.ingested_at_us:
+                members.add(_member(tenant, journey_id, rec, (event.traceparent, event.ingested_at_us, event.payload)))
+            else:
+                members.add(_member(tenant, journey_id, rec, stored.get(rec.seq)))
         return members
+
+    def _stored_payloads(self, records: list[EventRecord]) -> dict[int, Stored]:
+        """seq → (traceparent, time of storage µs, payload) of these events as `events` holds them, read
+        by their primary key. Under Kafka an event of this step may not be stored yet: it is left out,
+        and its row goes without (the journey page reads it from `events` then)."""
+        found: dict[int, Stored] = {}
+        began = time.perf_counter()
+        for i in range(0, len(records), LATE_PAYLOADS_PER_READ):
+            chunk = records[i : i + LATE_PAYLOADS_PER_READ]
+            by_key = {(r.tenant, r.source, r.id): r.seq for r in chunk}
+            rows = self.store.query(
+                "SELECT tenant, source, id, traceparent, toUnixTimestamp64Micro(ingested_at), payload "
+                "FROM {db}.events WHERE (tenant, source, id) IN {keys:Array(Tuple(String, String, String))}",
+                {"keys": list(by_key)},
+                role="correlator",
+                binary=("payload",),
+            )
+            for tenant, source, event_id, traceparent, stored_us, payload in rows:
+                seq = by_key.get((tenant, source, event_id))
+                if seq is not None and stored_us:
+                    found[seq] = (traceparent, int(stored_us), payload)
+        self.stats.late_payloads += len(found)
+        self.stats.late_payload_seconds += time.perf_counter() - began
+        return found
 
     def _object_rows(self, changes: Changes, version: int) -> tuple[Rows, Rows]:
         g = self.graph
@@ -778,23 +824,13 @@ def _merge_rows(changes: Changes) -> Rows:
     return merges
 
 
-def _member(tenant: str, journey_id: str, rec: EventRecord, event: Event | None) -> tuple[Any, ...]:
-    """A membership row; with the event's stored payload, time of storage and traceparent when at hand
-    (otherwise empty: the journey page reads those events from `events`)."""
-    if event is None or not event.ingested_at_us:
+def _member(tenant: str, journey_id: str, rec: EventRecord, stored: Stored | None) -> tuple[Any, ...]:
+    """A membership row; with the event's traceparent, time of storage and payload as stored when known
+    (otherwise empty: the journey page reads that event from `events`)."""
+    if stored is None:
         return (tenant, journey_id, rec.time_us, rec.source, rec.id, rec.seq, rec.type, "", 0, b"")
-    return (
-        tenant,
-        journey_id,
-        rec.time_us,
-        rec.source,
-        rec.id,
-        rec.seq,
-        rec.type,
-        event.traceparent,
-        event.ingested_at_us,
-        event.payload,
-    )
+    traceparent, stored_us, payload = stored
+    return (tenant, journey_id, rec.time_us, rec.source, rec.id, rec.seq, rec.type, traceparent, stored_us, payload)
 
 
 _TS = pa.timestamp("us", tz="UTC")

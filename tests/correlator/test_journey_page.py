@@ -50,17 +50,29 @@ EVENTS = [
 ]
 
 
-def correlate(store: Store, events: list[Event], stored_at: datetime, stamped: bool = True) -> str:
-    """Store `events` as the writer would at `stored_at`, correlate them in process, return the one
-    journey's id. `stamped`: the correlator knows when they were stored (the writer's bus, the log),
-    as it does not when fed from Kafka."""
-    seqs = range(1, len(events) + 1)
+def store_events(store: Store, events: list[Event], stored_at: datetime, first_seq: int = 1) -> None:
+    """Store `events` as the writer would at `stored_at`."""
+    seqs = range(first_seq, first_seq + len(events))
     hashes = [event_key_hash(e.tenant, e.source, e.id) for e in events]
     times = pa.array([e.time for e in events], EVENT_TIME)
     store.insert_arrow("events", event_table(events, seqs, hashes, times, stored_at))
+
+
+def correlate(
+    store: Store, events: list[Event], stored_at: datetime, stamped: bool = True, stored_first: bool = True
+) -> str:
+    """Store `events` as the writer would at `stored_at`, correlate them in process, return the one
+    journey's id. `stamped`: the correlator knows when they were stored (the writer's bus, the log),
+    as it does not when fed from Kafka. `stored_first`: the events are in `events` before the
+    correlator writes their rows (fed from Kafka, the writer may not have stored them yet)."""
+    seqs = range(1, len(events) + 1)
+    if stored_first:
+        store_events(store, events, stored_at)
     stored_us = (stored_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     fed = [dataclasses.replace(e, ingested_at_us=stored_us if stamped else 0) for e in events]
     Correlator(store, InProcessBus(), DEFAULT_OBJECT_LEVELS, hot_seconds=None).step(list(zip(seqs, fed, strict=True)))
+    if not stored_first:
+        store_events(store, events, stored_at)
     ((journey_id,),) = store.query("SELECT DISTINCT journey_id FROM {db}.journeys")
     return str(journey_id)
 
@@ -94,11 +106,12 @@ def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_
         dataclasses.replace(EVENTS[0], traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         *EVENTS[1:],
     ]
-    # one engine a process: two databases side by side
+    # one engine a process: three databases side by side
     with_payloads = Store(f"chdb://{tmp_path / 'ch'}", database="stamped")
+    read_back = Store(f"chdb://{tmp_path / 'ch'}", database="unstamped")
     without = Store(f"chdb://{tmp_path / 'ch'}", database="kafka")
     try:
-        for store in (with_payloads, without):
+        for store in (with_payloads, read_back, without):
             store.migrate(MIGRATIONS)
         page = journey(with_payloads, TENANT, correlate(with_payloads, traced, stored_at))
         assert [e["id"] for e in page["events"]] == ["evt-1", "evt-2", "evt-3", "evt-4"]
@@ -109,9 +122,16 @@ def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_
         payloads = with_payloads.query("SELECT event_id, payload FROM {db}.journey_events ORDER BY event_id")
         assert [(i, p) for i, p in payloads] == [(e.id, e.payload.decode()) for e in traced]
 
-        # Membership without payloads (written before migration 153, or from Kafka): the same page,
-        # its events read from the log.
-        assert journey(without, TENANT, correlate(without, traced, stored_at, stamped=False)) == page
+        # Events whose time of storage the correlator does not know (a Kafka message without a
+        # timestamp): their payloads are read back from the log for the membership rows.
+        assert journey(read_back, TENANT, correlate(read_back, traced, stored_at, stamped=False)) == page
+        assert read_back.query("SELECT event_id, payload FROM {db}.journey_events ORDER BY event_id") == payloads
+
+        # Membership without payloads (written before migration 153, or from Kafka before the writer
+        # stored the events): the same page, its events read from the log.
+        assert (
+            journey(without, TENANT, correlate(without, traced, stored_at, stamped=False, stored_first=False)) == page
+        )
         assert without.query("SELECT count() FROM {db}.journey_events WHERE payload != ''") == [(0,)]
 
         # A membership row rewritten without its payload beside the copy with it: the copy with it wins.
@@ -127,4 +147,32 @@ def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_
         assert journey(with_payloads, TENANT, page["id"])["events"] == page["events"]
     finally:
         with_payloads.close()
+        read_back.close()
         without.close()
+
+
+def test_an_event_that_joins_its_journey_in_a_later_step_is_written_with_its_payload(tmp_path: Path) -> None:
+    """A parcel scanned before anything ties it to its order: the scan joins the order's journey one
+    step later, when the correlator no longer has it at hand. Its membership row still carries it,
+    read back from the log, so the journey page reads one range."""
+    stored_at = datetime(2026, 11, 23, 15, 0, 0, tzinfo=UTC)
+    stored_us = (stored_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    scan, order, manifest = EVENTS[2], EVENTS[0], EVENTS[1]  # the scan names the parcel alone
+    store = Store(f"chdb://{tmp_path / 'ch'}")
+    try:
+        store.migrate(MIGRATIONS)
+        correlator = Correlator(store, InProcessBus(), DEFAULT_OBJECT_LEVELS, hot_seconds=None)
+        for seq, event in enumerate((scan, order, manifest), start=1):
+            store_events(store, [event], stored_at, first_seq=seq)
+            correlator.step([(seq, dataclasses.replace(event, ingested_at_us=stored_us))])
+        assert correlator.stats.late_payloads == 1  # the scan, read back once: the others were at hand
+        rows = store.query(
+            "SELECT event_id, payload, toUnixTimestamp64Micro(ingested_at) FROM {db}.journey_events "
+            "WHERE journey_id IN (SELECT journey_id FROM {db}.journeys) ORDER BY event_id"
+        )
+        assert rows == [(e.id, e.payload.decode(), stored_us) for e in (order, manifest, scan)]
+        ((journey_id,),) = store.query("SELECT DISTINCT journey_id FROM {db}.journeys")
+        store.command("TRUNCATE TABLE {db}.events")  # the page needs nothing from the log
+        assert [e["id"] for e in journey(store, TENANT, str(journey_id))["events"]] == ["evt-1", "evt-2", "evt-3"]
+    finally:
+        store.close()
