@@ -52,6 +52,22 @@ from tower.settings import Settings
 from tower.store import Store, stored_seqs
 
 log = logging.getLogger(__name__)
+PARTITION_MASK = MAX_PARTITIONS - 1  # seq & PARTITION_MASK is the partition a message was read from
+
+
+class SeqMismatch(Exception):
+    """The writer stored a message under another seq than this feed computes for it: their partition
+    bases differ. Applied under the wrong seq, the message would give two events one seq in the graph,
+    and journeys other orders' events, so nothing is applied until they agree."""
+
+    def __init__(self, wrong: dict[int, tuple[int, int | None]], bases: dict[int, int]) -> None:
+        self.wrong = wrong
+        where = "; ".join(
+            f"partition {p}: seq {seq} here (base {bases.get(p, 0)}), "
+            + ("not stored" if stored is None else f"stored under seq {stored}")
+            for p, (seq, stored) in sorted(wrong.items())
+        )
+        super().__init__(f"the correlator's seqs differ from the writer's: {where}")
 
 
 class KafkaFeed:
@@ -217,8 +233,14 @@ class KafkaFeed:
                 self.lag.seen(self._consumer, self._partitions)
             ready, positions = self._take_ready()
             if ready:
-                pairs = await asyncio.to_thread(self._pairs, ready)
-                await asyncio.to_thread(self.correlator.step, pairs, positions)
+                try:
+                    pairs = await asyncio.to_thread(self._pairs, ready)
+                    await asyncio.to_thread(self.correlator.step, pairs, positions)
+                except BaseException:
+                    # Taken from the buffers but not applied: put back, or the next step would pass
+                    # them over (what a failed step did apply, it finds in the graph and skips).
+                    self._put_back(ready)
+                    raise
                 await self._commit(positions)
             elif self._stopping:
                 return True
@@ -226,12 +248,23 @@ class KafkaFeed:
                 await asyncio.sleep(self.interval)
             if self.lag_events == 0:  # everything acknowledged before `observed` is applied
                 self.correlator.horizon = max(self.correlator.horizon, observed)
+        except SeqMismatch as exc:
+            self.correlator.stats.seq_mismatches += 1
+            log.error("%s; reading the partitions' bases again and retrying", exc)
+            await self._reload_bases()  # bases recorded after this feed read them heal it; others do not
+            if self._stopping:
+                return True
+            await asyncio.sleep(1.0)
         except Exception:
             log.exception("correlator step failed; retrying")
             if self._stopping:
                 return True
             await asyncio.sleep(1.0)
         return False
+
+    def _put_back(self, ready: list[tuple[int, ConsumerRecord]]) -> None:
+        for partition, message in reversed(ready):
+            self._buffers[partition].appendleft(message)
 
     async def _read_gates(self) -> None:
         assert self._gate_reader is not None
@@ -283,9 +316,28 @@ class KafkaFeed:
                 decoded.append((kafka_seq(partition, self._virtual(partition, message.offset)), event))
         hashes = [event_key_hash(e.tenant, e.source, e.id) for _, e in decoded]
         maybe = self._index.candidates(hashes)
+        # The guard: the writer computed each message's seq from the same offset and base, so a key never
+        # seen before is stored under this very seq (the gate says it is stored: the last such message
+        # of each partition is checked), and a repeat's first copy came earlier in the same partition,
+        # under a smaller seq. Read in the one query the repeats need anyway.
+        checked: dict[int, tuple[int, tuple[str, str, str]]] = {}
+        firsts: set[tuple[str, str, str]] = set()
+        for (seq, event), hit in zip(decoded, maybe, strict=True):
+            if not hit and event.key not in firsts:  # a repeat within the batch is stored under its first
+                firsts.add(event.key)
+                checked[seq & PARTITION_MASK] = (seq, event.key)
         stored = stored_seqs(
-            self.store, [e.key for (_, e), hit in zip(decoded, maybe, strict=True) if hit], role="correlator"
+            self.store,
+            [e.key for (_, e), hit in zip(decoded, maybe, strict=True) if hit] + [key for _, key in checked.values()],
+            role="correlator",
         )
+        wrong = {p: (seq, stored.get(key)) for p, (seq, key) in checked.items() if stored.get(key) != seq}
+        for (seq, event), hit in zip(decoded, maybe, strict=True):
+            at = stored.get(event.key) if hit else None
+            if at is not None and at > seq and at & PARTITION_MASK == seq & PARTITION_MASK:
+                wrong.setdefault(seq & PARTITION_MASK, (seq, at))
+        if wrong:
+            raise SeqMismatch(wrong, self.bases)
         pairs = []
         seen: set[tuple[str, str, str]] = set()
         for (seq, event), hit in zip(decoded, maybe, strict=True):

@@ -141,7 +141,7 @@ async def log_holds_what_is_stored(settings: Settings, store: Store, partition: 
     seq, tenant, source, event_id = rows[0]
     offset = (int(seq) >> PARTITION_BITS) - 1 - base  # the message's offset in the log
     # No reset: an offset past this log's end raises at once instead of waiting at the end.
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap(settings), enable_auto_commit=False, auto_offset_reset="none")
+    reader = consumer(settings, None, auto_offset_reset="none")
     await reader.start()
     try:
         tp = TopicPartition(settings.kafka_topic, partition)
@@ -208,8 +208,10 @@ def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
-def consumer(settings: Settings, group: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
-    """Manual commits, from the earliest offset for a group that never committed."""
+def consumer(settings: Settings, group: str | None, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
+    """Manual commits, from the earliest offset for a group that never committed. Every consumer the
+    project makes comes from here, so connection settings reach them all. `group` None: a reader that
+    assigns itself partitions and commits nothing."""
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap(settings),
         "group_id": group,
