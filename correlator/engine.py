@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from operator import attrgetter
+from sys import intern
 from typing import Any, Protocol
 
 import orjson
@@ -47,7 +48,10 @@ SNAPSHOT_PARTS = ("objects", "journeys", "records", "identifiers", "parent")
 # state dict for it, which costs twice the tuple (records 4.0 → 1.5 µs an item, objects 7.8 → 5.0).
 # Their pieces are tagged "<part>:fields"; snapshots taken before hold (key, instance) pairs.
 SNAPSHOT_FIELDS: dict[str, type] = {"objects": Obj, "journeys": Journey, "records": EventRecord}
-_FIELDS_OF = {kind: attrgetter(*(f.name for f in fields(cls))) for kind, cls in SNAPSHOT_FIELDS.items()}
+_FIELDS_OF = {
+    kind: attrgetter(*(f.name for f in fields(cls) if f.metadata.get("snapshot", True)))
+    for kind, cls in SNAPSHOT_FIELDS.items()
+}
 SNAPSHOT_ITEMS = 50_000  # dict entries per snapshot piece
 SNAPSHOT_INSERT_BYTES = 32 << 20  # packed pieces per insert into correlator_snapshots
 TERMINAL = frozenset({"delivered", "cancelled", "rejected"})
@@ -213,6 +217,7 @@ class Correlator:
         graph = JourneyGraph(self.levels)
         collecting = gc.isenabled()
         gc.disable()  # millions of new containers and no garbage: collections would only re-scan them
+        shared = Shared()
         try:
             for chunk in range(pieces):  # one piece at a time: the snapshot is never all in memory twice
                 ((data,),) = self.store.query(
@@ -229,15 +234,20 @@ class Correlator:
                     self.positions = dict(items[3]) if len(items) > 3 else {}
                     self.open = dict(items[4]) if len(items) > 4 else {}  # snapshots before idle eviction had none
                 elif form == "fields":
-                    cls = SNAPSHOT_FIELDS[part]
-                    getattr(graph, part).update((values[0], cls(*values)) for values in items)
+                    cls, entry = SNAPSHOT_FIELDS[part], shared.entries(part)
+                    getattr(graph, part).update(entry(values[0], cls(*values)) for values in items)
                 else:
-                    getattr(graph, part).update(items)
+                    entry = shared.entries(part)
+                    getattr(graph, part).update(entry(key, value) for key, value in items)
         finally:
             if collecting:
                 gc.enable()
+        self.terminal = {shared(j): t for j, t in self.terminal.items()}  # the meta piece came first
+        self.open = {shared(j): t for j, t in self.open.items()}
         self.graph = graph
+        del shared  # its strings live on in the graph
         gc.freeze()
+        memory.release()  # the pieces and the copies of strings they restored
         self.applied_seq = self.snapshot_seq = self.graph_seq = seq
         log.info("correlator restored snapshot at seq %d (%d journeys)", seq, len(graph.journeys))
 
@@ -948,6 +958,61 @@ def stored_events(rows: Iterable[tuple[int, bytes, int]]) -> list[tuple[int, Eve
     (logged) any that no longer validate."""
     stamped = ((int(seq), stored_event(seq, payload, stored_us)) for seq, payload, stored_us in rows)
     return [(seq, event) for seq, event in stamped if event is not None]
+
+
+class Shared:
+    """Restoring a snapshot: one string for each object id and identifier value again.
+
+    Live, an object's id is one string wherever the graph names it (its neighbours, the journeys it
+    reaches, the events it is lowest of, its identifiers); pickled piece by piece, each piece
+    restores its own copy. On the 10M-event bench store that made a restored correlator hold about
+    0.3 GB more than the one that took the snapshot."""
+
+    def __init__(self) -> None:
+        self.strings: dict[str, str] = {}
+
+    def __call__(self, value: str) -> str:
+        return self.strings.setdefault(value, value)
+
+    def entries(self, part: str) -> Callable[[Any, Any], tuple[Any, Any]]:
+        """For one part of the graph: (key, value) as restored → (key, value) sharing strings."""
+        one = self.strings.setdefault
+
+        def obj(key: str, o: Obj) -> tuple[Any, Any]:
+            oid = o.id = one(o.id, o.id)
+            o.key = (o.key[0], oid if o.key[1] == oid else one(o.key[1], o.key[1]))  # mostly its own id
+            o.ids = {intern(ns): one(v, v) for ns, v in o.ids.items()}
+            o.provenance = {intern(ns): (intern(src), eid, t) for ns, (src, eid, t) in o.provenance.items()}
+            o.neighbours = {one(n, n): q for n, q in o.neighbours.items()}
+            o.reach = {one(j, j) for j in o.reach}
+            return oid, o
+
+        def journey(key: str, j: Journey) -> tuple[Any, Any]:
+            jid = j.id = one(j.id, j.id)
+            j.objects = {one(x, x) for x in j.objects}
+            return jid, j
+
+        def record(key: int, r: EventRecord) -> tuple[Any, Any]:  # its event id is its own: not shared
+            r.lowest = tuple([one(x, x) for x in r.lowest])
+            if r.shipments:
+                r.shipments = tuple([one(x, x) for x in r.shipments])
+            return key, r
+
+        def identifier(key: tuple[str, str, str, str], object_id: str) -> tuple[Any, Any]:
+            tenant, otype, ns, v = key
+            return (intern(tenant), intern(otype), intern(ns), one(v, v)), one(object_id, object_id)
+
+        def parent(key: str, value: str) -> tuple[Any, Any]:  # an id merged away is named here alone
+            return key, one(value, value)
+
+        entries: dict[str, Callable[[Any, Any], tuple[Any, Any]]] = {
+            "objects": obj,
+            "journeys": journey,
+            "records": record,
+            "identifiers": identifier,
+            "parent": parent,
+        }
+        return entries[part]
 
 
 def _pack(raw: bytes) -> bytes:

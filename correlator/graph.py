@@ -219,7 +219,7 @@ class JourneyGraph:
             self.identifiers[(intern(tenant), intern(otype), intern(ns), value)] = object_id
         if otype == JOURNEY_ROOT:
             obj.reach.add(object_id)
-            self.journeys[object_id] = Journey(object_id, tenant, {object_id})
+            self.journeys[object_id] = Journey(object_id, obj.tenant, {object_id})
             self.changes.journeys.add(object_id)
             self.changes.dead_journeys.pop(object_id, None)
         self.changes.objects.add(object_id)
@@ -423,8 +423,8 @@ class JourneyGraph:
 
     def _add_member(self, journey: str, seq: int) -> None:
         j = self.journeys[journey]
-        if seq not in j.events:
-            j.events.add(seq)
+        if not j.has(seq):
+            j.add(seq)
             self.changes.members.append((journey, seq))
             self.changes.journeys.add(journey)
 
@@ -477,7 +477,7 @@ class JourneyGraph:
         for j in cold:
             journey = self.journeys.pop(j)
             gone_objects |= journey.objects
-            seqs |= journey.events
+            seqs.update(journey.events)
         for o in gone_objects:
             obj = self.objects.pop(o, None)
             if obj is None:
