@@ -639,7 +639,7 @@ class Correlator:
                 ns: {"source": p[0], "event_id": p[1], "time": _iso(p[2])} for ns, p in obj.provenance.items()
             }
             ids = list(obj.ids.items())
-            reach = sorted(obj.reach)
+            reach = list(obj.reach)  # sorted
             objects.add(
                 (
                     obj.tenant,
@@ -984,7 +984,7 @@ class Shared:
             o.ids = {intern(ns): one(v, v) for ns, v in o.ids.items()}
             o.provenance = {intern(ns): (intern(src), eid, t) for ns, (src, eid, t) in o.provenance.items()}
             o.neighbours = {one(n, n): q for n, q in o.neighbours.items()}
-            o.reach = {one(j, j) for j in o.reach}
+            o.reach = tuple([one(j, j) for j in o.reach])
             return oid, o
 
         def journey(key: str, j: Journey) -> tuple[Any, Any]:

@@ -16,12 +16,13 @@ Every change is also recorded in `Changes`, which the engine turns into rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from sys import intern
 from typing import Any
 
 from correlator.identity import clashes, compatible, identifier_hash, mint_id
-from correlator.model import EventRecord, Journey, Obj
+from correlator.model import EventRecord, Journey, Obj, reached
 from tower.events import Event, ObjectRef
 from tower.fingerprints import KeyIndex
 from tower.milestones import OUTSIDE_JOURNEYS
@@ -218,7 +219,7 @@ class JourneyGraph:
         for ns, value in ids.items():
             self.identifiers[(intern(tenant), intern(otype), intern(ns), value)] = object_id
         if otype == JOURNEY_ROOT:
-            obj.reach.add(object_id)
+            obj.reach = (object_id,)
             self.journeys[object_id] = Journey(object_id, obj.tenant, {object_id})
             self.changes.journeys.add(object_id)
             self.changes.dead_journeys.pop(object_id, None)
@@ -265,7 +266,7 @@ class JourneyGraph:
         else:
             for j in y.reach:
                 self.journeys[j].objects.discard(gone)
-            self._gain(keep, y.reach | x.reach, force_events=True)
+            self._gain(keep, {*y.reach, *x.reach}, force_events=True)
         for n in list(x.neighbours):
             if self._is_higher(n, keep):
                 self._gain(n, x.reach)
@@ -276,13 +277,12 @@ class JourneyGraph:
             if o == gone:
                 continue
             obj = self.objects[o]
-            obj.reach.discard(gone)
-            obj.reach.add(keep)
+            obj.reach = reached(obj.reach, (keep,), less=gone)
             jx.objects.add(o)
             self.changes.objects.add(o)
         for seq in jy.events:
             self._add_member(keep, seq)
-        self.objects[keep].reach = {keep}
+        self.objects[keep].reach = (keep,)
         self.changes.dead_journeys[gone] = keep
         self.changes.journeys.discard(gone)
         self.changes.journeys.add(keep)
@@ -321,12 +321,11 @@ class JourneyGraph:
             journey.objects.discard(old)
             journey.objects.add(new)
             self.journeys[new] = journey
-            obj.reach = {new}
+            obj.reach = (new,)
             for o in journey.objects:
                 if o != new:
                     member = self.objects[o]
-                    member.reach.discard(old)
-                    member.reach.add(new)
+                    member.reach = reached(member.reach, (new,), less=old)
                     self.changes.objects.add(o)
             self.changes.dead_journeys[old] = new
             self.changes.dead_journeys.pop(new, None)
@@ -371,8 +370,7 @@ class JourneyGraph:
                 "detail": record["reason"],
             }
         )
-        for j in x.reach | y.reach:
-            self.changes.journeys.add(j)
+        self.changes.journeys.update(x.reach, y.reach)
         self._relate(a, b, "identity_conflict", event, time_us)
 
     # --- relations and reach -----------------------------------------------------------------------
@@ -390,14 +388,13 @@ class JourneyGraph:
         x.neighbours[b] = qualifier
         y.neighbours[a] = qualifier
         self.changes.relations.append((x.tenant, a, b, qualifier, event.source, event.id, time_us))
-        for j in x.reach | y.reach:
-            self.changes.journeys.add(j)
+        self.changes.journeys.update(x.reach, y.reach)
         if x.level is None or y.level is None or x.level == y.level:
             return
         low, high = (a, b) if x.level < y.level else (b, a)
         self._gain(high, self.objects[low].reach)
 
-    def _gain(self, start: str, journeys: set[str], force_events: bool = False) -> None:
+    def _gain(self, start: str, journeys: Iterable[str], force_events: bool = False) -> None:
         """Journeys now reach `start`: bring its events into them and push them to higher neighbours."""
         stack: list[tuple[str, set[str]]] = [(start, set(journeys))]
         first = True
@@ -406,11 +403,11 @@ class JourneyGraph:
             obj = self.objects[o]
             if obj.type == JOURNEY_ROOT:
                 continue
-            new = incoming if (first and force_events) else incoming - obj.reach
+            new = incoming if (first and force_events) else incoming.difference(obj.reach)
             first = False
             if not new:
                 continue
-            obj.reach |= new
+            obj.reach = reached(obj.reach, new)
             self.changes.objects.add(o)
             for j in new:
                 self.journeys[j].objects.add(o)
@@ -465,7 +462,7 @@ class JourneyGraph:
                 for o in self.journeys[j].objects:
                     obj = self.objects.get(o)
                     if obj is not None and (
-                        not obj.reach <= cold
+                        not cold.issuperset(obj.reach)
                         or any(n not in leaving and self.objects[n].level is not None for n in obj.neighbours)
                     ):
                         cold.discard(j)

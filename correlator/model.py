@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from sys import intern
 from typing import Any
+
+
+def reached(reach: Iterable[str], more: Iterable[str] = (), less: str | None = None) -> tuple[str, ...]:
+    """An object's reach with `more` journeys and without `less`, as `Obj.reach` holds it."""
+    grown = {*reach, *more}
+    if less is not None:
+        grown.discard(less)
+    return tuple(sorted(grown))
 
 
 @dataclass(slots=True)
@@ -20,11 +29,15 @@ class Obj:
     provenance: dict[str, tuple[str, str, int]]  # namespace → (source, event id, event time µs) that linked it
     key: tuple[int, str]
     neighbours: dict[str, str] = field(default_factory=dict)  # object id → relation qualifier
-    reach: set[str] = field(default_factory=set)  # journeys (order ids) reaching this object
+    # Journeys (order ids) reaching this object, sorted: nearly always one, and a tuple of one takes
+    # 56 bytes where a set takes 216 (`reached` makes a grown one).
+    reach: tuple[str, ...] = ()
     events: array[int] = field(default_factory=lambda: array("q"))  # seqs where this is a lowest-level object
     conflicts: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.reach, tuple):  # a set: from a snapshot taken before the tuple
+            self.reach = tuple(sorted(self.reach))
         # One string per tenant and per type, not one per object (an object's type came from its
         # event's JSON, and a snapshot restores what it was given): 57 bytes an object otherwise.
         self.tenant = intern(self.tenant)

@@ -86,9 +86,10 @@ def test_a_restart_restores_the_graph_from_either_form_of_snapshot(tmp_path: Pat
         assert before.applied_seq == seq
         assert graph_of(before) == expected
 
-        # As a snapshot taken while a journey's events were a set: tuples of the four fields then.
+        # As a snapshot taken while a journey's events and an object's reach were sets.
         journeys = [(j.id, j.tenant, j.objects, set(j.events)) for j in g.journeys.values()]
-        sets = [("meta", old[0][1]), ("journeys:fields", journeys)]
+        objects = [(*f[:8], set(f[8]), *f[9:]) for f in map(_FIELDS_OF["objects"], g.objects.values())]
+        sets = [("meta", old[0][1]), ("objects:fields", objects), ("journeys:fields", journeys)]
         rows = [["default", seq + 1, i, len(sets), _pack(pickle.dumps(p, protocol=5)), now] for i, p in enumerate(sets)]
         store.insert_rows(
             "correlator_snapshots", rows, ["name", "seq", "chunk", "chunks", "data", "taken_at"], role="correlator"
@@ -98,6 +99,9 @@ def test_a_restart_restores_the_graph_from_either_form_of_snapshot(tmp_path: Pat
             j: sorted(x.events) for j, x in g.journeys.items()
         }
         assert all(x.has(x.events[-1]) and not x.has(0) for x in from_sets.values())
+        assert {o.id: o.reach for o in restored(store).graph.objects.values()} == {
+            o.id: o.reach for o in g.objects.values()
+        }
     finally:
         store.close()
 
