@@ -635,9 +635,7 @@ class Correlator:
             obj = g.objects.get(object_id)
             if obj is None:
                 continue
-            provenance = {
-                ns: {"source": p[0], "event_id": p[1], "time": _iso(p[2])} for ns, p in obj.provenance.items()
-            }
+            provenance = {ns: {"source": src, "event_id": eid, "time": _iso(t)} for ns, src, eid, t in obj.provenance}
             ids = list(obj.ids.items())
             reach = list(obj.reach)  # sorted
             objects.add(
@@ -982,7 +980,7 @@ class Shared:
             oid = o.id = one(o.id, o.id)
             o.key = (o.key[0], oid if o.key[1] == oid else one(o.key[1], o.key[1]))  # mostly its own id
             o.ids = {intern(ns): one(v, v) for ns, v in o.ids.items()}
-            o.provenance = {intern(ns): (intern(src), eid, t) for ns, (src, eid, t) in o.provenance.items()}
+            o.provenance = tuple([(intern(ns), intern(src), eid, t) for ns, src, eid, t in o.provenance])
             o.neighbours = {one(n, n): q for n, q in o.neighbours.items()}
             o.reach = tuple([one(j, j) for j in o.reach])
             return oid, o

@@ -181,7 +181,7 @@ class JourneyGraph:
         for ns, value in fresh.items():
             ns = intern(ns)
             target.ids[ns] = value
-            target.provenance[ns] = (intern(event.source), event.id, time_us)
+            target.provenance += ((ns, intern(event.source), event.id, time_us),)
             self.identifiers[(intern(tenant), intern(otype), intern(ns), value)] = survivor
             self.changes.objects.add(survivor)
         return [self._sighted(survivor, event, ref, time_us)]
@@ -212,7 +212,7 @@ class JourneyGraph:
             type=otype,
             level=self.level(otype),
             ids=ids,
-            provenance={ns: (intern(event.source), event.id, time_us) for ns in ids},
+            provenance=tuple((ns, intern(event.source), event.id, time_us) for ns in ids),
             key=(time_us, object_id),
         )
         self.objects[object_id] = obj
@@ -232,8 +232,9 @@ class JourneyGraph:
         x, y = self.objects[keep], self.objects.pop(gone)
         for ns, value in y.ids.items():
             x.ids[ns] = value
-            x.provenance[ns] = y.provenance[ns]
             self.identifiers[(x.tenant, x.type, ns, value)] = keep
+        # y's link of each of its identifiers, x's of the others
+        x.provenance = tuple({**{p[0]: p for p in x.provenance}, **{p[0]: p for p in y.provenance}}.values())
         x.key = min(x.key, y.key)
         for n, qualifier in y.neighbours.items():
             if n == keep:

@@ -26,7 +26,9 @@ class Obj:
     type: str
     level: int | None  # None: reference / context, never a path
     ids: dict[str, str]
-    provenance: dict[str, tuple[str, str, int]]  # namespace → (source, event id, event time µs) that linked it
+    # (namespace, source, event id, event time µs) of the event that linked each identifier: a tuple
+    # of tuples takes 120 bytes for one identifier, a dict of tuples 248.
+    provenance: tuple[tuple[str, str, str, int], ...]
     key: tuple[int, str]
     neighbours: dict[str, str] = field(default_factory=dict)  # object id → relation qualifier
     # Journeys (order ids) reaching this object, sorted: nearly always one, and a tuple of one takes
@@ -38,6 +40,8 @@ class Obj:
     def __post_init__(self) -> None:
         if not isinstance(self.reach, tuple):  # a set: from a snapshot taken before the tuple
             self.reach = tuple(sorted(self.reach))
+        if isinstance(self.provenance, dict):  # likewise: namespace → (source, event id, time)
+            self.provenance = tuple((ns, *linked) for ns, linked in self.provenance.items())
         # One string per tenant and per type, not one per object (an object's type came from its
         # event's JSON, and a snapshot restores what it was given): 57 bytes an object otherwise.
         self.tenant = intern(self.tenant)
