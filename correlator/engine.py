@@ -963,8 +963,8 @@ class Shared:
 
     Live, an object's id is one string wherever the graph names it (its neighbours, the journeys it
     reaches, the events it is lowest of, its identifiers); pickled piece by piece, each piece
-    restores its own copy. On the 10M-event bench store that made a restored correlator hold about
-    0.3 GB more than the one that took the snapshot."""
+    restores its own copy. On the 10M-event bench store that made a restored graph take 2.08 GB
+    where sharing them takes 1.62 GB (the table costs the load about 7 s there)."""
 
     def __init__(self) -> None:
         self.strings: dict[str, str] = {}
