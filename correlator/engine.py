@@ -588,19 +588,19 @@ class Correlator:
         for journey_id, seq in changes.members:
             if journey_id in g.journeys and journey_id not in changes.rekeyed_journeys:
                 wanted.append((g.journeys[journey_id].tenant, journey_id, g.records[seq]))
-        late = {}
+        known: list[Stored | None] = []
+        late: dict[int, EventRecord] = {}
         for _, _, rec in wanted:
             event = at_hand.get(rec.seq)
-            if event is None or not event.ingested_at_us:
+            if event is not None and event.ingested_at_us:
+                known.append((event.traceparent, event.ingested_at_us, event.payload))
+            else:
+                known.append(None)
                 late[rec.seq] = rec
         stored = self._stored_payloads(list(late.values())) if late else {}
         members = Rows(MEMBER_SCHEMA)
-        for tenant, journey_id, rec in wanted:
-            event = at_hand.get(rec.seq)
-            if event is not None and event.ingested_at_us:
-                members.add(_member(tenant, journey_id, rec, (event.traceparent, event.ingested_at_us, event.payload)))
-            else:
-                members.add(_member(tenant, journey_id, rec, stored.get(rec.seq)))
+        for (tenant, journey_id, rec), as_stored in zip(wanted, known, strict=True):
+            members.add(_member(tenant, journey_id, rec, as_stored or stored.get(rec.seq)))
         return members
 
     def _stored_payloads(self, records: list[EventRecord]) -> dict[int, Stored]:
