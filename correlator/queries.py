@@ -7,8 +7,10 @@ Plain functions over `Store.read`, which binds the tenant of every query; the ro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -20,6 +22,8 @@ from tower.milestones import STATUSES, STUCK_AFTER_HOURS
 from tower.store import Store
 
 MAX_JOURNEY_EVENTS = 5_000
+# Rows a point read takes as they lie, to order in Python; with more, the store orders and cuts.
+UNSORTED_READ = 2 * MAX_JOURNEY_EVENTS
 _POOL = ThreadPoolExecutor(8, thread_name_prefix="journey-read")  # a journey page reads on up to 4 at once
 # The journey page reads these four columns of a row: its state document repeats the others
 # (`summary`), and each column chDB reads costs it about 0.15 ms a part.
@@ -35,7 +39,24 @@ MICROSECOND = timedelta(microseconds=1)
 # What the journey page shows of an object, and the part of it a lookup shows (fewer columns read).
 OBJECT_COLUMNS = "object_id, alive, merged_into, type, level, ids, provenance, journeys, first_seen, conflicts"
 MATCH_COLUMNS = "object_id, alive, merged_into, type, ids, journeys"
+IDENTIFIER_COLUMNS = "namespace, type, object_id, ids, journeys"
 OBJECT_ID = re.compile(r"^[a-z][a-z0-9_]*-[0-9a-f]{16}$")  # correlator.identity.mint_id's form
+
+
+def newest(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
+    """Each key's row with the highest `version`, among the versions of a point read.
+
+    Point reads fetch every version not yet merged away and pick here, rather than with ClickHouse's
+    `ORDER BY version DESC LIMIT 1 BY key`: sorting sets up a merge of every part's stream, which
+    cost a read 1.5-3 ms of its 6-10 at 10M events, while the versions of a few keys are a handful
+    of rows."""
+    found: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        k = key(row)
+        held = found.get(k)
+        if held is None or row["version"] > held["version"]:
+            found[k] = row
+    return found
 
 
 def fetch_objects(
@@ -48,12 +69,12 @@ def fetch_objects(
         if not wanted:
             break
         rows = store.read(
-            f"SELECT {columns} FROM {{db}}.objects WHERE tenant = {{tenant:String}} "
-            "AND object_id IN {ids:Array(String)} ORDER BY version DESC LIMIT 1 BY object_id",
+            f"SELECT version, {columns} FROM {{db}}.objects WHERE tenant = {{tenant:String}} "
+            "AND object_id IN {ids:Array(String)}",
             tenant,
             {"ids": sorted(set(wanted.values()))},
         )
-        by_id = {r["object_id"]: r for r in rows}
+        by_id = newest(rows, itemgetter("object_id"))
         nxt: dict[str, str] = {}
         for asked, current in wanted.items():
             row = by_id.get(current)
@@ -88,13 +109,19 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
     q = q.strip()
     if not q:
         raise ApiError(400, "invalid_query", "q must name an identifier, e.g. ?q=SO-1001")
+    where = "FROM {db}.identifiers WHERE tenant = {tenant:String} AND value = {q:String}"
     rows = store.read(
-        "SELECT namespace, type, object_id, ids, journeys FROM {db}.identifiers "
-        "WHERE tenant = {tenant:String} AND value = {q:String} "
-        "ORDER BY version DESC LIMIT 1 BY namespace, type LIMIT {limit:UInt32}",
-        tenant,
-        {"q": q, "limit": limit},
+        f"SELECT version, {IDENTIFIER_COLUMNS} {where} LIMIT {{n:UInt32}}", tenant, {"q": q, "n": UNSORTED_READ}
     )
+    if len(rows) < UNSORTED_READ:  # newest per system first, as the store would order them (see `newest`)
+        by_system = newest(rows, itemgetter("namespace", "type"))
+        rows = sorted(by_system.values(), key=lambda r: r["version"], reverse=True)[:limit]
+    else:
+        rows = store.read(
+            f"SELECT {IDENTIFIER_COLUMNS} {where} ORDER BY version DESC LIMIT 1 BY namespace, type LIMIT {{n:UInt32}}",
+            tenant,
+            {"q": q, "n": limit},
+        )
     asked = [r["object_id"] for r in rows]
     matched_by: dict[str, list[dict[str, str]]] = {}
     for r in rows:
@@ -124,22 +151,40 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
     return {"q": q, "matches": sorted(matches.values(), key=lambda m: (m["object"]["type"], m["object"]["id"]))}
 
 
+MEMBER_COLUMNS = "source, event_id AS id, type, time, ingested_at, traceparent, payload"
+
+
 def journey_events(store: Store, tenant: str, journey_id: str) -> list[dict[str, Any]]:
-    """The journey's events in event-time order.
+    """The journey's events in event-time order, the first `MAX_JOURNEY_EVENTS` of them.
 
     Membership rows carry their events as stored (migration 153), so this is one primary-key range of
     `journey_events`. A row written without (before that migration, or by a correlator fed from Kafka)
     has an empty payload: those events are picked from `events` by primary key. A row rewritten
     without its payload (a journey re-keyed after a restart, say) may sit beside its earlier copy
     until they merge; the copy with the payload wins.
+
+    The range is read as it lies and ordered here (see `newest`); a journey with more rows than
+    that read takes, ClickHouse orders and cuts instead.
     """
     rows = store.read(
-        "SELECT source, event_id AS id, type, time, ingested_at, traceparent, payload FROM {db}.journey_events "
-        "WHERE tenant = {tenant:String} AND journey_id = {id:String} "
-        "ORDER BY time, source, id, payload = '' LIMIT 1 BY source, id LIMIT {limit:UInt32}",
+        f"SELECT {MEMBER_COLUMNS} FROM {{db}}.journey_events "
+        "WHERE tenant = {tenant:String} AND journey_id = {id:String} LIMIT {limit:UInt32}",
         tenant,
-        {"id": journey_id, "limit": MAX_JOURNEY_EVENTS},
+        {"id": journey_id, "limit": UNSORTED_READ},
     )
+    if len(rows) < UNSORTED_READ:
+        first: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in sorted(rows, key=lambda r: (r["time"], r["source"], r["id"], not r["payload"])):
+            first.setdefault((r["source"], r["id"]), r)
+        rows = list(first.values())[:MAX_JOURNEY_EVENTS]
+    else:
+        rows = store.read(
+            f"SELECT {MEMBER_COLUMNS} FROM {{db}}.journey_events "
+            "WHERE tenant = {tenant:String} AND journey_id = {id:String} "
+            "ORDER BY time, source, id, payload = '' LIMIT 1 BY source, id LIMIT {limit:UInt32}",
+            tenant,
+            {"id": journey_id, "limit": MAX_JOURNEY_EVENTS},
+        )
     missing = [(r["source"], r["id"]) for r in rows if not r["payload"]]
     if not missing:
         return rows
@@ -170,13 +215,22 @@ def object_merges(store: Store, tenant: str, ids: list[str]) -> list[dict[str, A
     """The merges, re-keys and conflicts recorded on these objects, earliest first."""
     if not ids:
         return []
-    return store.read(
+    rows = store.read(
         "SELECT object_id, merged_id, type, reason, source, event_id, event_time, detail FROM {db}.merges "
-        "WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)} "
-        "ORDER BY event_time LIMIT 1 BY object_id, merged_id, reason, source, event_id",
+        "WHERE tenant = {tenant:String} AND object_id IN {ids:Array(String)}",
         tenant,
         {"ids": ids},
     )
+    # Ordered and rid of copies here, not by the store (see `newest`). A copy is the same record
+    # (an event re-applied after a crash) in a part not merged yet.
+    first: dict[tuple[str, ...], dict[str, Any]] = {}
+    for m in sorted(rows, key=_merge_order):
+        first.setdefault((m["object_id"], m["merged_id"], m["reason"], m["source"], m["event_id"]), m)
+    return list(first.values())
+
+
+def _merge_order(m: dict[str, Any]) -> tuple[Any, ...]:
+    return (m["event_time"], m["object_id"], m["merged_id"], m["reason"], m["source"], m["event_id"])
 
 
 def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
@@ -217,7 +271,7 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
     merges = [m for m in pending_merges.result() if m["object_id"] in current]
     late = sorted(current - set(row_objects))  # objects merged into others since the row was written
     if late:
-        merges = sorted([*merges, *object_merges(store, tenant, late)], key=lambda m: m["event_time"])
+        merges = sorted([*merges, *object_merges(store, tenant, late)], key=_merge_order)
     traces = sorted({e["traceparent"].split("-")[1] for e in events if e["traceparent"]})
     return {
         "id": journey_id,
@@ -277,12 +331,12 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
 
 def _journey_row(store: Store, tenant: str, journey_id: str, columns: str) -> dict[str, Any] | None:
     rows = store.read(
-        f"SELECT {columns} FROM {{db}}.journeys WHERE tenant = {{tenant:String}} "
-        "AND journey_id = {id:String} ORDER BY version DESC LIMIT 1",
+        f"SELECT version, {columns} FROM {{db}}.journeys WHERE tenant = {{tenant:String}} "
+        "AND journey_id = {id:String}",
         tenant,
         {"id": journey_id},
     )
-    return rows[0] if rows else None
+    return max(rows, key=lambda r: r["version"], default=None)  # see `newest`
 
 
 def _legacy_summary(row: dict[str, Any]) -> dict[str, Any]:

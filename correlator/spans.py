@@ -84,13 +84,22 @@ def trace_spans(store: Store, tenant: str, trace_ids: Iterable[str], limit: int 
     ids = sorted({t.lower() for t in trace_ids})
     if not ids:
         return []
-    rows = store.read(
-        f"SELECT {SPAN_COLUMNS} FROM {{db}}.otel_traces WHERE tenant = {{tenant:String}} "
-        "AND TraceId IN {ids:Array(String)} ORDER BY Timestamp, SpanId LIMIT 1 BY TraceId, SpanId "
-        "LIMIT {limit:UInt32}",
-        tenant,
-        {"ids": ids, "limit": limit},
-    )
+    # Read as they lie and ordered here, as the journey page's other point reads are
+    # (`correlator.queries.newest`); traces with more rows than that read are ordered by the store.
+    where = "FROM {db}.otel_traces WHERE tenant = {tenant:String} AND TraceId IN {ids:Array(String)}"
+    rows = store.read(f"SELECT {SPAN_COLUMNS} {where} LIMIT {{limit:UInt32}}", tenant, {"ids": ids, "limit": 2 * limit})
+    if len(rows) < 2 * limit:
+        first: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in sorted(rows, key=lambda r: (r["start_ns"], r["SpanId"])):
+            first.setdefault((r["TraceId"], r["SpanId"]), r)
+        rows = list(first.values())[:limit]
+    else:
+        rows = store.read(
+            f"SELECT {SPAN_COLUMNS} {where} "
+            "ORDER BY Timestamp, SpanId LIMIT 1 BY TraceId, SpanId LIMIT {limit:UInt32}",
+            tenant,
+            {"ids": ids, "limit": limit},
+        )
     return [span_view(r) for r in rows]
 
 

@@ -1,6 +1,7 @@
 """The journey page reads four columns of its row; rows written before the state carried its
 summary are still served, from their columns, and give the same page. Its events come with their
-membership rows, or from the log for rows written without them."""
+membership rows, or from the log for rows written without them. Its point reads take rows as they
+lie and order them in Python, or let the store order them past a size: both give the same page."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pytest
 
 from collector.app import MIGRATIONS
 from collector.writer import EVENT_TIME, event_table
+from correlator import queries
 from correlator.engine import Correlator
-from correlator.queries import journey
+from correlator.queries import journey, lookup
 from tower.bus import InProcessBus
 from tower.events import Event, event_key_hash, validate_event
 from tower.settings import DEFAULT_OBJECT_LEVELS
@@ -73,7 +76,7 @@ def correlate(
     Correlator(store, InProcessBus(), DEFAULT_OBJECT_LEVELS, hot_seconds=None).step(list(zip(seqs, fed, strict=True)))
     if not stored_first:
         store_events(store, events, stored_at)
-    ((journey_id,),) = store.query("SELECT DISTINCT journey_id FROM {db}.journeys")
+    ((journey_id,),) = store.query("SELECT journey_id FROM {db}.journeys FINAL WHERE alive")
     return str(journey_id)
 
 
@@ -100,7 +103,9 @@ def test_a_row_from_before_the_summary_gives_the_same_page(tmp_path: Path) -> No
         store.close()
 
 
-def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_none(tmp_path: Path) -> None:
+def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stored_at = datetime(2026, 11, 23, 15, 0, 0, 250_001, tzinfo=UTC)
     traced = [
         dataclasses.replace(EVENTS[0], traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
@@ -141,6 +146,12 @@ def test_a_journeys_events_come_with_its_membership_or_from_the_log_when_it_has_
         )
         assert with_payloads.query("SELECT count() FROM {db}.journey_events") == [(8,)]
         assert journey(with_payloads, TENANT, page["id"]) == page
+        # … and so it does when the rows are too many to order in Python, and the store orders them
+        found = lookup(with_payloads, TENANT, "1Z999AA10123456784")
+        with monkeypatch.context() as patched:
+            patched.setattr(queries, "UNSORTED_READ", 3)
+            assert journey(with_payloads, TENANT, page["id"]) == page
+            assert lookup(with_payloads, TENANT, "1Z999AA10123456784") == found
 
         # The page needs nothing from the log once the membership carries the events.
         with_payloads.command("TRUNCATE TABLE {db}.events")
