@@ -214,6 +214,7 @@ class JourneyGraph:
             ids=ids,
             provenance=tuple((ns, intern(event.source), event.id, time_us) for ns in ids),
             key=(time_us, object_id),
+            audited=False,
         )
         self.objects[object_id] = obj
         for ns, value in ids.items():
@@ -249,6 +250,7 @@ class JourneyGraph:
         self.parent[gone] = keep
         self.changes.dead_objects[gone] = keep
         self.changes.objects.add(keep)
+        x.audited = True
         self.changes.merges.append(
             {
                 "tenant": x.tenant,
@@ -303,6 +305,7 @@ class JourneyGraph:
         self.changes.dead_objects[old] = new
         self.changes.dead_objects.pop(new, None)
         self.changes.objects.add(new)
+        obj.audited = True
         self.changes.merges.append(
             {
                 "tenant": obj.tenant,
@@ -358,6 +361,7 @@ class JourneyGraph:
         }
         x.conflicts += (record,)
         y.conflicts += (record,)
+        x.audited = True  # the record is under `a`; `b` shows it among its conflicts
         self.changes.merges.append(
             {
                 "tenant": x.tenant,

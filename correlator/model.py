@@ -36,6 +36,9 @@ class Obj:
     reach: tuple[str, ...] = ()
     events: array[int] = field(default_factory=lambda: array("q"))  # seqs where this is a lowest-level object
     conflicts: tuple[dict[str, Any], ...] = ()
+    # Whether `merges` holds a record under this id (a merge into it, its re-key, a conflict): the
+    # journey page reads the audit of these objects only. None: not known (a snapshot from before).
+    audited: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.reach, tuple):  # a set: from a snapshot taken before the tuple

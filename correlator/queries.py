@@ -259,7 +259,8 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
         pending_events = _POOL.submit(_events_and_traces, store, tenant, journey_id)
     # Every read below depends on the row or the events, not on each other: each on its own reader.
     row_objects = sorted(set(row["objects"]))
-    pending_merges = _POOL.submit(object_merges, store, tenant, row_objects)
+    audited = state.get("audited", row_objects)  # rows written before it was listed: every object
+    pending_merges = _POOL.submit(object_merges, store, tenant, audited) if audited else None
     # The spans naming the journey's identifiers, as the row lists them (rows written before it did
     # not: theirs are read once the objects are in, as are identifiers the objects gained since).
     values = state.get("identifier_values", [])
@@ -268,7 +269,7 @@ def journey(store: Store, tenant: str, journey_id: str) -> dict[str, Any]:
     events, step_spans = pending_events.result()
     spans, beneath = journey_spans(store, tenant, events, objects.values(), _POOL, links=links, traces=step_spans)
     current = {r["object_id"] for r in objects.values()}
-    merges = [m for m in pending_merges.result() if m["object_id"] in current]
+    merges = [m for m in (pending_merges.result() if pending_merges else []) if m["object_id"] in current]
     late = sorted(current - set(row_objects))  # objects merged into others since the row was written
     if late:
         merges = sorted([*merges, *object_merges(store, tenant, late)], key=_merge_order)

@@ -187,3 +187,45 @@ def test_an_event_that_joins_its_journey_in_a_later_step_is_written_with_its_pay
         assert [e["id"] for e in journey(store, TENANT, str(journey_id))["events"]] == ["evt-1", "evt-2", "evt-3"]
     finally:
         store.close()
+
+
+def test_the_page_reads_the_audit_of_the_objects_that_have_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most journeys have no merge, re-key or conflict: their row lists no audited object, and the page
+    makes no read of `merges`. A merged order's row lists its survivor, whose audit the page shows; a
+    row written before the list reads the audit of every object, and gives the same page."""
+    reads: list[list[str]] = []
+    real = queries.object_merges
+    monkeypatch.setattr(
+        queries, "object_merges", lambda store, tenant, ids: reads.append(list(ids)) or real(store, tenant, ids)
+    )
+    shop, erp = {"type": "order", "ids": {"shop": "#9001"}}, {"type": "order", "ids": {"erp": "SO-9001"}}
+    merged = [
+        canonical(1, "order.received", "2026-11-20T10:00:00Z", [shop]),
+        canonical(2, "order.allocated", "2026-11-20T11:00:00Z", [erp]),
+        canonical(3, "order.released", "2026-11-20T12:00:00Z", ORDER),  # names both: one order
+    ]
+    plain, audited = Store(f"chdb://{tmp_path / 'ch'}", database="plain"), Store(f"chdb://{tmp_path / 'ch'}")
+    try:
+        for store in (plain, audited):
+            store.migrate(MIGRATIONS)
+        page = journey(plain, TENANT, correlate(plain, EVENTS, datetime.now(UTC)))
+        assert page["merges"] == [] and reads == []
+
+        journey_id = correlate(audited, merged, datetime.now(UTC))
+        page = journey(audited, TENANT, journey_id)
+        assert [(m["object_id"], m["reason"], m["event_id"]) for m in page["merges"]] == [
+            (journey_id, "merge", "evt-3")
+        ]
+        assert reads == [[journey_id]]
+
+        # the row as written before it listed its audited objects, one version newer
+        (row,) = audited.query_dicts("SELECT * FROM {db}.journeys ORDER BY version DESC LIMIT 1")
+        state = orjson.loads(row["state"])
+        assert state.pop("audited") == [journey_id]
+        row |= {"version": row["version"] + 1, "state": orjson.dumps(state).decode()}
+        audited.insert_rows("journeys", [list(row.values())], list(row), role="correlator")
+        assert journey(audited, TENANT, journey_id) == page
+        assert reads[-1] == sorted(row["objects"])
+    finally:
+        plain.close()
+        audited.close()
