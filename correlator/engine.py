@@ -252,11 +252,13 @@ class Correlator:
         log.info("correlator restored snapshot at seq %d (%d journeys)", seq, len(graph.journeys))
 
     def checkpoint(self) -> None:
-        """Record how far the correlator has written, for operators; resuming reads the snapshots."""
+        """Record how far the correlator has written, for operators and for retention (which keeps the
+        events it has not applied); resuming reads the snapshots. Fed from Kafka, seqs come in no
+        global order, so the partitions' positions say it (`applied_seq` is only the highest seq)."""
         self.store.insert_rows(
             "correlator_checkpoint",
-            [[self.name, self.applied_seq, datetime.now(UTC)]],
-            ["name", "seq", "at"],
+            [[self.name, self.applied_seq, datetime.now(UTC), self.positions]],
+            ["name", "seq", "at", "positions"],
             role="correlator",
         )
         self._checkpointed = time.monotonic()
@@ -427,6 +429,7 @@ class Correlator:
             span.set_attribute("tower.events.failed", self.stats.failed_events - failed)
         last = max(seq for seq, _ in pairs)
         self.applied_seq = max(self.applied_seq, last)
+        self.positions.update(positions or {})
         if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
             self.checkpoint()
         self.stats.events += len(pairs)
@@ -434,7 +437,6 @@ class Correlator:
         self.stats.last_batch_events = len(pairs)
         self.stats.apply_seconds += applied - started
         self.stats.write_seconds += time.perf_counter() - applied
-        self.positions.update(positions or {})
         self.evict_cold()
         since = self.applied_seq - self.snapshot_seq if self.ordered else self.stats.events - self._events_at_snapshot
         # A snapshot costs what the graph holds: taking one at most once per that many events keeps

@@ -39,6 +39,7 @@ from tower.fingerprints import KeyIndex
 from tower.kafka import (
     MAX_PARTITIONS,
     PARTITION_BITS,
+    PARTITION_MASK,
     Lag,
     bases,
     consumer,
@@ -52,7 +53,6 @@ from tower.settings import Settings
 from tower.store import Store, stored_seqs
 
 log = logging.getLogger(__name__)
-PARTITION_MASK = MAX_PARTITIONS - 1  # seq & PARTITION_MASK is the partition a message was read from
 
 
 class SeqMismatch(Exception):

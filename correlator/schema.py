@@ -223,4 +223,15 @@ MIGRATIONS = (
             "ALTER TABLE {db}.identifiers ADD COLUMN IF NOT EXISTS journeys Array(String) DEFAULT []",
         ),
     ),
+    # A correlator fed from Kafka applies each partition in order but the partitions in none: its
+    # checkpoint records each partition's next virtual offset, so retention can tell which events
+    # it has not applied (its highest seq says nothing of a partition behind the others).
+    Migration(
+        155,
+        "checkpoint_positions",
+        (
+            "ALTER TABLE {db}.correlator_checkpoint "
+            "ADD COLUMN IF NOT EXISTS positions Map(UInt32, UInt64) DEFAULT map()",
+        ),
+    ),
 )

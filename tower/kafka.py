@@ -35,6 +35,7 @@ from tower.store import Store
 
 PARTITION_BITS = 10
 MAX_PARTITIONS = 1 << PARTITION_BITS
+PARTITION_MASK = MAX_PARTITIONS - 1  # seq & PARTITION_MASK is the partition a message was read from
 
 
 def writer_group(settings: Settings) -> str:

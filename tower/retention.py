@@ -34,6 +34,7 @@ from typing import Any
 
 from tower.clock import Clock
 from tower.cluster import quote
+from tower.kafka import PARTITION_MASK, kafka_seq
 from tower.store import Store
 
 log = logging.getLogger(__name__)
@@ -208,17 +209,23 @@ class Retention:
 
     def _events_in_use(self, partitions: list[str]) -> dict[str, str]:
         blocked: dict[str, str] = {}
-        applied = self.store.query(
-            "SELECT min(seq) FROM (SELECT name, max(seq) AS seq FROM {db}.correlator_checkpoint GROUP BY name)",
+        # Each correlator's latest checkpoint: its highest seq applied, and, fed from Kafka, each
+        # log partition's next virtual offset (seqs from Kafka are in order within a partition only).
+        checkpoints = self.store.query(
+            "SELECT name, max(seq), argMax(positions, at) FROM {db}.correlator_checkpoint GROUP BY name",
             role="admin",
-        )[0][0]
-        for p, newest in self.store.query(
-            "SELECT toString(toYYYYMM(time)) AS p, max(seq) FROM {db}.events "
-            "WHERE toString(toYYYYMM(time)) IN {parts:Array(String)} GROUP BY p",
-            {"parts": partitions},
+        )
+        for p, log_partition, newest in self.store.query(
+            "SELECT toString(toYYYYMM(time)) AS p, bitAnd(seq, {mask:UInt64}), max(seq) FROM {db}.events "
+            "WHERE toString(toYYYYMM(time)) IN {parts:Array(String)} GROUP BY p, 2",
+            {"parts": partitions, "mask": PARTITION_MASK},
             role="admin",
         ):
-            if int(newest) > int(applied or 0):
+            behind = not checkpoints or any(
+                newest >= kafka_seq(log_partition, positions.get(log_partition, 0)) if positions else newest > seq
+                for _, seq, positions in checkpoints
+            )
+            if behind:
                 blocked[p] = "holds events the correlator has not applied yet"
         for (p,) in self.store.query(
             "SELECT DISTINCT toString(toYYYYMM(time)) FROM {db}.journey_events "

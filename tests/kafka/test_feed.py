@@ -96,7 +96,12 @@ def test_a_step_that_fails_puts_back_what_it_took(broker: Tansu, kafka_env: dict
         correlator = asyncio.run(feed_until(settings, store, lambda c: c.stats.events >= EVENTS, fail_once))
         assert failures and failures[0] > 0
         assert correlator.stats.events == EVENTS  # before: the first step's messages were passed over
-        assert sum(applied_by_partition(store).values()) == EVENTS
+        applied = applied_by_partition(store)
+        assert sum(applied.values()) == EVENTS
+        # Its checkpoint says how far each partition is applied: what retention keeps events by.
+        correlator.checkpoint()
+        ((positions,),) = store.query("SELECT argMax(positions, at) FROM {db}.correlator_checkpoint")
+        assert positions == correlator.positions and set(positions) == set(applied)
     finally:
         store.close()  # one chDB path per process at a time: the next test opens its own
 

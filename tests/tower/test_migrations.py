@@ -29,7 +29,7 @@ def test_every_statement_is_idempotent() -> None:
             assert migration.sql[-1] == migration.sql[0], migration.number
             continue
         for statement in migration.sql:
-            head = " ".join(statement.split())[:60].upper()
+            head = " ".join(statement.split())[:80].upper()
             if head.startswith("ALTER TABLE") and " MODIFY SETTING " in head:
                 continue  # setting a value twice leaves it set
             assert "IF NOT EXISTS" in head or "IF EXISTS" in head, (migration.number, head)

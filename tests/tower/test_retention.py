@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from tests.conftest import REPO
@@ -47,7 +48,7 @@ class RecordingClient:
         self.queries.append((sql, parameters or {}))
         if "system.parts" in sql:
             return SimpleNamespace(result_rows=self.parts)
-        return SimpleNamespace(result_rows=[(0,)] if "correlator_checkpoint" in sql else [])
+        return SimpleNamespace(result_rows=[("default", 0, {})] if "correlator_checkpoint" in sql else [])
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         self.commands.append(sql)
@@ -172,3 +173,56 @@ def test_on_chdb_old_months_are_dropped_as_before_and_the_cluster_reads_parse(
     assert result["before"] == [["202601", 2], ["202602", 1], ["202603", 1]]
     assert result["drops"] == [["dead_letters", "202601", 2], ["dead_letters", "202602", 1]]
     assert result["left"] == [["d"]]
+
+
+def test_a_kafka_fed_correlator_keeps_the_months_of_a_partition_it_is_behind_on(tmp_path: Path) -> None:
+    """Fed from Kafka, seqs are in order within a log partition only: a correlator far along one
+    partition and behind on another has a high seq, yet January holds events it has not applied.
+    Its checkpoint's positions keep January until it has; an in-order correlator is judged by its seq."""
+    from collector.app import MIGRATIONS
+    from collector.writer import EVENT_TIME, event_table
+    from tower.events import event_key_hash, validate_event
+    from tower.kafka import kafka_seq
+
+    def stored(partition: int, offset: int, time: str) -> tuple[int, Any]:
+        event, problems = validate_event(
+            {"specversion": "1.0", "id": f"e-{partition}-{offset}", "source": "erp", "type": "order.received",
+             "time": time, "data": {"objects": [{"type": "order", "ids": {"erp": f"SO-{partition}-{offset}"}}]}}
+        )  # fmt: skip
+        assert event is not None, problems
+        return kafka_seq(partition, offset), event
+
+    rows = [stored(0, o, "2026-01-10T00:00:00Z") for o in range(5)]  # partition 0: January only
+    rows += [stored(1, o, "2026-01-10T00:00:00Z" if o < 5 else "2026-03-10T00:00:00Z") for o in range(50)]
+    store = Store(f"chdb://{tmp_path / 'ch'}")
+    try:
+        store.migrate(MIGRATIONS)
+        events = [e for _, e in rows]
+        hashes = [event_key_hash(e.tenant, e.source, e.id) for e in events]
+        times = pa.array([e.time for e in events], EVENT_TIME)
+        store.insert_arrow("events", event_table(events, [s for s, _ in rows], hashes, times, APRIL))
+        retention = Retention(store, {"events": 30})
+
+        def checkpoint(name: str, seq: int, positions: dict[int, int]) -> list[tuple[str, str, str]]:
+            store.insert_rows(
+                "correlator_checkpoint",
+                [[name, seq, datetime.now(UTC), positions]],
+                ["name", "seq", "at", "positions"],
+                role="admin",
+            )
+            _, kept = retention.plan(APRIL)
+            return [(k.table, k.partition, k.reason) for k in kept]
+
+        behind = [("events", "202601", "holds events the correlator has not applied yet")]
+        # partition 1 applied to its end, partition 0 to offset 3 of 5: the highest seq passes January's
+        assert checkpoint("kafka", kafka_seq(1, 49), {0: 3, 1: 50}) == behind
+        assert checkpoint("kafka", kafka_seq(1, 49), {0: 5, 1: 50}) == []
+        # a partition the checkpoint does not name has had nothing applied
+        assert checkpoint("kafka", kafka_seq(1, 49), {1: 50}) == behind
+        assert checkpoint("kafka", kafka_seq(1, 49), {0: 5, 1: 50}) == []
+        # an in-order correlator beside it (no positions): January waits for its seq too
+        assert checkpoint("embedded", kafka_seq(0, 4) - 1, {}) == behind
+        assert checkpoint("embedded", kafka_seq(1, 49), {}) == []
+        assert [d.partition for d in retention.apply(APRIL)] == ["202601"]
+    finally:
+        store.close()
