@@ -234,4 +234,14 @@ MIGRATIONS = (
             "ADD COLUMN IF NOT EXISTS positions Map(UInt32, UInt64) DEFAULT map()",
         ),
     ),
+    # Since its rows carry their payloads (153), the journey page's read of `journey_events` is a
+    # point read of wide rows too: small compressed blocks, as 152 gave the other tables, for the
+    # parts written or merged from now on. At 10M events (one part each, in process): a journey's
+    # events 6.1 -> 5.4 ms (p50) for 4 % more bytes on disk; 256-row granules would add 0.2 ms, but a
+    # table's granule size cannot change.
+    Migration(
+        156,
+        "journey_events_small_blocks",
+        (f"ALTER TABLE {{db}}.journey_events MODIFY SETTING {POINT_READ_BLOCKS}",),
+    ),
 )
