@@ -7,7 +7,6 @@ Plain functions over `Store.read`, which binds the tenant of every query; the ro
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -19,7 +18,7 @@ from correlator.spans import journey_spans, links_of_values, step_traces, trace_
 from correlator.state import iso as iso_us
 from tower.api import ApiError, page_cursor, read_time_cursor, rfc3339
 from tower.milestones import STATUSES, STUCK_AFTER_HOURS
-from tower.store import Store
+from tower.store import Store, firsts, newest
 
 MAX_JOURNEY_EVENTS = 5_000
 # Rows a point read takes as they lie, to order in Python; with more, the store orders and cuts.
@@ -41,22 +40,6 @@ OBJECT_COLUMNS = "object_id, alive, merged_into, type, level, ids, provenance, j
 MATCH_COLUMNS = "object_id, alive, merged_into, type, ids, journeys"
 IDENTIFIER_COLUMNS = "namespace, type, object_id, ids, journeys"
 OBJECT_ID = re.compile(r"^[a-z][a-z0-9_]*-[0-9a-f]{16}$")  # correlator.identity.mint_id's form
-
-
-def newest(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
-    """Each key's row with the highest `version`, among the versions of a point read.
-
-    Point reads fetch every version not yet merged away and pick here, rather than with ClickHouse's
-    `ORDER BY version DESC LIMIT 1 BY key`: sorting sets up a merge of every part's stream, which
-    cost a read 1.5-3 ms of its 6-10 at 10M events, while the versions of a few keys are a handful
-    of rows."""
-    found: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        k = key(row)
-        held = found.get(k)
-        if held is None or row["version"] > held["version"]:
-            found[k] = row
-    return found
 
 
 def fetch_objects(
@@ -113,7 +96,7 @@ def lookup(store: Store, tenant: str, q: str, limit: int = 50) -> dict[str, Any]
     rows = store.read(
         f"SELECT version, {IDENTIFIER_COLUMNS} {where} LIMIT {{n:UInt32}}", tenant, {"q": q, "n": UNSORTED_READ}
     )
-    if len(rows) < UNSORTED_READ:  # newest per system first, as the store would order them (see `newest`)
+    if len(rows) < UNSORTED_READ:  # newest per system first, as the store would order them
         by_system = newest(rows, itemgetter("namespace", "type"))
         rows = sorted(by_system.values(), key=lambda r: r["version"], reverse=True)[:limit]
     else:
@@ -163,8 +146,8 @@ def journey_events(store: Store, tenant: str, journey_id: str) -> list[dict[str,
     without its payload (a journey re-keyed after a restart, say) may sit beside its earlier copy
     until they merge; the copy with the payload wins.
 
-    The range is read as it lies and ordered here (see `newest`); a journey with more rows than
-    that read takes, ClickHouse orders and cuts instead.
+    The range is read as it lies and ordered here (`tower.store.firsts`); a journey with more rows
+    than that read takes, ClickHouse orders and cuts instead.
     """
     rows = store.read(
         f"SELECT {MEMBER_COLUMNS} FROM {{db}}.journey_events "
@@ -173,10 +156,8 @@ def journey_events(store: Store, tenant: str, journey_id: str) -> list[dict[str,
         {"id": journey_id, "limit": UNSORTED_READ},
     )
     if len(rows) < UNSORTED_READ:
-        first: dict[tuple[str, str], dict[str, Any]] = {}
-        for r in sorted(rows, key=lambda r: (r["time"], r["source"], r["id"], not r["payload"])):
-            first.setdefault((r["source"], r["id"]), r)
-        rows = list(first.values())[:MAX_JOURNEY_EVENTS]
+        rows = firsts(rows, _member_order, itemgetter("source", "id"))
+        del rows[MAX_JOURNEY_EVENTS:]
     else:
         rows = store.read(
             f"SELECT {MEMBER_COLUMNS} FROM {{db}}.journey_events "
@@ -201,6 +182,10 @@ def journey_events(store: Store, tenant: str, journey_id: str) -> list[dict[str,
     return sorted((e for e in events if e is not None), key=lambda e: (e["time"], e["source"], e["id"]))
 
 
+def _member_order(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (r["time"], r["source"], r["id"], not r["payload"])  # of two copies, the one with the payload
+
+
 def _events_and_traces(
     store: Store, tenant: str, journey_id: str
 ) -> tuple[list[dict[str, Any]], Future[list[dict[str, Any]]] | None]:
@@ -221,12 +206,8 @@ def object_merges(store: Store, tenant: str, ids: list[str]) -> list[dict[str, A
         tenant,
         {"ids": ids},
     )
-    # Ordered and rid of copies here, not by the store (see `newest`). A copy is the same record
-    # (an event re-applied after a crash) in a part not merged yet.
-    first: dict[tuple[str, ...], dict[str, Any]] = {}
-    for m in sorted(rows, key=_merge_order):
-        first.setdefault((m["object_id"], m["merged_id"], m["reason"], m["source"], m["event_id"]), m)
-    return list(first.values())
+    # A copy is the same record (an event re-applied after a crash) in a part not merged yet.
+    return firsts(rows, _merge_order, itemgetter("object_id", "merged_id", "reason", "source", "event_id"))
 
 
 def _merge_order(m: dict[str, Any]) -> tuple[Any, ...]:
@@ -337,7 +318,7 @@ def _journey_row(store: Store, tenant: str, journey_id: str, columns: str) -> di
         tenant,
         {"id": journey_id},
     )
-    return max(rows, key=lambda r: r["version"], default=None)  # see `newest`
+    return max(rows, key=itemgetter("version"), default=None)  # unordered: see `tower.store.newest`
 
 
 def _legacy_summary(row: dict[str, Any]) -> dict[str, Any]:

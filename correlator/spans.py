@@ -18,11 +18,12 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from tower.api import ApiError, page_cursor, read_cursor
 from tower.otel_values import typed
-from tower.store import Store
+from tower.store import Store, firsts
 
 MAX_JOURNEY_SPANS = 2_000
 SPAN_COLUMNS = (
@@ -84,15 +85,12 @@ def trace_spans(store: Store, tenant: str, trace_ids: Iterable[str], limit: int 
     ids = sorted({t.lower() for t in trace_ids})
     if not ids:
         return []
-    # Read as they lie and ordered here, as the journey page's other point reads are
-    # (`correlator.queries.newest`); traces with more rows than that read are ordered by the store.
+    # Read as they lie and ordered here (`tower.store.firsts`); traces with more rows than that read
+    # are ordered by the store.
     where = "FROM {db}.otel_traces WHERE tenant = {tenant:String} AND TraceId IN {ids:Array(String)}"
     rows = store.read(f"SELECT {SPAN_COLUMNS} {where} LIMIT {{limit:UInt32}}", tenant, {"ids": ids, "limit": 2 * limit})
     if len(rows) < 2 * limit:
-        first: dict[tuple[str, str], dict[str, Any]] = {}
-        for r in sorted(rows, key=lambda r: (r["start_ns"], r["SpanId"])):
-            first.setdefault((r["TraceId"], r["SpanId"]), r)
-        rows = list(first.values())[:limit]
+        rows = firsts(rows, itemgetter("start_ns", "SpanId"), itemgetter("TraceId", "SpanId"))[:limit]
     else:
         rows = store.read(
             f"SELECT {SPAN_COLUMNS} {where} "

@@ -16,7 +16,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +53,32 @@ class StoreError(RuntimeError):
 # MergeTree settings of tables read by key (events, objects, identifiers, journeys; their DDL says
 # so): a point read decompresses the blocks around its granules, so they are kept small.
 POINT_READ_BLOCKS = "min_compress_block_size = 8192, max_compress_block_size = 65536"
+
+
+# Point reads fetch their rows as they lie and pick and order them here, not with ClickHouse's
+# `ORDER BY … LIMIT 1 BY key`: the sort sets up a merge of every part's stream, which cost chDB
+# 1.5-3 ms of a 6-10 ms read at 10M events, while a point read returns a handful of rows.
+
+
+def newest(rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
+    """Each key's row with the highest `version` (every version not yet merged away is read)."""
+    found: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        k = key(row)
+        held = found.get(k)
+        if held is None or row["version"] > held["version"]:
+            found[k] = row
+    return found
+
+
+def firsts(
+    rows: Iterable[dict[str, Any]], order: Callable[[dict[str, Any]], Any], key: Callable[[dict[str, Any]], Any]
+) -> list[dict[str, Any]]:
+    """The first row of each key in `order`, in that order: `ORDER BY order LIMIT 1 BY key`."""
+    first: dict[Any, dict[str, Any]] = {}
+    for row in sorted(rows, key=order):
+        first.setdefault(key(row), row)
+    return list(first.values())
 
 
 @dataclass(frozen=True, slots=True)
