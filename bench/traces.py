@@ -166,6 +166,7 @@ def baseline_child(bodies_path: Path, chunk: int) -> dict[str, Any]:
         started = time.perf_counter()
         for spans_table, ranges_table, links_table in tables:
             store.insert_arrow("otel_traces", spans_table)
+            store.insert_arrow("spans_by_trace", spans_table)
             store.insert_arrow("otel_traces_trace_id_ts", ranges_table)
             store.insert_arrow("span_links", links_table)
         seconds = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""The technical spans beneath a journey's milestones, read from `otel_traces` and `span_links`.
+"""The technical spans beneath a journey's milestones, read from `spans_by_trace` and `span_links`.
 
 Two ways a span belongs to a journey:
 
@@ -21,20 +21,13 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+import orjson
+
 from tower.api import ApiError, page_cursor, read_cursor
 from tower.otel_values import typed
 from tower.store import Store, firsts
 
 MAX_JOURNEY_SPANS = 2_000
-SPAN_COLUMNS = (
-    "TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName, ScopeName, ScopeVersion, "
-    "toUnixTimestamp64Nano(Timestamp) AS start_ns, Duration, StatusCode, StatusMessage, "
-    "SpanAttributes, SpanAttributeTypes, ResourceAttributes, ResourceAttributeTypes, "
-    "arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS event_ns, Events.Name AS event_names, "
-    "Events.Attributes AS event_values, Events.AttributeTypes AS event_types, "
-    "Links.TraceId AS link_traces, Links.SpanId AS link_spans, Links.TraceState AS link_states, "
-    "Links.Attributes AS link_values, Links.AttributeTypes AS link_types"
-)
 
 
 def iso_ns(ns: int) -> str:
@@ -85,20 +78,30 @@ def trace_spans(store: Store, tenant: str, trace_ids: Iterable[str], limit: int 
     ids = sorted({t.lower() for t in trace_ids})
     if not ids:
         return []
-    # Read as they lie and ordered here (`tower.store.firsts`); traces with more rows than that read
-    # are ordered by the store.
-    where = "FROM {db}.otel_traces WHERE tenant = {tenant:String} AND TraceId IN {ids:Array(String)}"
-    rows = store.read(f"SELECT {SPAN_COLUMNS} {where} LIMIT {{limit:UInt32}}", tenant, {"ids": ids, "limit": 2 * limit})
+    # One JSON document a span (`collector.otlp.schema.SPAN_DOCUMENT`), read as they lie and ordered
+    # here (`tower.store.firsts`); traces with more rows than that read are ordered by the store.
+    where = "FROM {db}.spans_by_trace WHERE tenant = {tenant:String} AND TraceId IN {ids:Array(String)}"
+    rows = store.read(f"SELECT span {where} LIMIT {{limit:UInt32}}", tenant, {"ids": ids, "limit": 2 * limit})
     if len(rows) < 2 * limit:
-        rows = firsts(rows, itemgetter("start_ns", "SpanId"), itemgetter("TraceId", "SpanId"))[:limit]
+        spans = firsts(map(_document, rows), _start_order, itemgetter("TraceId", "SpanId"))[:limit]
     else:
         rows = store.read(
-            f"SELECT {SPAN_COLUMNS} {where} "
-            "ORDER BY Timestamp, SpanId LIMIT 1 BY TraceId, SpanId LIMIT {limit:UInt32}",
+            f"SELECT span {where} ORDER BY Timestamp, SpanId LIMIT 1 BY TraceId, SpanId LIMIT {{limit:UInt32}}",
             tenant,
             {"ids": ids, "limit": limit},
         )
-    return [span_view(r) for r in rows]
+        spans = [_document(r) for r in rows]
+    return [span_view(s) for s in spans]
+
+
+def _document(row: dict[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = orjson.loads(row["span"])
+    return document
+
+
+def _start_order(span: dict[str, Any]) -> tuple[int, str]:
+    # int(): a server set to quote 64-bit integers in JSON writes start_ns as a string
+    return int(span["start_ns"]), span["SpanId"]
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str] | None:

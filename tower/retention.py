@@ -56,6 +56,7 @@ RULES = (
     Rule("webhook_deliveries", "events", "received_at"),
     Rule("dead_letters", "dead_letters", "received_at"),
     Rule("otel_traces", "telemetry", "Timestamp"),
+    Rule("spans_by_trace", "telemetry", "Timestamp"),
     Rule("otel_traces_trace_id_ts", "telemetry", "Start"),
     Rule("otel_logs", "telemetry", "TimestampTime"),
     Rule("span_links", "telemetry", "Timestamp"),

@@ -287,6 +287,8 @@ class Store:
         for migration in sorted(migrations, key=lambda m: m.number):
             if migration.number in done:
                 continue
+            # Said before, too: a migration that copies rows (13 on a store full of spans) runs minutes.
+            log.info("applying migration %04d %s", migration.number, migration.name)
             for sql in migration.sql:
                 for statement in self._statements(sql):
                     self.command(statement)

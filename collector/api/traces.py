@@ -77,7 +77,12 @@ async def post_traces(request: Request, principal: IngestAccess) -> Response:
             raise OtlpFailure(exc.status, exc.message) from None
         try:
             await services.telemetry.submit(
-                {"otel_traces": rows.spans, "otel_traces_trace_id_ts": rows.ranges, "span_links": rows.links}
+                {
+                    "otel_traces": rows.spans,
+                    "spans_by_trace": rows.spans,
+                    "otel_traces_trace_id_ts": rows.ranges,
+                    "span_links": rows.links,
+                }
             )
         except Backpressure as exc:
             raise backpressure(exc) from None
