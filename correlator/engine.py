@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import heapq
 import logging
 import os
 import pickle
@@ -164,6 +165,13 @@ class Correlator:
         # delivery scan never came) leaves memory too, or such journeys would pile up for ever.
         self.idle_us = None if idle_seconds is None or hot_seconds is None else int(idle_seconds * 1_000_000)
         self.open: dict[str, int] = {}
+        # When each of those journeys may leave (last event time + hot_us or idle_us), so a step finds
+        # them without reading every journey held (34.7 ms a step at 10M events): a heap of (due,
+        # journey) pushed whenever a journey's last event time is written, its stale entries skipped
+        # as they come out; `_kept` holds the due journeys `graph.evict` kept (sharing an object with
+        # one that stays), tried again every step as before.
+        self._due: list[tuple[int, str]] = []
+        self._kept: set[str] = set()
         self.applied_seq = 0  # every event up to here is applied and its rows written
         self.graph_seq = 0  # every event up to here is in the graph (rows maybe not yet written)
         self.snapshot_seq = 0
@@ -244,6 +252,7 @@ class Correlator:
                 gc.enable()
         self.terminal = {shared(j): t for j, t in self.terminal.items()}  # the meta piece came first
         self.open = {shared(j): t for j, t in self.open.items()}
+        self._due_again()
         self.graph = graph
         del shared  # its strings live on in the graph
         gc.freeze()
@@ -455,18 +464,54 @@ class Correlator:
         if self.hot_us is None:
             return
         watermark = self.graph.watermark_us
-        cutoff = watermark - self.hot_us
-        candidates = {j for j, last in self.terminal.items() if last <= cutoff}
-        if self.idle_us is not None:
-            idle_cutoff = watermark - self.idle_us
-            candidates.update(j for j, last in self.open.items() if last <= idle_cutoff)
+        candidates = {j for j in self._kept if (due := self._due_at(j)) is not None and due <= watermark}
+        while self._due and self._due[0][0] <= watermark:
+            due, j = heapq.heappop(self._due)
+            if self._due_at(j) == due:  # else stale: the journey had events since, or left
+                candidates.add(j)
         if not candidates:
+            self._kept = set()
             return
         evicted = self.graph.evict(candidates)
         for j in evicted:
             self.terminal.pop(j, None)
             self.open.pop(j, None)
+        self._kept = candidates - evicted
         self.stats.evicted_journeys += len(evicted)
+
+    def _due_at(self, journey_id: str) -> int | None:
+        """The event time at which this journey may leave memory, if it may."""
+        assert self.hot_us is not None
+        last = self.terminal.get(journey_id)
+        if last is not None:
+            return last + self.hot_us
+        last = self.open.get(journey_id)
+        if last is not None and self.idle_us is not None:
+            return last + self.idle_us
+        return None
+
+    def _mark_due(self, journey_id: str) -> None:
+        """The journey's last event time was written: it may leave at a new time."""
+        if self.hot_us is None:
+            return
+        self._kept.discard(journey_id)
+        due = self._due_at(journey_id)
+        if due is not None:
+            heapq.heappush(self._due, (due, journey_id))
+        if len(self._due) > 2 * (len(self.terminal) + len(self.open)) + 4096:
+            self._due_again()  # mostly stale entries: start over from what is held
+
+    def _due_again(self) -> None:
+        """The heap of due times from `terminal` and `open` (after a restore, or to drop stale entries)."""
+        self._kept = set()
+        if self.hot_us is None:
+            self._due = []
+            return
+        due = [(last + self.hot_us, j) for j, last in self.terminal.items()]
+        if self.idle_us is not None:
+            due.extend((last + self.idle_us, j) for j, last in self.open.items())
+        heapq.heapify(due)
+        self._due = due
 
     def rehydrate(self, events: list[Event]) -> None:
         """Bring back the evicted journeys these events name, by re-applying their events from the log."""
@@ -735,6 +780,7 @@ class Correlator:
         else:
             self.terminal.pop(journey_id, None)
             self.open[journey_id] = state["last_event_at"] or 0
+        self._mark_due(journey_id)
         dims = state["dims"]
         doc = {
             "milestones": state["milestones"],
