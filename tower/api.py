@@ -12,11 +12,14 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator
 
 from tower.events import TENANT
@@ -45,10 +48,38 @@ class ApiError(Exception):
 
 
 class JSON(JSONResponse):
-    """JSON rendered by orjson: datetimes as RFC 3339, fast on large journeys."""
+    """JSON rendered by orjson: datetimes as RFC 3339 (UTC as `Z`), fast on large journeys. What
+    orjson has no form for gets pydantic's JSON form (sets as lists, decimals as strings)."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(content, default=_plain, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return list(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+class AnsweredAsBuilt(APIRoute):
+    """A route whose answer is the dict it builds, rendered by `JSON` as it is. FastAPI would take a
+    route's return annotation (`dict[str, Any]`) for its response model and run every answer
+    through pydantic first, a copy of the whole answer (0.35 ms for a journey page). The models in
+    each route's `responses` document the answers (`tower.responses`; tests/hardening checks them)."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        if isinstance(kwargs.get("response_model"), DefaultPlaceholder):
+            kwargs["response_model"] = None
+        super().__init__(path, endpoint, **kwargs)
+
+
+def api_router(tag: str) -> APIRouter:
+    """The router of one part of the API: its routes answer as built (`AnsweredAsBuilt`)."""
+    return APIRouter(tags=[tag], route_class=AnsweredAsBuilt)
 
 
 def error_response(error: ApiError) -> JSON:

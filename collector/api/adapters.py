@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from opentelemetry import trace
 from opentelemetry.trace import Span
 from pydantic import BaseModel, Field
@@ -20,11 +20,11 @@ from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.ledger import body_digest
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
-from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
+from tower.api import JSON, ApiError, IngestAccess, Principal, api_router, rfc3339
 from tower.responses import Accepted, Count, documented
 from tower.telemetry import request_span
 
-router = APIRouter(tags=["ingest"])
+router = api_router("ingest")
 TRACER = trace.get_tracer("control-tower.collector")
 
 TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")

@@ -13,14 +13,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, Field
 
-from tower.api import JSON, AdminAccess, ApiError, ReadAccess, rfc3339
+from tower.api import JSON, AdminAccess, ApiError, ReadAccess, api_router, rfc3339
 from tower.clock import ManualClock
 from tower.responses import Time, documented
 
-router = APIRouter(tags=["admin"])
+router = api_router("admin")
 
 
 class ClockChange(BaseModel):

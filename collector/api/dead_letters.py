@@ -7,7 +7,7 @@ import base64
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from adapters.base import AdapterError
@@ -15,10 +15,10 @@ from adapters.partner_zones import HEADER as PARTNER_ZONES
 from adapters.registry import ADAPTERS
 from collector.api.events import append, screen
 from collector.ingest import NDJSON, BodyError, Candidate, Parsed, parse_body
-from tower.api import JSON, AdminAccess, ApiError, ReadAccess, page_cursor, read_time_cursor, rfc3339
+from tower.api import JSON, AdminAccess, ApiError, ReadAccess, api_router, page_cursor, read_time_cursor, rfc3339
 from tower.responses import Accepted, Page, Time, documented
 
-router = APIRouter(tags=["operations"])
+router = api_router("operations")
 
 
 class DeadLetterItem(BaseModel):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import Request
 from opentelemetry import trace
 from opentelemetry.trace import Span
 from pydantic import BaseModel, Field
@@ -39,12 +39,12 @@ from collector.api.events import admission, append, read_body, screen
 from collector.ingest import BodyError, Candidate, Parsed, media_type
 from collector.ledger import body_digest
 from collector.quarantine import KEPT_HEADERS_EXCLUDED, DeadLetter
-from tower.api import JSON, ApiError, IngestAccess, Principal, rfc3339
+from tower.api import JSON, ApiError, IngestAccess, Principal, api_router, rfc3339
 from tower.events import Event
 from tower.responses import Count, ErrorInfo, documented
 from tower.telemetry import request_span
 
-router = APIRouter(tags=["ingest"])
+router = api_router("ingest")
 TRACER = trace.get_tracer("control-tower.collector")
 
 ENDPOINT = "/v1/deliveries"

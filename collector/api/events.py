@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
@@ -15,12 +15,12 @@ from collector.ingest import BodyError, Parsed, media_type, parse_body
 from collector.produce import KafkaAppender
 from collector.quarantine import DeadLetter
 from collector.writer import Backpressure, GroupCommitWriter, Unavailable, WriteResult
-from tower.api import JSON, ApiError, IngestAccess, Principal
+from tower.api import JSON, ApiError, IngestAccess, Principal, api_router
 from tower.events import EVENT_JSON_SCHEMA, Event, Problem, validate_event
 from tower.responses import Accepted, documented
 from tower.telemetry import request_span
 
-router = APIRouter(tags=["ingest"])
+router = api_router("ingest")
 
 ENDPOINT = "/v1/events"
 TRACER = trace.get_tracer("control-tower.collector")

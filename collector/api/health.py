@@ -7,16 +7,16 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from slo.metrics import exposition as slo_exposition
-from tower.api import JSON, metrics_tenants
+from tower.api import JSON, api_router, metrics_tenants
 from tower.kafka import LAG_HELP
 from tower.responses import Count, documented
 
-router = APIRouter(tags=["health"])
+router = api_router("health")
 
 
 class Alive(BaseModel):

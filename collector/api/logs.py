@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -27,9 +27,9 @@ from collector.otlp.http import (
 )
 from collector.otlp.logs import LogRows, log_rows
 from collector.writer import Backpressure
-from tower.api import IngestAccess
+from tower.api import IngestAccess, api_router
 
-router = APIRouter(tags=["ingest"])
+router = api_router("ingest")
 
 LOG_CONTAINERS = (("resourceLogs", "scopeLogs", "logRecords"), ("resource_logs", "scope_logs", "log_records"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -29,9 +29,9 @@ from collector.otlp.http import (
 )
 from collector.otlp.spans import SpanRows, span_rows
 from collector.writer import Backpressure
-from tower.api import IngestAccess
+from tower.api import IngestAccess, api_router
 
-router = APIRouter(tags=["ingest"])
+router = api_router("ingest")
 
 SPAN_CONTAINERS = (("resourceSpans", "scopeSpans", "spans"), ("resource_spans", "scope_spans", "spans"))
 

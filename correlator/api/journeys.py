@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, Field
 
 from correlator.queries import SUMMARY_DIMENSIONS, journey, search_journeys, summarize_journeys
-from tower.api import Instant, ReadAccess
+from tower.api import Instant, ReadAccess, api_router
 from tower.responses import Count, Page, Time, documented
 
-router = APIRouter(tags=["journeys"])
+router = api_router("journeys")
 
 
 class JourneyRow(BaseModel):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from correlator.logs import search_logs
-from tower.api import ReadAccess
+from tower.api import ReadAccess, api_router
 from tower.responses import Page, Time, documented
 
-router = APIRouter(tags=["traces"])
+router = api_router("traces")
 
 
 class Severity(BaseModel):

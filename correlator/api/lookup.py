@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from correlator.queries import lookup
-from tower.api import ReadAccess
+from tower.api import ReadAccess, api_router
 from tower.responses import documented
 
-router = APIRouter(tags=["journeys"])
+router = api_router("journeys")
 
 
 class ObjectRef(BaseModel):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, Field
 
 from correlator.api.logs import LogRecord, Scope
 from correlator.logs import search_logs
 from correlator.spans import search_traces, trace_spans
-from tower.api import ApiError, NanoInstant, ReadAccess
+from tower.api import ApiError, NanoInstant, ReadAccess, api_router
 from tower.responses import Count, Page, Time, documented
 
-router = APIRouter(tags=["traces"])
+router = api_router("traces")
 
 
 class TraceRow(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from slo import detections
@@ -16,10 +16,10 @@ from slo.api.paging import page
 from slo.api.slos import evaluated
 from slo.engine import to_minute
 from slo.sli import bad_journeys
-from tower.api import AdminAccess, ApiError, ReadAccess, rfc3339
+from tower.api import AdminAccess, ApiError, ReadAccess, api_router, rfc3339
 from tower.responses import Count, Page, Time, documented
 
-router = APIRouter(tags=["alerts"])
+router = api_router("alerts")
 STATES = ("pending", "firing", "resolved")
 
 

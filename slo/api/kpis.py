@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import Body, Query, Request
 from pydantic import BaseModel, Field
 
 from slo import kpis
-from tower.api import AdminAccess, ApiError, ReadAccess, storable
+from tower.api import AdminAccess, ApiError, ReadAccess, api_router, storable
 from tower.responses import Count, Time, documented
 
-router = APIRouter(tags=["kpis"])
+router = api_router("kpis")
 
 
 class Target(BaseModel):

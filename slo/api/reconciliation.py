@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from slo import detections
 from slo.api.engine import slo_engine
 from slo.api.kpis import _parse
 from slo.api.paging import page
-from tower.api import ReadAccess
+from tower.api import ReadAccess, api_router
 from tower.responses import Count, Page, Time, documented
 
 
@@ -125,7 +125,7 @@ class FailurePage(Page[IntegrationFailure]):
     pass
 
 
-router = APIRouter(tags=["reconciliation"])
+router = api_router("reconciliation")
 Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many items")]
 MAX_HOURS = 24 * 366  # a deadline further out than a year is a mistake, and past what a timedelta can add to now
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, Field
 
 from slo.api.engine import slo_engine
 from slo.budget import Labels
 from slo.engine import SloEngine
 from slo.openslo import SLICE_DIMS
-from tower.api import AdminAccess, ApiError, ReadAccess
+from tower.api import AdminAccess, ApiError, ReadAccess, api_router
 from tower.responses import Count, Page, Time, documented
 
-router = APIRouter(tags=["slos"])
+router = api_router("slos")
 DIMS = SLICE_DIMS  # channel, warehouse, carrier, system, stream (freshness), flow (success ratio)
 Status = Literal["ok", "ticket", "page"]
 
