@@ -40,7 +40,7 @@ from slo.api import kpis as slo_kpis
 from slo.api import reconciliation, slos
 from slo.engine import SloEngine, build_engine
 from slo.schema import MIGRATIONS as SLO_MIGRATIONS
-from tower import __version__
+from tower import __version__, compiled
 from tower.api import JSON, ApiError, error_response
 from tower.bus import InProcessBus
 from tower.clock import Clock, clock_from_setting
@@ -209,6 +209,10 @@ def create_app(settings: Settings | None = None, stages: frozenset[str] | None =
         # The correlator holds a large, long-lived graph with no reference cycles; the default
         # collector thresholds walk it over and over (measured: half the correlator's time).
         gc.set_threshold(100_000, 50, 100)
+        speedups = compiled.STATUS
+        (log.warning if compiled.needs_build(speedups) else log.info)(
+            "compiled speedups %s: %s", "in use" if speedups.compiled else "not in use", speedups.reason
+        )
         if settings.embedded:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         # Control Tower's own spans (ingest, adapters, correlation), when OTEL_* variables ask for them.

@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -243,7 +244,7 @@ class Correlator:
                     self.open = dict(items[4]) if len(items) > 4 else {}  # snapshots before idle eviction had none
                 elif form == "fields":
                     cls, entry = SNAPSHOT_FIELDS[part], shared.entries(part)
-                    getattr(graph, part).update(entry(values[0], cls(*values)) for values in items)
+                    getattr(graph, part).update(entry(values[0], cls(*_upgraded(part, values))) for values in items)
                 else:
                     entry = shared.entries(part)
                     getattr(graph, part).update(entry(key, value) for key, value in items)
@@ -463,12 +464,7 @@ class Correlator:
         """Journeys finished and idle `hot_us`, or unfinished and idle `idle_us`, leave memory."""
         if self.hot_us is None:
             return
-        watermark = self.graph.watermark_us
-        candidates = {j for j in self._kept if (due := self._due_at(j)) is not None and due <= watermark}
-        while self._due and self._due[0][0] <= watermark:
-            due, j = heapq.heappop(self._due)
-            if self._due_at(j) == due:  # else stale: the journey had events since, or left
-                candidates.add(j)
+        candidates = self.due_journeys()
         if not candidates:
             self._kept = set()
             return
@@ -478,6 +474,17 @@ class Correlator:
             self.open.pop(j, None)
         self._kept = candidates - evicted
         self.stats.evicted_journeys += len(evicted)
+
+    def due_journeys(self) -> set[str]:
+        """The journeys due to leave at the graph's watermark: those popped from the heap whose due
+        time still holds, and those kept the step before (sharing an object with one that stayed)."""
+        watermark = self.graph.watermark_us
+        candidates = {j for j in self._kept if (due := self._due_at(j)) is not None and due <= watermark}
+        while self._due and self._due[0][0] <= watermark:
+            due, j = heapq.heappop(self._due)
+            if self._due_at(j) == due:  # else stale: the journey had events since, or left
+                candidates.add(j)
+        return candidates
 
     def _due_at(self, journey_id: str) -> int | None:
         """The event time at which this journey may leave memory, if it may."""
@@ -1061,6 +1068,22 @@ class Shared:
             "parent": parent,
         }
         return entries[part]
+
+
+def _upgraded(part: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A snapshot's fields in the types the classes take now (compiled, they check them): snapshots
+    taken before held an object's provenance as a dict (namespace → (source, event id, time)) and
+    its reach as a set, and a journey's events as a set."""
+    if part == "objects":
+        provenance, reach = values[5], values[8]
+        if isinstance(provenance, dict):
+            provenance = tuple((ns, *linked) for ns, linked in provenance.items())
+        if not isinstance(reach, tuple):
+            reach = tuple(sorted(reach))
+        return (*values[:5], provenance, *values[6:8], reach, *values[9:])
+    if part == "journeys" and not isinstance(values[3], array):
+        return (*values[:3], array("q", sorted(values[3])), *values[4:])
+    return values
 
 
 def _pack(raw: bytes) -> bytes:

@@ -41,10 +41,6 @@ class Obj:
     audited: bool | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.reach, tuple):  # a set: from a snapshot taken before the tuple
-            self.reach = tuple(sorted(self.reach))
-        if isinstance(self.provenance, dict):  # likewise: namespace → (source, event id, time)
-            self.provenance = tuple((ns, *linked) for ns, linked in self.provenance.items())
         # One string per tenant and per type, not one per object (an object's type came from its
         # event's JSON, and a snapshot restores what it was given): 57 bytes an object otherwise.
         self.tenant = intern(self.tenant)
@@ -68,8 +64,6 @@ class Journey:
     index: set[int] | None = field(default=None, metadata={"snapshot": False})
 
     def __post_init__(self) -> None:
-        if not isinstance(self.events, array):  # a set: from a snapshot taken before the array
-            self.events = array("q", sorted(self.events))
         if self.index is None and len(self.events) > JOURNEY_INDEXED_FROM:
             self.index = set(self.events)
 

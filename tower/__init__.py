@@ -5,4 +5,6 @@ the stages import it. The one composition root that wires stages together is `to
 imports them lazily inside its commands.
 """
 
+from tower import compiled as _compiled  # noqa: F401  (decides, before any of them loads, whether the compiled modules run)
+
 __version__ = "0.1.0"
