@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from tower import compiled
 from tower.processes import ServerProcess, free_port
 
 __all__ = ["Server", "free_port"]
@@ -192,7 +193,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def machine() -> dict[str, Any]:
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        # the compiled speedups, as decided in this process (a server it starts decides the same)
+        "compiled": compiled.STATUS.compiled,
+        "compiled_reason": compiled.STATUS.reason,
+    }
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:

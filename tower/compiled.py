@@ -121,9 +121,12 @@ STATUS = _choose()
 
 
 def in_use() -> dict[str, str]:
-    """Which form of each module this process runs: 'compiled' or 'source'."""
-    loaded = {m: sys.modules.get(m) for m in MODULES}
-    return {
-        m: "compiled" if module is not None and not (module.__file__ or "").endswith(".py") else "source"
-        for m, module in loaded.items()
-    }
+    """Which form of each module this process runs: 'compiled', 'source' or 'not loaded'."""
+    forms = {}
+    for name in MODULES:
+        module = sys.modules.get(name)
+        if module is None:
+            forms[name] = "not loaded"
+        else:
+            forms[name] = "source" if (module.__file__ or "").endswith(".py") else "compiled"
+    return forms
