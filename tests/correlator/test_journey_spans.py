@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from adapters.base import event
 from adapters.sdk import Emitter
+from collector.app import MIGRATIONS
+from collector.otlp.schema import SPAN_DOCUMENT
+from collector.otlp.spans import span_rows
+from correlator.spans import trace_spans
 from tests.conftest import ServerProcess, correlated, post_events, wait_for
+from tower.store import Store
 from tower.telemetry import configure_tracing
 
 
@@ -149,3 +156,40 @@ def test_a_malformed_trace_whose_step_span_is_its_own_parent_still_shows_once(ap
     )
     (accepted,) = journey_of(api, "SO-LOOP")["events"]
     assert sorted(s["name"] for s in accepted["spans"]) == ["child", "grandchild", "step"]
+
+
+def test_spans_read_the_same_from_a_server_that_quotes_64_bit_integers_in_json(tmp_path: Path) -> None:
+    # A ClickHouse server whose profile sets output_format_json_quote_64bit_integers writes a span's
+    # document (`spans_by_trace.span`, made by toJSONString when stored) with its nanosecond times as
+    # strings: the span, its event and its link must read back as from any other server.
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    for i, name in enumerate(("sync.order", "erp.post")):
+        span = scope.spans.add(name=name, start_time_unix_nano=1_790_000_000_000_000_007 + i)
+        span.end_time_unix_nano = 1_790_000_001_000_000_009
+        span.trace_id = bytes.fromhex(trace)
+        span.span_id = bytes.fromhex(f"b7ad6b716920333{i}")
+        span.events.add(time_unix_nano=1_790_000_000_500_000_011, name="retry")
+        span.links.add(trace_id=bytes.fromhex("1" * 32), span_id=bytes.fromhex("2" * 16))
+    rows = span_rows(request, "acme", {})
+    store = Store(f"chdb://{tmp_path / 'ch'}")
+    try:
+        store.migrate(MIGRATIONS)
+        store.insert_arrow("spans_by_trace", rows.spans)
+        plain = trace_spans(store, "acme", [trace])
+        assert [s["name"] for s in plain] == ["sync.order", "erp.post"]
+        assert plain[0]["start_unix_nano"] == 1_790_000_000_000_000_007 and plain[0]["events"][0]["name"] == "retry"
+
+        store.insert_arrow("otel_traces", rows.spans)
+        store.command("TRUNCATE TABLE {db}.spans_by_trace")
+        quote = "SETTINGS output_format_json_quote_64bit_integers = 1"
+        store.command(
+            f"INSERT INTO {{db}}.spans_by_trace SELECT tenant, TraceId, SpanId, Timestamp, {SPAN_DOCUMENT} "
+            f"FROM {{db}}.otel_traces {quote}"
+        )
+        documents = [d for (d,) in store.query("SELECT span FROM {db}.spans_by_trace")]
+        assert len(documents) == 2 and all('"start_ns":"1790000000' in d for d in documents)
+        assert trace_spans(store, "acme", [trace]) == plain
+    finally:
+        store.close()
