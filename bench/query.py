@@ -45,6 +45,7 @@ from bench.common import (
     write_result,
 )
 from tower.store import Store
+from tower.timing import server_ms
 
 WARMUP = 20
 
@@ -109,6 +110,10 @@ def measure(url: str, identifiers: list[tuple[str, str]]) -> dict[str, Any]:
     misses: list[str] = []
     journey_events: list[int] = []
     journey_bytes: list[int] = []
+    # the server's own time for each request (its Server-Timing header): what the store and the
+    # application cost, apart from HTTP and this client
+    lookup_server: list[float] = []
+    journey_server: list[float] = []
     with httpx.Client(base_url=url, timeout=120) as client:
         for _ in range(WARMUP):
             client.get("/healthz")
@@ -124,6 +129,7 @@ def measure(url: str, identifiers: list[tuple[str, str]]) -> dict[str, Any]:
             r = client.get("/v1/lookup", params={"q": q})
             t1 = time.perf_counter()
             r.raise_for_status()
+            lookup_timing = r.headers.get("server-timing")
             matches = r.json()["matches"]
             journey_id = next((j for m in matches for j in m["journeys"]), None)
             if journey_id is None:
@@ -133,6 +139,10 @@ def measure(url: str, identifiers: list[tuple[str, str]]) -> dict[str, Any]:
             r = client.get(f"/v1/journeys/{journey_id}")
             t3 = time.perf_counter()
             r.raise_for_status()
+            server = server_ms(lookup_timing), server_ms(r.headers.get("server-timing"))
+            if server[0] is not None and server[1] is not None:
+                lookup_server.append(server[0] / 1000)
+                journey_server.append(server[1] / 1000)
             journey_events.append(len(r.json()["events"]))
             journey_bytes.append(len(r.content))
             lookups.append(t1 - t0)
@@ -147,6 +157,8 @@ def measure(url: str, identifiers: list[tuple[str, str]]) -> dict[str, Any]:
         "journey": stats_ms(journeys),
         "pair": stats_ms(pairs),
         "pair_by_identifier_kind": {k: stats_ms(v) for k, v in sorted(by_kind.items())},
+        "lookup_in_server": stats_ms(lookup_server) if lookup_server else None,
+        "journey_in_server": stats_ms(journey_server) if journey_server else None,
         "queries": len(identifiers),
         "misses": len(misses),
         "miss_examples": misses[:10],
@@ -247,6 +259,12 @@ def main() -> None:
         )
     print()
     print(table(rows))
+    inside = [(n, figures[f"{n}_in_server"]) for n in ("lookup", "journey") if figures[f"{n}_in_server"]]
+    if inside:
+        print(
+            "\nin the server (Server-Timing): "
+            + "; ".join(f"{n} p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms" for n, v in inside)
+        )
     kinds = ", ".join(f"{k} p50 {v['p50_ms']} ms" for k, v in figures["pair_by_identifier_kind"].items())
     print(f"\npair by identifier kind: {kinds}")
     print(

@@ -50,6 +50,7 @@ from tower.retention import Retention, run_retention, ttl_days
 from tower.settings import Settings, load_settings
 from tower.store import Migration, Store, StoreError
 from tower.telemetry import configure_tracing, shutdown_tracing, untraced
+from tower.timing import ServerTiming
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ def create_app(settings: Settings | None = None, stages: frozenset[str] | None =
         telemetry={"exclude": untraced, "operation_spans": False},
     )
     app.state.settings = settings
+    app.add_middleware(ServerTiming)  # outermost: the header times everything the app does
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSON:

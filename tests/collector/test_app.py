@@ -5,10 +5,12 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
+import httpx
 import pytest
 
 from collector.app import create_app
 from tower.settings import SettingsError
+from tower.timing import server_ms
 
 
 def test_create_app_loads_the_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -49,3 +51,30 @@ def test_create_app_refuses_a_bad_setting_without_its_value(
     assert shown.rstrip().endswith(f"tower.settings.SettingsError: {line}")
     assert "sekrit" not in shown
     assert not (tmp_path / "store").exists()
+
+
+def test_every_response_says_how_long_the_server_took(api: httpx.Client) -> None:
+    # Server-Timing (W3C): the server's own time, so a client can tell it from the network's and its own
+    for response in (
+        api.get("/healthz"),
+        api.get("/v1/lookup", params={"q": "no-such-identifier"}),
+        api.get("/v1/journeys/order-0000000000000000"),  # 404: errors are timed too
+        api.post("/v1/events", content=b"{", headers={"Content-Type": "application/json"}),  # 400
+    ):
+        took = server_ms(response.headers.get("server-timing"))
+        assert took is not None and 0 < took < 60_000, (response.status_code, response.headers)
+
+
+@pytest.mark.parametrize(
+    ("value", "ms"),
+    [
+        ("app;dur=12.3", 12.3),
+        ('db;dur=4, app;desc="whole";dur=7', 7.0),
+        ("app", None),
+        ("app;dur=soon", None),
+        (None, None),
+        ("cache;dur=1", None),
+    ],
+)
+def test_the_server_timing_header_is_read_for_its_app_duration(value: str | None, ms: float | None) -> None:
+    assert server_ms(value) == ms
