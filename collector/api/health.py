@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from slo.metrics import exposition as slo_exposition
+from tower import compiled
 from tower.api import JSON, api_router, metrics_tenants
 from tower.kafka import LAG_HELP
 from tower.responses import Count, documented
@@ -214,6 +215,7 @@ def metrics(request: Request) -> PlainTextResponse:
             f"tower_journeys {s.correlator.journeys_in_memory}",
         ]
     lines += memory_exposition(s)
+    lines += speedups_exposition()
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
@@ -245,6 +247,16 @@ def memory_exposition(s: Any) -> list[str]:
                 f"tower_clickhouse_memory_bytes {int(tracked[0][0])}",
             ]
     return lines
+
+
+def speedups_exposition() -> list[str]:
+    """Whether this process runs the compiled speedups (`tower.compiled`): an upgrade that lost them
+    (no C compiler where it was installed) shows as a 0 here and a slower correlator."""
+    return [
+        "# HELP tower_compiled_speedups Whether the correlator's hot modules run compiled (1) or from source (0).",
+        "# TYPE tower_compiled_speedups gauge",
+        f"tower_compiled_speedups {int(compiled.STATUS.compiled)}",
+    ]
 
 
 def _resident_bytes(pid: int) -> int | None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from collector.app import create_app
+from tower import compiled
 from tower.settings import SettingsError
 from tower.timing import server_ms
 
@@ -78,3 +79,8 @@ def test_every_response_says_how_long_the_server_took(api: httpx.Client) -> None
 )
 def test_the_server_timing_header_is_read_for_its_app_duration(value: str | None, ms: float | None) -> None:
     assert server_ms(value) == ms
+
+
+def test_metrics_say_whether_the_compiled_speedups_run(api: httpx.Client) -> None:
+    metrics = api.get("/metrics").text
+    assert f"tower_compiled_speedups {int(compiled.STATUS.compiled)}" in metrics.splitlines()
