@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from adapters.base import event
@@ -17,6 +16,7 @@ from collector.otlp.schema import SPAN_DOCUMENT
 from collector.otlp.spans import span_rows
 from correlator.spans import trace_spans
 from tests.conftest import ServerProcess, correlated, post_events, wait_for
+from tests.support.spans import TRACE, two_spans
 from tower.store import Store
 from tower.telemetry import configure_tracing
 
@@ -162,16 +162,8 @@ def test_spans_read_the_same_from_a_server_that_quotes_64_bit_integers_in_json(t
     # A ClickHouse server whose profile sets output_format_json_quote_64bit_integers writes a span's
     # document (`spans_by_trace.span`, made by toJSONString when stored) with its nanosecond times as
     # strings: the span, its event and its link must read back as from any other server.
-    request = ExportTraceServiceRequest()
-    scope = request.resource_spans.add().scope_spans.add()
-    trace = "0af7651916cd43dd8448eb211c80319c"
-    for i, name in enumerate(("sync.order", "erp.post")):
-        span = scope.spans.add(name=name, start_time_unix_nano=1_790_000_000_000_000_007 + i)
-        span.end_time_unix_nano = 1_790_000_001_000_000_009
-        span.trace_id = bytes.fromhex(trace)
-        span.span_id = bytes.fromhex(f"b7ad6b716920333{i}")
-        span.events.add(time_unix_nano=1_790_000_000_500_000_011, name="retry")
-        span.links.add(trace_id=bytes.fromhex("1" * 32), span_id=bytes.fromhex("2" * 16))
+    trace = TRACE
+    request = two_spans(trace, with_event_and_link=True)
     rows = span_rows(request, "acme", {})
     store = Store(f"chdb://{tmp_path / 'ch'}")
     try:

@@ -159,20 +159,12 @@ def test_spans_stored_before_spans_by_trace_existed_are_copied_into_it_once(tmp_
     from tests.conftest import REPO
 
     code = f"""
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from collector.app import MIGRATIONS
 from collector.otlp.spans import span_rows
 from correlator.spans import trace_spans
+from tests.support.spans import TRACE as trace, two_spans
 from tower.store import Store
-request = ExportTraceServiceRequest()
-scope = request.resource_spans.add().scope_spans.add()
-trace = "0af7651916cd43dd8448eb211c80319c"
-for i, name in enumerate(("sync.order", "erp.post")):
-    span = scope.spans.add(name=name, start_time_unix_nano=1_790_000_000_000_000_000 + i)
-    span.end_time_unix_nano = 1_790_000_001_000_000_000
-    span.trace_id = bytes.fromhex(trace)
-    span.span_id = bytes.fromhex(f"b7ad6b716920333{{i}}")
-rows = span_rows(request, "acme", {{}})
+rows = span_rows(two_spans(trace), "acme", {{}})
 store = Store('chdb://{tmp_path}/ch')
 store.migrate(tuple(m for m in MIGRATIONS if m.number != 13))
 store.insert_arrow("otel_traces", rows.spans)
