@@ -211,7 +211,7 @@ def create_app(settings: Settings | None = None, stages: frozenset[str] | None =
         # collector thresholds walk it over and over (measured: half the correlator's time).
         gc.set_threshold(100_000, 50, 100)
         speedups = compiled.STATUS
-        (log.warning if compiled.needs_build(speedups) else log.info)(
+        (log.warning if speedups.rebuild else log.info)(
             "compiled speedups %s: %s", "in use" if speedups.compiled else "not in use", speedups.reason
         )
         if settings.embedded:

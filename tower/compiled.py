@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Status:
     compiled: bool
     reason: str
+    rebuild: bool = False  # builds exist but cannot run as they are (stale or partial): reinstalling fixes it
 
 
 def source_path(module: str, root: Path = ROOT) -> Path:
@@ -71,21 +72,16 @@ def decide(
     if len(missing) == len(parts):
         return Status(False, "not built (no C compiler at install, or TOWER_COMPILE=0)")
     if missing:
-        return Status(False, f"partly built ({', '.join(missing)} missing); reinstall (./dev install)")
+        return Status(False, f"partly built ({', '.join(missing)} missing); reinstall (./dev install)", rebuild=True)
     if (root / "pyproject.toml").exists():  # a source checkout, where sources get edited; not an installed wheel
         code = built_path(shared, root)
         assert code is not None
         built_at = code.stat().st_mtime
         stale = [m for m in modules if source_path(m, root).stat().st_mtime > built_at]
         if stale:
-            return Status(False, f"older than their sources ({', '.join(stale)}); reinstall (./dev install)")
+            reason = f"older than their sources ({', '.join(stale)}); reinstall (./dev install)"
+            return Status(False, reason, rebuild=True)
     return Status(True, f"{len(modules)} modules compiled with mypyc")
-
-
-def needs_build(status: Status | None = None) -> bool:
-    """Whether builds exist but cannot run as they are (stale or partial): reinstalling would fix it."""
-    status = STATUS if status is None else status
-    return not status.compiled and status.reason.endswith("reinstall (./dev install)")
 
 
 class FromSource(importlib.abc.MetaPathFinder):

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tower import compiled
-from tower.compiled import FromSource, Status, decide, needs_build
+from tower.compiled import FromSource, Status, decide
 
 ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
@@ -110,16 +110,16 @@ def test_a_build_runs_only_whole_and_newer_than_its_sources(tmp_path: Path) -> N
     assert status(fresh, {"TOWER_PURE_PYTHON": "1"}) == Status(False, "TOWER_PURE_PYTHON is set")
 
     none = tree(tmp_path / "none", {}, sources)
-    assert not status(none).compiled and not needs_build(status(none))  # no compiler: nothing to redo
+    assert not status(none).compiled and not status(none).rebuild  # no compiler: nothing to redo
 
     partial = tree(tmp_path / "partial", {"pkg.a": 200.0, "pkg.b": 200.0}, sources)
     assert status(partial).reason.startswith(f"partly built ({SHARED} missing)")
-    assert needs_build(status(partial))
+    assert status(partial).rebuild
 
     # b edited after the build: its build would run the old code, so none of the group runs
     stale = tree(tmp_path / "stale", {"pkg.a": 200.0, "pkg.b": 200.0, SHARED: 200.0}, {"pkg.a": 100.0, "pkg.b": 300.0})
     assert status(stale).reason.startswith("older than their sources (pkg.b)")
-    assert needs_build(status(stale))
+    assert status(stale).rebuild
 
     # installed (no pyproject.toml beside the packages): nobody edits those, the build is trusted
     (stale / "pyproject.toml").unlink()
