@@ -237,7 +237,7 @@ def create_app(settings: Settings | None = None, stages: frozenset[str] | None =
         telemetry={"exclude": untraced, "operation_spans": False},
     )
     app.state.settings = settings
-    app.add_middleware(ServerTiming)  # outermost: the header times everything the app does
+    app.add_middleware(ServerTiming)  # outside every other middleware of ours: it times all they do
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSON:

@@ -1075,15 +1075,26 @@ def _upgraded(part: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
     taken before held an object's provenance as a dict (namespace → (source, event id, time)) and
     its reach as a set, and a journey's events as a set."""
     if part == "objects":
-        provenance, reach = values[5], values[8]
+        old = list(values)
+        provenance, reach = old[_OBJ_PROVENANCE], old[_OBJ_REACH]
         if isinstance(provenance, dict):
-            provenance = tuple((ns, *linked) for ns, linked in provenance.items())
+            old[_OBJ_PROVENANCE] = tuple((ns, *linked) for ns, linked in provenance.items())
         if not isinstance(reach, tuple):
-            reach = tuple(sorted(reach))
-        return (*values[:5], provenance, *values[6:8], reach, *values[9:])
-    if part == "journeys" and not isinstance(values[3], array):
-        return (*values[:3], array("q", sorted(values[3])), *values[4:])
+            old[_OBJ_REACH] = tuple(sorted(reach))
+        return tuple(old)
+    if part == "journeys" and not isinstance(values[_JOURNEY_EVENTS], array):
+        old = list(values)
+        old[_JOURNEY_EVENTS] = array("q", sorted(old[_JOURNEY_EVENTS]))
+        return tuple(old)
     return values
+
+
+def _field_index(cls: type, name: str) -> int:
+    return next(i for i, f in enumerate(fields(cls)) if f.name == name)
+
+
+_OBJ_PROVENANCE, _OBJ_REACH = _field_index(Obj, "provenance"), _field_index(Obj, "reach")
+_JOURNEY_EVENTS = _field_index(Journey, "events")
 
 
 def _pack(raw: bytes) -> bytes:
